@@ -1,0 +1,38 @@
+"""oslo.config options of the worker, gathered for the service and for
+oslo-config-generator (``tox -e genconfig``).
+
+Each area of the service declares its options in a module of its own here and
+is listed in ``_MODULES``; ``list_opts`` is the generator's entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+# Modules of this package that define ``register_opts(conf)`` and ``list_opts()``.
+_MODULES: tuple[str, ...] = ("worker",)
+
+
+def _modules() -> Iterable[object]:
+    for name in _MODULES:
+        yield importlib.import_module(f"{__name__}.{name}")
+
+
+def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
+    """Register every option of the worker on ``conf`` (idempotent)."""
+    for module in _modules():
+        module.register_opts(conf)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """The (group, options) pairs for oslo-config-generator."""
+    merged: dict[str, list[cfg.Opt]] = {}
+    for module in _modules():
+        for group, opts in module.list_opts():
+            merged.setdefault(group, []).extend(opts)
+    return sorted(merged.items())

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Build the Kubernetes control-plane binaries of the test bed from the Go module
+# proxy at pinned versions, once: they are cached outside the checkout, keyed by
+# version, and rebuilt only when missing.  A cold build takes tens of minutes on
+# two cores; a warm one returns at once.
+#
+# Environment:
+#   TKW_CACHE        cache root (default ~/.cache/tacker-k8s-worker)
+#   TKW_BIN_DIR      use binaries from this directory instead of building
+#                    (official release binaries work: kube-apiserver,
+#                    kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl)
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-v1.36.3}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+CACHE=${TKW_CACHE:-$HOME/.cache/tacker-k8s-worker}
+export CGO_ENABLED=0
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
+
+say() { printf '[testbed] %s\n' "$*" >&2; }
+
+k8s_dir=$CACHE/kubernetes-$K8S_VERSION
+etcd_dir=$CACHE/etcd-$ETCD_VERSION
+kwok_dir=$CACHE/kwok-$KWOK_VERSION
+
+have_all() {
+  local d=$1; shift
+  for b in "$@"; do [ -x "$d/$b" ] || return 1; done
+}
+
+build_kubernetes() {
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler)
+  if have_all "$k8s_dir/bin" "${bins[@]}"; then
+    say "kubernetes $K8S_VERSION: cached in $k8s_dir/bin"; return
+  fi
+  say "kubernetes $K8S_VERSION: building ${bins[*]} (cold build, tens of minutes on 2 cores)"
+  local src=$k8s_dir/src
+  mkdir -p "$src" "$k8s_dir/bin"
+  local modfile
+  modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
+  # with ./staging paths; a wrapper module replaces each with its published
+  # v0.X.Y tag instead.
+  local staging_version=v0.${K8S_VERSION#v1.}
+  {
+    echo "module tkw.local/k8sbuild"
+    echo
+    grep -E '^go [0-9]' "$modfile" | head -1
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$modfile" \
+      | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
+    echo ")"
+  } >"$src/go.mod"
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+package k8sbuild
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$src" && go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null)
+  for b in "${bins[@]}"; do
+    say "  go build $b"
+    (cd "$src" && go build -tags tools -trimpath -ldflags "-s -w \
+        -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+        -X k8s.io/component-base/version.gitMajor=1 \
+        -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.} \
+        -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
+        -o "$k8s_dir/bin/$b.tmp" "k8s.io/kubernetes/cmd/$b")
+    mv "$k8s_dir/bin/$b.tmp" "$k8s_dir/bin/$b"
+  done
+}
+
+build_etcd() {
+  if have_all "$etcd_dir/bin" etcd; then say "etcd $ETCD_VERSION: cached"; return; fi
+  say "etcd $ETCD_VERSION: building"
+  local src=$etcd_dir/src
+  mkdir -p "$src" "$etcd_dir/bin"
+  cat >"$src/go.mod" <<GOMOD
+module tkw.local/etcdbuild
+
+go 1.24
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+GOMOD
+  cat >"$src/main.go" <<'GO'
+package main
+
+import "go.etcd.io/etcd/server/v3/etcdmain"
+
+import "os"
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$src" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$etcd_dir/bin/etcd.tmp" .)
+  mv "$etcd_dir/bin/etcd.tmp" "$etcd_dir/bin/etcd"
+}
+
+build_kwok() {
+  if have_all "$kwok_dir/bin" kwok kwokctl; then say "kwok $KWOK_VERSION: cached"; return; fi
+  say "kwok $KWOK_VERSION: building kwok and kwokctl"
+  mkdir -p "$kwok_dir/bin"
+  GOBIN=$kwok_dir/bin go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+}
+
+if [ -n "${TKW_BIN_DIR:-}" ]; then
+  say "using binaries from TKW_BIN_DIR=$TKW_BIN_DIR"
+  exit 0
+fi
+start=$(date +%s)
+build_etcd
+build_kwok
+build_kubernetes
+say "binaries ready in $(( $(date +%s) - start ))s"
