@@ -1,0 +1,80 @@
+"""Waiting on Kubernetes state in tests, through list+watch rather than sleeps.
+
+``wait_for_pods`` keeps a live picture of the pods matching a selector (a list,
+then a watch from the list's resourceVersion) and returns as soon as the
+predicate holds for it, or fails with what it last saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes_asyncio import client, watch
+
+Pod = dict[str, Any]
+
+
+def pod_ready(pod: Pod) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return pod.get("status", {}).get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+    )
+
+
+def pod_failed(pod: Pod) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Failed"
+
+
+async def wait_for_pods(
+    api: client.ApiClient,
+    *,
+    namespace: str,
+    selector: str,
+    predicate: Callable[[dict[str, Pod]], bool],
+    timeout: float = 60.0,
+    what: str = "pods",
+) -> dict[str, Pod]:
+    """Return the pods (by name) once ``predicate`` holds for all of them."""
+    core = client.CoreV1Api(api)
+    pods: dict[str, Pod] = {}
+
+    async def run() -> dict[str, Pod]:
+        listed = await core.list_namespaced_pod(namespace, label_selector=selector)
+        for item in listed.items:
+            pods[item.metadata.name] = api.sanitize_for_serialization(item)
+        if predicate(pods):
+            return pods
+        version = listed.metadata.resource_version
+        while True:
+            w = watch.Watch()
+            async with w.stream(
+                core.list_namespaced_pod,
+                namespace,
+                label_selector=selector,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=30,
+            ) as stream:
+                async for event in stream:
+                    obj = api.sanitize_for_serialization(event["object"])
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if event["type"] == "DELETED":
+                        pods.pop(name, None)
+                    else:
+                        pods[name] = obj
+                    if predicate(pods):
+                        return pods
+
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        summary = {
+            n: (p.get("status", {}).get("phase"), pod_ready(p), p["metadata"].get("deletionTimestamp"))
+            for n, p in pods.items()
+        }
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; saw {summary}") from None

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on 127.0.0.1 with no container runtime:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (which
+# plays the nodes and the pods' lifecycle).  Each component is started by hand,
+# its pid recorded under $TKW_STATE, and only those pids are ever stopped.
+#   kube.sh up | down | restart-apiserver | status
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PKI=$TKW_STATE/pki
+LOGS=$TKW_STATE/logs
+KUBECONFIG_OUT=$TKW_STATE/kubeconfig
+API=https://127.0.0.1:$TKW_APISERVER_PORT
+mkdir -p "$PKI" "$LOGS"
+
+# --- PKI: a CA, the apiserver's serving certificate, an admin client
+# certificate (group system:masters) and the service-account key pair.
+make_pki() {
+  [ -s "$PKI/admin.crt" ] && return
+  say "pki: generating a CA and certificates in $PKI"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tkw-testbed-ca" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    cat >apiserver.ext <<EXT
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+extendedKeyUsage=serverAuth
+EXT
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=tkw-admin" -keyout admin.key -out admin.csr 2>/dev/null
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out admin.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    chmod 600 ./*.key
+  )
+}
+
+write_kubeconfig() {
+  local b64="base64 -w0"
+  umask 077
+  cat >"$KUBECONFIG_OUT.tmp" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: tkw-testbed
+  cluster:
+    server: $API
+    certificate-authority-data: $($b64 <"$PKI/ca.crt")
+users:
+- name: tkw-admin
+  user:
+    client-certificate-data: $($b64 <"$PKI/admin.crt")
+    client-key-data: $($b64 <"$PKI/admin.key")
+contexts:
+- name: tkw-testbed
+  context: {cluster: tkw-testbed, user: tkw-admin}
+current-context: tkw-testbed
+KC
+  mv "$KUBECONFIG_OUT.tmp" "$KUBECONFIG_OUT"
+}
+
+# start NAME CMD...: run CMD in the background (own session), log to
+# $LOGS/NAME.log, record its pid; a no-op when NAME is already running.
+start() {
+  local name=$1; shift
+  if alive "$name"; then say "$name: running (pid $(cat "$TKW_STATE/$name.pid"))"; return; fi
+  say "$name: starting"
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$TKW_STATE/$name.pid"
+}
+
+api() { curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$@"; }
+api_ready() { [ "$(api "$API/readyz" 2>/dev/null)" = ok ]; }
+
+check_alive() {
+  alive "$1" && return
+  tail -n 20 "$LOGS/$1.log" >&2 || true
+  die "$1 exited; its log is $LOGS/$1.log"
+}
+
+start_etcd() {
+  start etcd "$(bin etcd)" --name tkw --data-dir "$TKW_STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$TKW_ETCD_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$TKW_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$TKW_ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$TKW_ETCD_PEER_PORT" \
+    --initial-cluster "tkw=http://127.0.0.1:$TKW_ETCD_PEER_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes=4294967296 --log-level=warn
+  wait_for "etcd on 127.0.0.1:$TKW_ETCD_PORT" 60 curl -sf "http://127.0.0.1:$TKW_ETCD_PORT/health"
+  check_alive etcd
+}
+
+start_apiserver() {
+  start kube-apiserver "$(bin kube-apiserver)" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$TKW_APISERVER_PORT" \
+    --etcd-servers="http://127.0.0.1:$TKW_ETCD_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --authorization-mode=Node,RBAC --allow-privileged=true \
+    --max-requests-inflight=0 --max-mutating-requests-inflight=0 --enable-priority-and-fairness=false \
+    --profiling=false
+  wait_for "kube-apiserver /readyz on $API" 180 api_ready
+  check_alive kube-apiserver
+}
+
+start_controllers() {
+  start kube-controller-manager "$(bin kube-controller-manager)" \
+    --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
+    --authorization-kubeconfig="$KUBECONFIG_OUT" \
+    --bind-address=127.0.0.1 --secure-port="$TKW_KCM_PORT" --leader-elect=false \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --use-service-account-credentials=false --profiling=false \
+    --kube-api-qps=500 --kube-api-burst=1000 --concurrent-deployment-syncs=20 \
+    --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40
+  start kube-scheduler "$(bin kube-scheduler)" \
+    --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
+    --authorization-kubeconfig="$KUBECONFIG_OUT" \
+    --bind-address=127.0.0.1 --secure-port="$TKW_SCHED_PORT" --leader-elect=false --profiling=false
+  start kwok "$(bin kwok)" --kubeconfig="$KUBECONFIG_OUT" --manage-all-nodes=true \
+    --server-address="127.0.0.1:$TKW_KWOK_PORT" --cidr=10.0.0.1/16 --node-ip=127.0.0.1 \
+    --config="$HERE/kwok-stages.yaml"
+  sleep 1
+  check_alive kube-controller-manager; check_alive kube-scheduler; check_alive kwok
+}
+
+make_nodes() {
+  local i name
+  for i in $(seq 0 $((TKW_KWOK_NODES - 1))); do
+    name=kwok-node-$i
+    api "$API/api/v1/nodes/$name" >/dev/null && continue
+    say "node $name: creating (kwok plays it)"
+    api -X POST -H 'Content-Type: application/json' "$API/api/v1/nodes" -d @- >/dev/null <<JSON
+{"apiVersion": "v1", "kind": "Node",
+ "metadata": {"name": "$name", "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+              "labels": {"type": "kwok", "kubernetes.io/hostname": "$name", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+ "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
+JSON
+  done
+  nodes_ready() {
+    api "$API/api/v1/nodes" | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]
+sys.exit(0 if len(ready) >= int(sys.argv[1]) else 1)' "$TKW_KWOK_NODES"
+  }
+  wait_for "$TKW_KWOK_NODES kwok nodes Ready" 120 nodes_ready
+  sa_ready() { api "$API/api/v1/namespaces/default/serviceaccounts/default" >/dev/null; }
+  wait_for "the default service account" 60 sa_ready
+}
+
+up() {
+  bash "$HERE/build-binaries.sh"
+  make_pki
+  write_kubeconfig
+  start_etcd
+  start_apiserver
+  start_controllers
+  make_nodes
+  say "kubernetes: ready at $API"
+  say "  export KUBECONFIG=$KUBECONFIG_OUT; kubectl get nodes"
+}
+
+down() {
+  local c
+  for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
+}
+
+status() {
+  local c rc=0
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    if alive "$c"; then echo "$c: running (pid $(cat "$TKW_STATE/$c.pid"))"; else echo "$c: stopped"; rc=1; fi
+  done
+  api_ready && echo "kube-apiserver: ready at $API" || rc=1
+  return $rc
+}
+
+case ${1:-up} in
+  up) up ;;
+  down) down ;;
+  # For failure tests: stop the apiserver and start it again, same flags.
+  restart-apiserver) stop_pid kube-apiserver; start_apiserver ;;
+  stop-apiserver) stop_pid kube-apiserver ;;
+  start-apiserver) start_apiserver ;;
+  wipe) down; rm -rf "$TKW_STATE/etcd" "$LOGS" ;;
+  status) status ;;
+  *) die "usage: $0 up|down|restart-apiserver|stop-apiserver|start-apiserver|wipe|status" ;;
+esac

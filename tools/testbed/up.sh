@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Bring the whole test bed up (idempotent): RabbitMQ, then the Kubernetes
+# control plane (building its binaries on first use).
+#   up.sh [all|rabbitmq|kube]
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+case ${1:-all} in
+  all) bash "$HERE/rabbitmq.sh" up; bash "$HERE/kube.sh" up ;;
+  rabbitmq) bash "$HERE/rabbitmq.sh" up ;;
+  kube) bash "$HERE/kube.sh" up ;;
+  *) echo "usage: $0 [all|rabbitmq|kube]" >&2; exit 2 ;;
+esac
+. "$HERE/common.sh"
+cat >&2 <<MSG
+[testbed] up. AMQP: amqp://guest:guest@127.0.0.1:$TKW_AMQP_PORT/
+[testbed]     KUBECONFIG=$TKW_STATE/kubeconfig   (kubectl --kubeconfig $TKW_STATE/kubeconfig get nodes)
+[testbed]     stop it with tools/testbed/down.sh
+MSG
