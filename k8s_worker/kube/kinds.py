@@ -1,0 +1,79 @@
+"""The resource kinds the worker touches, and where each lives in the API.
+
+A static table instead of API discovery: the worker manages a known set of
+kinds, and a table costs no requests at start-up and no cache on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def base(self) -> str:
+        if "/" in self.api_version:
+            return f"/apis/{self.api_version}"
+        return f"/api/{self.api_version}"
+
+    def path(self, *, namespace: str | None = None, name: str | None = None) -> str:
+        """The collection path, or the object's path when ``name`` is given."""
+        parts = [self.base]
+        if self.namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(self.plural)
+        if name:
+            parts.append(name)
+        return "/".join(parts)
+
+
+VNF_GROUP = "tacker.openstack.org"
+VNF_VERSION = "v1alpha1"
+
+KINDS: dict[str, Kind] = {
+    k.kind: k
+    for k in (
+        Kind("v1", "Namespace", "namespaces", namespaced=False),
+        Kind("v1", "ConfigMap", "configmaps"),
+        Kind("v1", "Secret", "secrets"),
+        Kind("v1", "Service", "services"),
+        Kind("v1", "Pod", "pods"),
+        Kind("v1", "ServiceAccount", "serviceaccounts"),
+        Kind("apps/v1", "Deployment", "deployments"),
+        Kind("apps/v1", "ReplicaSet", "replicasets"),
+        Kind("apps/v1", "StatefulSet", "statefulsets"),
+        Kind("coordination.k8s.io/v1", "Lease", "leases"),
+        Kind(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            namespaced=False,
+        ),
+        Kind("rbac.authorization.k8s.io/v1", "Role", "roles"),
+        Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        Kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+        Kind(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            namespaced=False,
+        ),
+        Kind(f"{VNF_GROUP}/{VNF_VERSION}", "Vnf", "vnfs"),
+    )
+}
+
+
+def kind_of(obj: dict[str, Any]) -> Kind:
+    """The Kind of a manifest; a clear error for a kind the worker does not manage."""
+    name = obj.get("kind")
+    kind = KINDS.get(name or "")
+    if kind is None or kind.api_version != obj.get("apiVersion"):
+        raise ValueError(f"unsupported object kind {obj.get('apiVersion')}/{name}")
+    return kind
