@@ -1,0 +1,318 @@
+"""The VNF record as the worker reads and changes it.
+
+A ``VnfRecord`` wraps the custom resource's dict (so a write can carry the
+resourceVersion it was read at) and gives the journal, the outbox of pending
+notifications and the policy memory typed accessors.  Nothing here does I/O.
+
+Notifications are not published from memory: ``emit`` puts them in the
+record's outbox with the VNF's next sequence number, in the same
+compare-and-swap write as the state change they report.  Whoever then
+publishes them (and removes them) cannot give two events the same sequence or
+report a change that was not stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
+
+JOURNAL_KEEP = 50  # finished operations kept in the journal
+SEEN_OPS_KEEP = 500  # op_ids remembered for de-duplication
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+class VnfStatus(enum.StrEnum):
+    PENDING_CREATE = "PENDING_CREATE"
+    ACTIVE = "ACTIVE"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    PENDING_SCALE_OUT = "PENDING_SCALE_OUT"
+    PENDING_SCALE_IN = "PENDING_SCALE_IN"
+    PENDING_HEAL = "PENDING_HEAL"
+    PENDING_DELETE = "PENDING_DELETE"
+    ERROR = "ERROR"
+    DEAD = "DEAD"
+    DEGRADED = "DEGRADED"
+
+
+class OpState(enum.StrEnum):
+    STARTING = "STARTING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED_TEMP = "FAILED_TEMP"
+    FAILED = "FAILED"
+
+
+OP_ACTIVE_STATES = frozenset({OpState.STARTING, OpState.PROCESSING, OpState.FAILED_TEMP})
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_name(vnf_id: str) -> str:
+    """The custom resource's name for a VNF id: the id itself when it is a
+    valid DNS-1123 label (Tacker's UUIDs are), else a stable hash of it."""
+    if len(vnf_id) <= 63 and _DNS1123_LABEL.fullmatch(vnf_id):
+        return vnf_id
+    return "vnf-" + hashlib.sha256(vnf_id.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Operation:
+    """One journal entry; ``args`` are the request's arguments as received."""
+
+    op_id: str
+    operation: str
+    state: OpState
+    args: dict[str, Any]
+    created_at: str
+    updated_at: str
+    automatic: bool = False
+    started_at: str | None = None
+    error: dict[str, str] | None = None
+    detail: dict[str, Any] | None = None
+
+    @classmethod
+    def new(
+        cls, *, op_id: str, operation: str, args: dict[str, Any], automatic: bool = False
+    ) -> Operation:
+        now = utcnow()
+        return cls(
+            op_id=op_id,
+            operation=operation,
+            state=OpState.STARTING,
+            args=args,
+            created_at=now,
+            updated_at=now,
+            automatic=automatic,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Operation:
+        return cls(
+            op_id=d["opId"],
+            operation=d["operation"],
+            state=OpState(d["state"]),
+            args=d.get("args") or {},
+            created_at=d["createdAt"],
+            updated_at=d["updatedAt"],
+            automatic=bool(d.get("automatic")),
+            started_at=d.get("startedAt"),
+            error=d.get("error"),
+            detail=d.get("detail"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "opId": self.op_id,
+            "operation": self.operation,
+            "state": str(self.state),
+            "args": self.args,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "automatic": self.automatic,
+        }
+        for key, value in (
+            ("startedAt", self.started_at),
+            ("error", self.error),
+            ("detail", self.detail),
+        ):
+            if value is not None:
+                d[key] = value
+        return d
+
+    @property
+    def active(self) -> bool:
+        return self.state in OP_ACTIVE_STATES
+
+    def summary(self) -> dict[str, Any]:
+        """What get_vnf shows of an operation."""
+        out = {
+            "op_id": self.op_id,
+            "operation": self.operation,
+            "state": str(self.state),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "automatic": self.automatic,
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class VnfRecord:
+    """A VNF record read from (or about to be written to) Kubernetes."""
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj
+        obj.setdefault("spec", {})
+        obj.setdefault("status", {})
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        namespace: str,
+        vnf_id: str,
+        name: str,
+        tenant_id: str,
+        vnf_namespace: str | None,
+        vnfd: Any,
+        params: dict[str, Any],
+        labels: dict[str, str],
+    ) -> VnfRecord:
+        return cls(
+            {
+                "apiVersion": f"{VNF_GROUP}/{VNF_VERSION}",
+                "kind": "Vnf",
+                "metadata": {
+                    "name": record_name(vnf_id),
+                    "namespace": namespace,
+                    "labels": dict(labels),
+                },
+                "spec": {
+                    "vnfId": vnf_id,
+                    "name": name,
+                    "tenantId": tenant_id,
+                    "namespace": vnf_namespace or "",
+                    "vnfd": vnfd,
+                    "params": params,
+                },
+                "status": {},
+            }
+        )
+
+    def copy(self) -> VnfRecord:
+        return VnfRecord(copy.deepcopy(self.obj))
+
+    # -- identity -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.obj["metadata"]["namespace"]
+
+    @property
+    def resource_version(self) -> str | None:
+        return self.obj["metadata"].get("resourceVersion")
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.obj["spec"]
+
+    @property
+    def st(self) -> dict[str, Any]:
+        return self.obj["status"]
+
+    @property
+    def vnf_id(self) -> str:
+        return self.spec["vnfId"]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.spec["tenantId"]
+
+    @property
+    def vnf_namespace(self) -> str:
+        return self.spec.get("namespace") or ""
+
+    @property
+    def deleting(self) -> bool:
+        return self.obj["metadata"].get("deletionTimestamp") is not None
+
+    # -- status ---------------------------------------------------------------
+    @property
+    def status(self) -> str | None:
+        return self.st.get("status")
+
+    def set_status(self, status: VnfStatus | str, *, reason: str) -> bool:
+        """Change the VNF status and emit vnf.status.update; False if unchanged."""
+        old = self.st.get("status")
+        if old == str(status):
+            self.st["reason"] = reason
+            return False
+        self.st["status"] = str(status)
+        self.st["reason"] = reason
+        self.emit("vnf.status.update", {"old_status": old, "status": str(status), "reason": reason})
+        return True
+
+    # -- journal ----------------------------------------------------------------
+    def operations(self) -> list[Operation]:
+        return [Operation.from_dict(d) for d in self.st.get("operations", [])]
+
+    def has_seen(self, op_id: str) -> bool:
+        return op_id in self.st.get("seenOps", []) or any(
+            op.op_id == op_id for op in self.operations()
+        )
+
+    def find(self, op_id: str) -> Operation | None:
+        return next((op for op in self.operations() if op.op_id == op_id), None)
+
+    def current(self) -> Operation | None:
+        """The oldest operation still to do: operations run one at a time, in order."""
+        return next((op for op in self.operations() if op.active), None)
+
+    def add_operation(self, op: Operation) -> bool:
+        """Journal a new operation; False if its op_id was seen before."""
+        if self.has_seen(op.op_id):
+            return False
+        self.st.setdefault("operations", []).append(op.to_dict())
+        seen = self.st.setdefault("seenOps", [])
+        seen.append(op.op_id)
+        del seen[:-SEEN_OPS_KEEP]
+        return True
+
+    def save_operation(self, op: Operation) -> None:
+        op.updated_at = utcnow()
+        ops = self.st.setdefault("operations", [])
+        for i, d in enumerate(ops):
+            if d["opId"] == op.op_id:
+                ops[i] = op.to_dict()
+                break
+        else:
+            ops.append(op.to_dict())
+        if not op.active:
+            self.st["lastOperation"] = f"{op.operation}:{op.state}"
+            finished = [d for d in ops if OpState(d["state"]) not in OP_ACTIVE_STATES]
+            drop = {d["opId"] for d in finished[:-JOURNAL_KEEP]}
+            if drop:
+                self.st["operations"] = [d for d in ops if d["opId"] not in drop]
+
+    # -- notifications (outbox) ----------------------------------------------
+    def emit(
+        self, event_type: str, payload: dict[str, Any], *, priority: str = "INFO"
+    ) -> dict[str, Any]:
+        """Queue a notification with this VNF's next sequence number."""
+        seq = int(self.st.get("sequence", 0)) + 1
+        self.st["sequence"] = seq
+        body = {"vnf_id": self.vnf_id, "tenant_id": self.tenant_id, "sequence": seq, **payload}
+        entry = {"sequence": seq, "eventType": event_type, "priority": priority, "payload": body}
+        self.st.setdefault("outbox", []).append(entry)
+        return entry
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return list(self.st.get("outbox", []))
+
+    def drop_published(self, up_to_sequence: int) -> None:
+        self.st["outbox"] = [e for e in self.st.get("outbox", []) if e["sequence"] > up_to_sequence]
+
+    # -- policy memory -------------------------------------------------------
+    @property
+    def policy_state(self) -> dict[str, Any]:
+        return self.st.setdefault("policy", {})
+
+    # -- desired state -------------------------------------------------------
+    @property
+    def desired_replicas(self) -> dict[str, int]:
+        """Replicas per VDU the VNF should run (set by instantiate and scale)."""
+        return self.st.setdefault("desiredReplicas", {})
