@@ -1,0 +1,259 @@
+"""What happens to each delivered message: decode, check, hand off, settle.
+
+Settlement rules (see the handler module for the seam):
+- bad input (envelope, method, version, arguments): a call gets oslo's failure
+  reply, a cast a ``*.error`` notification; the message is rejected without
+  requeue (dead-lettered where the broker has a dead-letter exchange);
+- a call is acknowledged once its one reply is sent;
+- a cast is acknowledged once the handler returned (its intent is durable) or
+  raised ``BadRequest`` (reported); any other failure requeues it, up to
+  ``max_delivery_attempts`` deliveries, then it is rejected and reported;
+- a redelivered message whose ``_unique_id`` this replica already completed is
+  acknowledged without running again (the ack was lost with the connection).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from typing import Any, Literal
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
+
+from k8s_worker.intake.context import RequestContext
+from k8s_worker.intake.dispatcher import Dispatcher, Prepared, serialize_failure
+from k8s_worker.intake.envelope import EnvelopeError, decode
+from k8s_worker.intake.pool import OrderedPool
+from k8s_worker.intake.replies import ReplySender
+from k8s_worker.intake.request import MalformedRequest, RpcRequest, peek_reply_address
+from k8s_worker.notify.notifier import Notifier
+from rpc import contract
+from rpc.exceptions import BadRequest
+
+LOG = structlog.get_logger(__name__)
+
+Settle = Literal["ack", "requeue", "reject"]
+_REJECTABLE = (EnvelopeError, MalformedRequest, UnsupportedVersion, NoSuchMethod, BadRequest)
+
+
+class _Lru:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: collections.OrderedDict[str, int] = collections.OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> int:
+        return self._items.get(key, 0)
+
+    def put(self, key: str, value: int = 1) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        pool: OrderedPool,
+        replies: ReplySender,
+        notifier: Notifier | None,
+        max_delivery_attempts: int = 3,
+        dedup_cache_size: int = 4096,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._pool = pool
+        self._replies = replies
+        self._notifier = notifier
+        self._max_attempts = max_delivery_attempts
+        self._completed = _Lru(dedup_cache_size)
+        self._failures = _Lru(dedup_cache_size)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """aio-pika's consume callback; returns as soon as the request is queued."""
+        raw: dict[str, Any] = {}
+        request: RpcRequest | None = None
+        try:
+            raw = decode(message.body, content_encoding=message.content_encoding)
+            request = RpcRequest.from_message(raw)
+            if request.unique_id and request.unique_id in self._completed:
+                LOG.info("intake.duplicate_ignored", unique_id=request.unique_id)
+                await _settle(message, "ack")
+                return
+            prepared = self._dispatcher.prepare(request)
+        except _REJECTABLE as exc:
+            await self._reject(message, raw=raw, request=request, exc=exc)
+            return
+        self._pool.submit(prepared.vnf_id, functools.partial(self._process, message, prepared))
+
+    async def _process(self, message: AbstractIncomingMessage, prepared: Prepared) -> None:
+        request = prepared.request
+        try:
+            async with self._replies.call_monitor(request):
+                result = await self._dispatcher.invoke(prepared)
+        except BadRequest as exc:
+            await self._reply_or_notify(prepared, exc)
+            self._complete(request)
+            await _settle(message, "ack")
+            _log_outcome("intake.bad_request", prepared, exc)
+            return
+        except Exception as exc:
+            if request.is_call:
+                await self._reply(request, failure=exc)
+                self._complete(request)
+                await _settle(message, "ack")
+                LOG.warning(
+                    "intake.call_failed", **_describe(prepared), error=repr(exc), exc_info=exc
+                )
+                return
+            attempts = self._attempts(message, request)
+            if attempts >= self._max_attempts:
+                await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc)
+                await _settle(message, "reject")
+                LOG.error(
+                    "intake.cast_given_up",
+                    **_describe(prepared),
+                    attempts=attempts,
+                    error=repr(exc),
+                    exc_info=exc,
+                )
+            else:
+                if request.unique_id:
+                    self._failures.put(request.unique_id, attempts)
+                await _settle(message, "requeue")
+                LOG.warning(
+                    "intake.cast_requeued",
+                    **_describe(prepared),
+                    attempts=attempts,
+                    error=repr(exc),
+                )
+            return
+        if request.is_call:
+            await self._reply(request, result=result)
+        self._complete(request)
+        await _settle(message, "ack")
+        LOG.debug("intake.done", **_describe(prepared))
+
+    def _complete(self, request: RpcRequest) -> None:
+        if request.unique_id:
+            self._completed.put(request.unique_id)
+            self._failures.pop(request.unique_id)
+
+    def _attempts(self, message: AbstractIncomingMessage, request: RpcRequest) -> int:
+        """Deliveries so far, this one included (x-delivery-count on quorum queues)."""
+        headers = message.headers or {}
+        count = headers.get("x-delivery-count")
+        broker = int(count) + 1 if isinstance(count, int) else 0
+        local = self._failures.get(request.unique_id) + 1 if request.unique_id else 1
+        seen = 2 if message.redelivered else 1
+        return max(broker, local, seen)
+
+    async def _reply(
+        self, request: RpcRequest, *, result: Any = None, failure: BaseException | None = None
+    ) -> None:
+        if not request.msg_id or not request.reply_q:
+            return
+        await self._replies.reply(
+            msg_id=request.msg_id,
+            reply_q=request.reply_q,
+            result=result,
+            failure=serialize_failure(failure) if failure is not None else None,
+        )
+
+    async def _reply_or_notify(self, prepared: Prepared, exc: BaseException) -> None:
+        request = prepared.request
+        if request.is_call:
+            await self._reply(request, failure=exc)
+        else:
+            await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc)
+
+    async def _notify_error(
+        self,
+        method: str | None,
+        request: RpcRequest | None,
+        args: Any,
+        exc: BaseException,
+    ) -> None:
+        if self._notifier is None:
+            return
+        args = args if isinstance(args, dict) else {}
+        vnf = args.get("vnf") if isinstance(args.get("vnf"), dict) else {}
+        ctx = request.ctx if request is not None else RequestContext()
+        payload = {
+            "vnf_id": args.get("vnf_id") or vnf.get("id"),
+            "tenant_id": vnf.get("tenant_id") or ctx.project_id,
+            "op_id": args.get("op_id"),
+            "sequence": None,
+            "method": method,
+            "error": {"type": type(exc).__name__, "message": str(exc)},
+        }
+        try:
+            await self._notifier.publish(
+                contract.error_event_type(method), payload, priority="ERROR", ctx=ctx
+            )
+        except Exception as nexc:
+            LOG.error("intake.error_notification_failed", method=method, error=repr(nexc))
+
+    async def _reject(
+        self,
+        message: AbstractIncomingMessage,
+        *,
+        raw: dict[str, Any],
+        request: RpcRequest | None,
+        exc: BaseException,
+    ) -> None:
+        """Bad input: report it once, then reject without requeue (never loops)."""
+        msg_id, reply_q = peek_reply_address(raw)
+        method = raw.get("method") if isinstance(raw.get("method"), str) else None
+        if msg_id and reply_q:
+            await self._replies.reply(
+                msg_id=msg_id, reply_q=reply_q, failure=serialize_failure(exc)
+            )
+        else:
+            await self._notify_error(method, request, raw.get("args"), exc)
+        await _settle(message, "reject")
+        LOG.warning(
+            "intake.rejected",
+            method=method,
+            kind="call" if msg_id else "cast",
+            unique_id=raw.get("_unique_id"),
+            reason=type(exc).__name__,
+            error=str(exc),
+            ctx=request.ctx.redacted() if request is not None else None,
+        )
+
+
+async def _settle(message: AbstractIncomingMessage, how: Settle) -> None:
+    """Ack, requeue or reject; a dead channel means the broker redelivers anyway."""
+    try:
+        if how == "ack":
+            await message.ack()
+        elif how == "requeue":
+            await message.nack(requeue=True)
+        else:
+            await message.reject(requeue=False)
+    except Exception as exc:
+        LOG.warning("intake.settle_failed", how=how, error=repr(exc))
+
+
+def _describe(prepared: Prepared) -> dict[str, Any]:
+    return {
+        "method": prepared.spec.name,
+        "vnf_id": prepared.vnf_id,
+        "op_id": prepared.op_id,
+        "unique_id": prepared.request.unique_id,
+        "ctx": prepared.request.ctx.redacted(),
+    }
+
+
+def _log_outcome(event: str, prepared: Prepared, exc: BaseException) -> None:
+    LOG.warning(event, **_describe(prepared), error=str(exc), reason=type(exc).__name__)

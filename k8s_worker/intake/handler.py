@@ -1,0 +1,75 @@
+"""The seam between the intake and the rest of the worker.
+
+The intake decodes and validates; a ``Handler`` does the work, one async
+method per RPC method, called with the request context and the validated
+keyword arguments.  For a cast, returning means "the intent is durable" (the
+VNF record is written): only then is the message acknowledged.  Raising
+``rpc.exceptions.BadRequest`` (or a subclass such as ``VnfNotFound``) means the
+request can never succeed: the cast is acknowledged and reported.  Any other
+exception leaves the cast unacknowledged so another replica retries it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from k8s_worker.intake.context import RequestContext
+
+
+@runtime_checkable
+class Handler(Protocol):
+    async def instantiate_vnf(
+        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+    ) -> None: ...
+
+    async def terminate_vnf(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None
+    ) -> None: ...
+
+    async def scale_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        policy: str,
+        type: str,
+        steps: int,
+    ) -> None: ...
+
+    async def heal_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vdus: list[str] | None,
+        cause: str | None,
+    ) -> None: ...
+
+    async def update_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vnfd: str | dict[str, Any] | None,
+        config: dict[str, Any] | None,
+    ) -> None: ...
+
+    async def alarm(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        policy: str,
+        trigger: str,
+        state: str,
+        details: dict[str, Any] | None,
+    ) -> None: ...
+
+    async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]: ...
+
+    async def list_vnfs(
+        self, ctx: RequestContext, *, tenant_id: str | None
+    ) -> list[dict[str, Any]]: ...

@@ -1,0 +1,94 @@
+"""A bounded worker pool that keeps each VNF's requests in arrival order.
+
+Jobs with the same key run one at a time in submission order; jobs with
+different keys (or no key) run in parallel, at most ``concurrency`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+LOG = structlog.get_logger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+class OrderedPool:
+    def __init__(self, *, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lanes: dict[str, collections.deque[Job]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not finished (running or waiting)."""
+        return len(self._tasks) + sum(max(len(q) - 1, 0) for q in self._lanes.values())
+
+    def submit(self, key: str | None, job: Job) -> None:
+        if key is None:
+            self._spawn(self._run_one(job))
+            return
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(job)
+            return
+        self._lanes[key] = collections.deque([job])
+        self._spawn(self._run_lane(key))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _run_one(self, job: Job) -> None:
+        async with self._slots:
+            await self._guard(job)
+
+    async def _run_lane(self, key: str) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane:
+                async with self._slots:
+                    await self._guard(lane[0])
+                lane.popleft()
+        finally:
+            self._lanes.pop(key, None)
+
+    @staticmethod
+    async def _guard(job: Job) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            LOG.exception("intake.pool_job_crashed")
+
+    async def drain(self, *, grace: float) -> bool:
+        """Wait until every job is done; False if ``grace`` seconds ran out first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            return False
+        return True
+
+    async def cancel(self) -> None:
+        """Cancel whatever still runs (its messages stay unacknowledged)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()

@@ -1,0 +1,1 @@
+"""oslo.messaging ``messagingv2`` notifications, published with aio-pika."""

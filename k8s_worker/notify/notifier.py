@@ -1,0 +1,166 @@
+"""The notification publisher: what an oslo messagingv2 Notifier would send.
+
+Exchange ``[DEFAULT] control_exchange``, routing key ``<topic>.<priority>`` for
+each ``[oslo_messaging_notifications] topics``, the 2.0 envelope around
+``{message_id, publisher_id, event_type, priority, payload, timestamp}`` plus
+the (sanitized) context, and the default queue oslo declares so nothing is lost
+before a listener binds.  Unlike oslo, every publish waits for the broker's
+publisher confirm and is retried on a new connection when the old one died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+import structlog
+import tenacity
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from oslo_config import cfg
+
+from k8s_worker.amqp.connection import ConnectionSettings, connect
+from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.amqp.topology import RabbitSettings, declare_queue, notification_queue
+from k8s_worker.intake.context import RequestContext
+from k8s_worker.intake.envelope import CONTENT_TYPE, encode
+from k8s_worker.intake.redact import redact
+
+LOG = structlog.get_logger(__name__)
+
+PRIORITIES = ("AUDIT", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SAMPLE")
+
+
+class Notifier:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        publisher_id: str | None = None,
+        attempts: int = 5,
+    ) -> None:
+        register_oslo_opts(conf)
+        notif = conf.oslo_messaging_notifications
+        host = conf.k8s_worker.host if "k8s_worker" in conf else "localhost"
+        self.publisher_id = publisher_id or f"k8s_worker.{host}"
+        self.topics: tuple[str, ...] = tuple(notif.topics)
+        self.enabled = not (notif.driver and set(notif.driver) <= {"noop"})
+        self._exchange = conf.control_exchange
+        self._settings = ConnectionSettings.from_conf(
+            conf, url=notif.transport_url or conf.transport_url
+        )
+        self._rabbit = RabbitSettings.from_conf(conf)
+        self._attempts = attempts
+        self._lock = asyncio.Lock()
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._declared: set[str] = set()
+
+    async def start(self) -> None:
+        if self.enabled:
+            async with self._lock:
+                await self._ensure_channel()
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._connection is not None and not self._connection.is_closed:
+                await self._connection.close()
+            self._connection = self._channel = None
+
+    async def _ensure_channel(self) -> AbstractChannel:
+        if self._channel is not None and not self._channel.is_closed:
+            return self._channel
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await connect(self._settings, purpose="notify", max_attempts=3)
+            self._declared.clear()
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        return self._channel
+
+    async def _reset(self) -> None:
+        if self._connection is not None:
+            try:
+                await self._connection.close()
+            except Exception:
+                pass
+        self._connection = self._channel = None
+
+    def build(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: str,
+        ctx: RequestContext | None,
+    ) -> dict[str, Any]:
+        """The message dict (inside the envelope) oslo's Notifier._notify builds."""
+        message: dict[str, Any] = {
+            "message_id": str(uuid.uuid4()),
+            "publisher_id": self.publisher_id,
+            "event_type": event_type,
+            "priority": priority,
+            "payload": redact(dict(payload)),
+            "timestamp": str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None)),
+        }
+        context = ctx.redacted() if ctx is not None else {}
+        message.update({f"_context_{k}": v for k, v in context.items()})
+        message["_unique_id"] = uuid.uuid4().hex
+        return message
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: str = "INFO",
+        ctx: RequestContext | None = None,
+    ) -> None:
+        """Publish one notification to every topic; returns once the broker confirmed."""
+        priority = priority.upper()
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown notification priority {priority!r}")
+        if not self.enabled:
+            return
+        body = encode(self.build(event_type, payload, priority=priority, ctx=ctx))
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self._attempts),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+            retry=tenacity.retry_if_exception_type(
+                (ConnectionError, OSError, aio_pika.exceptions.AMQPError, RuntimeError)
+            ),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    await self._publish_once(body, priority.lower())
+                except Exception:
+                    async with self._lock:
+                        await self._reset()
+                    raise
+        LOG.debug("notify.published", event_type=event_type, priority=priority)
+
+    async def _publish_once(self, body: bytes, priority: str) -> None:
+        async with self._lock:
+            channel = await self._ensure_channel()
+            for topic in self.topics:
+                key = f"{topic}.{priority}"
+                if key not in self._declared:
+                    spec = notification_queue(
+                        self._rabbit, exchange=self._exchange, routing_key=key
+                    )
+                    await declare_queue(channel, spec)
+                    self._declared.add(key)
+            exchange = await channel.get_exchange(self._exchange, ensure=False)
+        for topic in self.topics:
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type=CONTENT_TYPE,
+                    content_encoding="utf-8",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=f"{topic}.{priority}",
+            )

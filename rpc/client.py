@@ -1,0 +1,148 @@
+"""The conductor-side RPC client: one method per RPC of the contract.
+
+A thin layer over oslo.messaging's RPCClient with a version cap; arguments are
+validated with the contract before anything is sent, so the conductor gets an
+``InvalidArguments`` naming the bad field instead of a cast that is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import oslo_messaging
+from oslo_config import cfg
+
+from rpc import contract, exceptions
+
+#: Modules whose exceptions a call may re-raise as their own class.
+ALLOWED_REMOTE_EXMODS: tuple[str, ...] = (exceptions.__name__, "oslo_messaging.rpc.dispatcher")
+
+Context = dict[str, Any] | Any
+
+
+def get_transport(conf: cfg.ConfigOpts = cfg.CONF, *, url: str | None = None) -> Any:
+    """An RPC transport that rebuilds the worker's exceptions on the caller side."""
+    return oslo_messaging.get_rpc_transport(
+        conf, url=url, allowed_remote_exmods=list(ALLOWED_REMOTE_EXMODS)
+    )
+
+
+class K8sWorkerClient:
+    """Calls and casts to the k8s_worker fleet (or one replica with ``server``)."""
+
+    def __init__(
+        self,
+        transport: Any,
+        *,
+        topic: str = contract.TOPIC,
+        exchange: str | None = None,
+        version_cap: str = contract.SERVED_VERSION,
+        timeout: float | None = None,
+        server: str | None = None,
+    ) -> None:
+        target = oslo_messaging.Target(
+            topic=topic,
+            exchange=exchange,
+            version=contract.TARGET_VERSION,
+            namespace=contract.NAMESPACE,
+            server=server,
+        )
+        self._client = oslo_messaging.get_rpc_client(
+            transport, target, version_cap=version_cap, timeout=timeout
+        )
+
+    def prepare(self, **kwargs: Any) -> Any:
+        """The underlying client's prepare (server, timeout, fanout, version...)."""
+        return self._client.prepare(**kwargs)
+
+    def _send(self, ctxt: Context, method: str, args: dict[str, Any], **prepare: Any) -> Any:
+        spec = contract.METHODS[method]
+        spec.validate(args)
+        client = self._client.prepare(version=spec.since, **prepare)
+        if spec.kind == "cast":
+            client.cast(ctxt, method, **args)
+            return None
+        return client.call(ctxt, method, **args)
+
+    @staticmethod
+    def _args(**kwargs: Any) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def instantiate_vnf(self, ctxt: Context, *, vnf: dict[str, Any], op_id: str) -> None:
+        self._send(ctxt, "instantiate_vnf", self._args(vnf=vnf, op_id=op_id))
+
+    def terminate_vnf(
+        self, ctxt: Context, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
+    ) -> None:
+        self._send(
+            ctxt,
+            "terminate_vnf",
+            self._args(vnf_id=vnf_id, op_id=op_id, graceful_timeout=graceful_timeout),
+        )
+
+    def scale_vnf(
+        self,
+        ctxt: Context,
+        *,
+        vnf_id: str,
+        op_id: str,
+        policy: str,
+        type: str,
+        steps: int | None = None,
+    ) -> None:
+        self._send(
+            ctxt,
+            "scale_vnf",
+            self._args(vnf_id=vnf_id, op_id=op_id, policy=policy, type=type, steps=steps),
+        )
+
+    def heal_vnf(
+        self,
+        ctxt: Context,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vdus: list[str] | None = None,
+        cause: str | None = None,
+    ) -> None:
+        self._send(ctxt, "heal_vnf", self._args(vnf_id=vnf_id, op_id=op_id, vdus=vdus, cause=cause))
+
+    def update_vnf(
+        self,
+        ctxt: Context,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vnfd: str | dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self._send(
+            ctxt, "update_vnf", self._args(vnf_id=vnf_id, op_id=op_id, vnfd=vnfd, config=config)
+        )
+
+    def alarm(
+        self,
+        ctxt: Context,
+        *,
+        vnf_id: str,
+        policy: str,
+        trigger: str,
+        state: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._send(
+            ctxt,
+            "alarm",
+            self._args(vnf_id=vnf_id, policy=policy, trigger=trigger, state=state, details=details),
+        )
+
+    def get_vnf(self, ctxt: Context, *, vnf_id: str) -> dict[str, Any]:
+        return self._send(ctxt, "get_vnf", {"vnf_id": vnf_id})
+
+    def list_vnfs(self, ctxt: Context, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        return self._send(ctxt, "list_vnfs", self._args(tenant_id=tenant_id))
+
+    def ping(self, ctxt: Context, *, server: str | None = None) -> str:
+        """oslo_rpc_server_ping: "pong" from any replica (or from ``server``)."""
+        extra = {"server": server} if server else {}
+        return self._send(ctxt, contract.PING_METHOD, {}, **extra)

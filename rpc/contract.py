@@ -1,0 +1,301 @@
+"""The RPC contract in code: topic, versions, methods and argument validation.
+
+Both sides use it: the conductor-side client validates before sending and the
+worker's intake validates what it receives, so a bad field is reported with
+the same precise message (``<method>: <field path>: <problem>``) wherever it
+is caught.  Values are never echoed in messages: they may carry secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rpc.exceptions import InvalidArguments
+
+TOPIC = "k8s_worker"
+#: The Target version clients send (the lowest version that has every method).
+TARGET_VERSION = "1.0"
+#: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.
+SERVED_VERSION = "1.0"
+NAMESPACE: str | None = None
+PING_METHOD = "oslo_rpc_server_ping"
+
+Kind = Literal["cast", "call"]
+Check = Callable[[str, Any], Any]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def nonempty_str(path: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_type_name(value)}")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def dns_label(path: str, value: Any) -> str:
+    nonempty_str(path, value)
+    if not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS-1123 label (lower-case alphanumerics and '-', <= 63)")
+    return value
+
+
+def mapping(path: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be an object, got {_type_name(value)}")
+    return value
+
+
+def vnfd(path: str, value: Any) -> str | dict[str, Any]:
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+    if isinstance(value, str):
+        return nonempty_str(path, value)
+    raise ValueError(f"must be TOSCA YAML text or an object, got {_type_name(value)}")
+
+
+def str_list(path: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of strings, got {_type_name(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise ValueError(f"item {index} must be a non-empty string")
+    return value
+
+
+def int_range(*, minimum: int, maximum: int | None = None) -> Check:
+    def check(path: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer, got {_type_name(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise ValueError(f"must be {bound}")
+        return value
+
+    return check
+
+
+def choice(*values: str) -> Check:
+    def check(path: str, value: Any) -> str:
+        if value not in values:
+            raise ValueError("must be one of " + ", ".join(repr(v) for v in values))
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class Field:
+    """One argument (or one key of an object argument) and its check."""
+
+    name: str
+    check: Check
+    required: bool = True
+    default: Any = None
+    #: Allow an explicit null for an optional field (treated as the default).
+    nullable: bool = True
+
+
+def obj(*fields: Field) -> Check:
+    def check(path: str, value: Any) -> dict[str, Any]:
+        mapping(path, value)
+        return _validate_fields(path, fields, value, allow_extra=True)
+
+    return check
+
+
+def _validate_fields(
+    prefix: str, fields: tuple[Field, ...], values: Mapping[str, Any], *, allow_extra: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = dict(values) if allow_extra else {}
+    known = {f.name for f in fields}
+    if not allow_extra:
+        for name in values:
+            if name not in known:
+                raise InvalidArguments(
+                    f"{prefix}{name}: unexpected argument", field=f"{prefix}{name}"
+                )
+    for f in fields:
+        path = f"{prefix}{f.name}"
+        value = values.get(f.name, MISSING)
+        if value is MISSING or (value is None and not f.required and f.nullable):
+            if f.required:
+                raise InvalidArguments(f"{path}: is required", field=path)
+            out[f.name] = f.default
+            continue
+        try:
+            out[f.name] = f.check(path, value)
+        except InvalidArguments:
+            raise
+        except ValueError as exc:
+            raise InvalidArguments(f"{path}: {exc}", field=path) from None
+    return out
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """An RPC method: its kind, the version that introduced it and its arguments."""
+
+    name: str
+    kind: Kind
+    fields: tuple[Field, ...] = ()
+    since: str = "1.0"
+    #: The argument naming the VNF (a dotted path), the key of per-VNF ordering.
+    vnf_key: str | None = "vnf_id"
+
+    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The arguments with defaults filled in, or InvalidArguments naming the field."""
+        if args is None:
+            args = {}
+        if not isinstance(args, Mapping):
+            raise InvalidArguments(f"{self.name}: args: must be an object", field="args")
+        try:
+            return _validate_fields("", self.fields, args, allow_extra=False)
+        except InvalidArguments as exc:
+            field = exc.kwargs.get("field", "")
+            raise InvalidArguments(f"{self.name}: {exc.message}", field=field) from None
+
+    def vnf_id(self, args: Mapping[str, Any]) -> str | None:
+        """The VNF this request is about (None for fleet-wide requests)."""
+        if self.vnf_key is None:
+            return None
+        value: Any = args
+        for part in self.vnf_key.split("."):
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value if isinstance(value, str) else None
+
+
+_VNF_ID = Field("vnf_id", nonempty_str)
+_OP_ID = Field("op_id", nonempty_str)
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec(
+            "instantiate_vnf",
+            "cast",
+            (
+                Field(
+                    "vnf",
+                    obj(
+                        Field("id", nonempty_str),
+                        Field("name", nonempty_str),
+                        Field("tenant_id", nonempty_str),
+                        Field("vnfd", vnfd),
+                        Field("namespace", dns_label, required=False),
+                        Field("params", mapping, required=False),
+                    ),
+                ),
+                _OP_ID,
+            ),
+            vnf_key="vnf.id",
+        ),
+        MethodSpec(
+            "terminate_vnf",
+            "cast",
+            (_VNF_ID, _OP_ID, Field("graceful_timeout", int_range(minimum=0), required=False)),
+        ),
+        MethodSpec(
+            "scale_vnf",
+            "cast",
+            (
+                _VNF_ID,
+                _OP_ID,
+                Field("policy", nonempty_str),
+                Field("type", choice("out", "in")),
+                Field("steps", int_range(minimum=1), required=False, default=1),
+            ),
+        ),
+        MethodSpec(
+            "heal_vnf",
+            "cast",
+            (
+                _VNF_ID,
+                _OP_ID,
+                Field("vdus", str_list, required=False),
+                Field("cause", nonempty_str, required=False),
+            ),
+        ),
+        MethodSpec(
+            "update_vnf",
+            "cast",
+            (
+                _VNF_ID,
+                _OP_ID,
+                Field("vnfd", vnfd, required=False),
+                Field("config", mapping, required=False),
+            ),
+        ),
+        MethodSpec(
+            "alarm",
+            "cast",
+            (
+                _VNF_ID,
+                Field("policy", nonempty_str),
+                Field("trigger", nonempty_str),
+                Field("state", choice("firing", "resolved")),
+                Field("details", mapping, required=False),
+            ),
+        ),
+        MethodSpec("get_vnf", "call", (_VNF_ID,)),
+        MethodSpec(
+            "list_vnfs",
+            "call",
+            (Field("tenant_id", nonempty_str, required=False),),
+            vnf_key=None,
+        ),
+        MethodSpec(PING_METHOD, "call", (), vnf_key=None),
+    )
+}
+
+#: Lifecycle operations (casts with an op_id) -> the <op> of vnf.<op>.* events.
+OPERATIONS: dict[str, str] = {
+    "instantiate_vnf": "instantiate",
+    "terminate_vnf": "terminate",
+    "scale_vnf": "scale",
+    "heal_vnf": "heal",
+    "update_vnf": "update",
+    "alarm": "alarm",
+}
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """'1.3' -> (1, 3); ValueError when it is not MAJOR.MINOR."""
+    major, _, minor = str(version).partition(".")
+    return int(major), int(minor or 0)
+
+
+def version_is_compatible(served: str, requested: str) -> bool:
+    """oslo.messaging's rule: same major, requested minor <= served minor."""
+    try:
+        s_major, s_minor = parse_version(served)
+        r_major, r_minor = parse_version(requested)
+    except ValueError:
+        return False
+    return s_major == r_major and r_minor <= s_minor
+
+
+def error_event_type(method: str | None) -> str:
+    """The event_type reporting a rejected request for ``method``."""
+    op = OPERATIONS.get(method or "")
+    return f"vnf.{op}.error" if op else "vnf.request.error"
