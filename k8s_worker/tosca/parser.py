@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from toscaparser.common.exception import ExceptionCollector, ValidationError
-from toscaparser.functions import Function
+from toscaparser.functions import Function, get_function, is_function
 from toscaparser.tosca_template import ToscaTemplate
 
 from k8s_worker.tosca.errors import Problem, VnfdError
@@ -25,7 +25,8 @@ from k8s_worker.tosca.errors import Problem, VnfdError
 TYPES_FILE = Path(__file__).resolve().parent / "types" / "tacker_k8s_types.yaml"
 TACKER_IMPORTS = frozenset({"tacker_defs.yaml", "tacker_nfv_defs.yaml"})
 
-_LOCK = threading.Lock()
+# Reentrant: callers that evaluate functions after parsing hold it across both.
+TOSCA_LOCK = threading.RLock()
 _NODE_IN_MESSAGE = re.compile(r'(?:template|[Tt]riggers|[Pp]olicy|node|Policy template) "([^"]+)"')
 
 
@@ -70,7 +71,7 @@ def parse_tacker_vnfd(tpl: dict[str, Any], *, params: dict[str, Any] | None) -> 
     if isinstance(imports, VnfdError):
         raise imports
     prepared["imports"] = imports
-    with _LOCK:
+    with TOSCA_LOCK:
         try:
             return ToscaTemplate(
                 parsed_params=dict(params or {}), a_file=False, yaml_dict_tpl=prepared
@@ -85,12 +86,23 @@ def parse_tacker_vnfd(tpl: dict[str, Any], *, params: dict[str, Any] | None) -> 
             ExceptionCollector.clear()
 
 
-def resolved(value: Any) -> Any:
-    """``value`` with tosca-parser intrinsic functions (get_input, ...) evaluated."""
+def resolved(value: Any, *, tosca: ToscaTemplate | None = None, node: Any = None) -> Any:
+    """``value`` with intrinsic functions (get_input, ...) evaluated, at any depth.
+
+    tosca-parser turns only top-level property values into functions; with
+    ``tosca`` given, nested ``{get_input: ...}`` maps are evaluated too. Call it
+    while holding :data:`TOSCA_LOCK` (tosca-parser reports through global state).
+    """
+    if tosca is not None and isinstance(value, dict) and is_function(value):
+        try:
+            value = get_function(tosca.topology_template, node, value)
+        except Exception as exc:  # e.g. UnknownInputError raised outside collection
+            name = getattr(node, "name", None)
+            raise VnfdError([Problem(node=name, property=None, message=str(exc))]) from None
     if isinstance(value, Function):
-        return resolved(value.result())
+        return resolved(value.result(), tosca=tosca, node=node)
     if isinstance(value, dict):
-        return {k: resolved(v) for k, v in value.items()}
+        return {k: resolved(v, tosca=tosca, node=node) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolved(v) for v in value]
+        return [resolved(v, tosca=tosca, node=node) for v in value]
     return value

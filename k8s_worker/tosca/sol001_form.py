@@ -136,7 +136,7 @@ class _Reader:
             return None
         if low > high:
             self.out.add(name, "vdu_profile.min_number_of_instances", f"min {low} > max {high}")
-        artifacts = node.get("artifacts") or {}
+        artifacts = self.value(node.get("artifacts") or {}, name, "artifacts")
         image_artifact = artifacts.get("sw_image") if isinstance(artifacts, dict) else None
         image = image_artifact.get("file") if isinstance(image_artifact, dict) else image_artifact
         if not image and isinstance(props.get("sw_image_data"), dict):
@@ -213,7 +213,7 @@ class _Reader:
                     f"node type {node_type!r} is not supported (expected {VDU_TYPE}, "
                     "VduCp, VnfExtCp, VnfVirtualLink or the VNF node)",
                 )
-        if not nodes or (not specs and not self.out.problems):
+        if not any(isinstance(n, dict) and n.get("type") == VDU_TYPE for n in nodes.values()):
             self.out.add(None, "node_templates", f"the descriptor has no {VDU_TYPE} node")
         return self.policies(specs, topology.get("policies") or [])
 

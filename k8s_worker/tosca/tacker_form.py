@@ -41,8 +41,10 @@ SERVICE_TYPES = {"clusterip": "ClusterIP", "nodeport": "NodePort", "loadbalancer
 _SUPPORTED_NODE_TYPES = (VDU_TYPE, CP_TYPE, VL_TYPE)
 
 
-def _props(node: Any) -> dict[str, Any]:
-    return {p.name: resolved(p.value) for p in node.get_properties_objects()}
+def _props(node: Any, tosca: ToscaTemplate) -> dict[str, Any]:
+    return {
+        p.name: resolved(p.value, tosca=tosca, node=node) for p in node.get_properties_objects()
+    }
 
 
 def _is_a(node: Any, type_name: str) -> bool:
@@ -161,7 +163,7 @@ def _networks(tosca: ToscaTemplate, out: ProblemCollector) -> dict[str, list[Net
     for cp in tosca.nodetemplates:
         if cp.type != CP_TYPE:
             continue
-        props = _props(cp)
+        props = _props(cp, tosca)
         vdu_name = link = None
         for rel, target in cp.relationships.items():
             if rel.is_derived_from("tosca.relationships.nfv.VirtualBindsTo"):
@@ -172,7 +174,7 @@ def _networks(tosca: ToscaTemplate, out: ProblemCollector) -> dict[str, list[Net
                 link = target
         if vdu_name is None or link is None or props.get("management"):
             continue  # management CPs use the pod's primary network
-        network = resolved(link.get_property_value("network_name"))
+        network = resolved(link.get_property_value("network_name"), tosca=tosca, node=link)
         if not network:
             out.add(link.name, "network_name", "a VL bound to a non-management CP needs a network")
             continue
@@ -220,8 +222,10 @@ def _int_prop(policy: str, props: dict[str, Any], key: str, out: ProblemCollecto
     return value
 
 
-def _scaling(policy: Any, vdus: set[str], out: ProblemCollector) -> ScalingPolicy:
-    props = resolved(dict(policy.properties or {}))
+def _scaling(
+    policy: Any, vdus: set[str], out: ProblemCollector, *, tosca: ToscaTemplate
+) -> ScalingPolicy:
+    props = resolved(dict(policy.properties or {}), tosca=tosca)
     targets = _targets(policy, vdus, out, extra=props.get("targets"))
     low, high = (_int_prop(policy.name, props, k, out) for k in ("min_instances", "max_instances"))
     default = _int_prop(policy.name, props, "default_instances", out)
@@ -283,14 +287,19 @@ def _alarm_action(
 
 
 def _alarms(
-    policy: Any, vdus: set[str], scaling: set[str], out: ProblemCollector
+    policy: Any,
+    vdus: set[str],
+    scaling: set[str],
+    out: ProblemCollector,
+    *,
+    tosca: ToscaTemplate,
 ) -> list[AlarmTrigger]:
     triggers = (policy.entity_tpl or {}).get("triggers") or {}
     if not triggers:
         out.add(policy.name, "triggers", "an Alarming policy needs at least one trigger")
     policy_targets = _targets(policy, vdus, out) if policy.targets else ()
     result = []
-    for name, trigger in resolved(triggers).items():
+    for name, trigger in resolved(triggers, tosca=tosca).items():
         where = f"triggers.{name}"
         condition = trigger.get("condition") or {}
         metadata = trigger.get("metadata")
@@ -387,16 +396,16 @@ def read_tacker_form(tosca: ToscaTemplate, *, out: ProblemCollector) -> VnfModel
     scaling_names = {p.name for p in policies if p.type == SCALING_TYPE}
     for policy in policies:
         if policy.type == SCALING_TYPE:
-            scaling.append(_scaling(policy, vdu_names, out))
+            scaling.append(_scaling(policy, vdu_names, out, tosca=tosca))
         elif policy.type == ALARMING_TYPE:
-            alarms.extend(_alarms(policy, vdu_names, scaling_names, out))
+            alarms.extend(_alarms(policy, vdu_names, scaling_names, out, tosca=tosca))
         elif policy.type == MONITORING_TYPE:
             heals.extend(
                 _heal_from_monitoring(
                     name=policy.name,
                     node=policy.name,
                     prop="properties",
-                    spec=resolved(dict(policy.properties or {})),
+                    spec=resolved(dict(policy.properties or {}), tosca=tosca),
                     targets=_targets(policy, vdu_names, out),
                     out=out,
                 )
@@ -411,7 +420,7 @@ def read_tacker_form(tosca: ToscaTemplate, *, out: ProblemCollector) -> VnfModel
     namespaces: set[str] = set()
     specs = []
     for node in vdu_nodes:
-        props = _props(node)
+        props = _props(node, tosca)
         if not naming.is_label_value(node.name):
             out.add(
                 node.name,

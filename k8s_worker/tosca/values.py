@@ -147,7 +147,7 @@ def config_entries(text: object) -> tuple[tuple[str, str], ...]:
     try:
         root = yaml.compose(source, Loader=yaml.BaseLoader)
     except yaml.YAMLError as exc:
-        raise ValueError(f"config is not valid YAML: {exc}".replace("\n", " ")) from None
+        return _config_lines(source, exc)
     if root is None:
         return ()
     if not isinstance(root, yaml.MappingNode):
@@ -156,17 +156,41 @@ def config_entries(text: object) -> tuple[tuple[str, str], ...]:
     for key_node, value_node in root.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise ValueError("config keys must be plain strings")
-        key = key_node.value
-        if not _ENV_NAME.match(key) or len(key) > 253:
-            raise ValueError(
-                f"config key {key!r} must consist of letters, digits, '-', '_' or '.' "
-                "and not start with a digit"
-            )
-        if key in entries:
-            raise ValueError(f"config key {key!r} is given twice")
+        key = _config_key(key_node.value, entries)
         if isinstance(value_node, yaml.ScalarNode):
             entries[key] = value_node.value
         else:
             raw = source[value_node.start_mark.index : value_node.end_mark.index]
             entries[key] = textwrap.dedent(" " * value_node.start_mark.column + raw).strip("\n")
+    return tuple(entries.items())
+
+
+def _config_key(key: str, seen: dict[str, str]) -> str:
+    if not _ENV_NAME.match(key) or len(key) > 253:
+        raise ValueError(
+            f"config key {key!r} must consist of letters, digits, '-', '_' or '.' "
+            "and not start with a digit"
+        )
+    if key in seen:
+        raise ValueError(f"config key {key!r} is given twice")
+    return key
+
+
+def _config_lines(source: str, error: yaml.YAMLError) -> tuple[tuple[str, str], ...]:
+    """Tacker's plain ``key: value`` lines that are not valid YAML (``a: b: c``).
+
+    Each line splits at its first colon only; the value is kept verbatim.
+    """
+    entries: dict[str, str] = {}
+    for number, line in enumerate(source.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, found, value = line.partition(":")
+        if not found or line[:1].isspace():
+            reason = str(error).replace("\n", " ")
+            raise ValueError(
+                f"config line {number} {line!r} is not 'key: value' "
+                f"(and the text is not a YAML mapping: {reason})"
+            )
+        entries[_config_key(key.strip(), entries)] = value.strip()
     return tuple(entries.items())
