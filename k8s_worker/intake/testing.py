@@ -12,6 +12,9 @@ import asyncio
 import json
 import os
 import pathlib
+import signal
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,8 @@ from rpc.exceptions import VnfNotFound
 
 #: A VNF whose name is this makes instantiate_vnf raise an unexpected error.
 EXPLODE = "explode"
+#: get_vnf("slow-<seconds>") answers after that many seconds.
+SLOW = "slow-"
 
 
 @dataclass
@@ -136,6 +141,9 @@ class InMemoryHandler:
 
     async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:
         self.calls.append(Call("get_vnf", {"vnf_id": vnf_id}, ctx))
+        if vnf_id.startswith(SLOW):
+            await asyncio.sleep(float(vnf_id[len(SLOW) :]))
+            return {"id": vnf_id, "served_by": self.host}
         if vnf_id not in self.vnfs:
             raise VnfNotFound(f"no VNF {vnf_id}", vnf_id=vnf_id)
         return {**self.vnfs[vnf_id], "served_by": self.host}
@@ -218,3 +226,85 @@ def read_journal(path: pathlib.Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class WorkerProcess:
+    """A devserver subprocess, started and stopped by its own pid."""
+
+    def __init__(
+        self, *, transport_url: str, host: str, topic: str, exchange: str, **opts: Any
+    ) -> None:
+        self.host = host
+        argv = [
+            sys.executable,
+            "-m",
+            "k8s_worker.intake.devserver",
+            "--transport-url",
+            transport_url,
+            "--host",
+            host,
+            "--topic",
+            topic,
+            "--exchange",
+            exchange,
+        ]
+        for key, value in opts.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                argv.append(flag)
+            elif value not in (None, False):
+                argv += [flag, str(value)]
+        self.argv = argv
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log = pathlib.Path(tempfile.mkstemp(prefix=f"tkw-{host}-", suffix=".log")[1])
+
+    async def start(self, *, ready_within: float = 30.0) -> WorkerProcess:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        with self.log.open("wb") as err:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=err, env=env
+            )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), ready_within)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"worker {self.host} did not start: {self.log.read_text()[-2000:]}")
+        return self
+
+    async def terminate(self, *, within: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), within)
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+
+
+_CONF_PARSED = False
+
+
+def oslo_rpc_client(transport_url: str, *, topic: str, exchange: str, timeout: float = 30) -> Any:
+    """A K8sWorkerClient on an unmodified oslo.messaging RPCClient (global cfg.CONF)."""
+    from oslo_config import cfg
+
+    from rpc.client import K8sWorkerClient, get_transport
+
+    global _CONF_PARSED
+    if not _CONF_PARSED:
+        cfg.CONF([], project="test", default_config_files=[])
+        _CONF_PARSED = True
+    transport = get_transport(cfg.CONF, url=transport_url)
+    return K8sWorkerClient(transport, topic=topic, exchange=exchange, timeout=timeout)
+
+
+async def wait_for(predicate: Any, *, within: float, what: str, every: float = 0.1) -> None:
+    """Poll ``predicate`` (sync) until true; TimeoutError naming ``what`` otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        await asyncio.sleep(every)
