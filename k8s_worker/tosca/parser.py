@@ -27,6 +27,7 @@ TACKER_IMPORTS = frozenset({"tacker_defs.yaml", "tacker_nfv_defs.yaml"})
 
 # Reentrant: callers that evaluate functions after parsing hold it across both.
 TOSCA_LOCK = threading.RLock()
+_FIELD_IN_MESSAGE = re.compile(r'(?:unknown|required) field "\[?\'?([^"\'\]]+)')
 _NODE_IN_MESSAGE = re.compile(r'(?:template|[Tt]riggers|[Pp]olicy|node|Policy template) "([^"]+)"')
 
 
@@ -56,7 +57,12 @@ def _imports_with_local_types(tpl: dict[str, Any]) -> list[Any] | VnfdError:
 def _problem_from(exc: BaseException) -> Problem:
     message = str(exc).strip() or exc.__class__.__name__
     match = _NODE_IN_MESSAGE.search(message)
-    return Problem(node=match.group(1) if match else None, property=None, message=message)
+    field = _FIELD_IN_MESSAGE.search(message)
+    return Problem(
+        node=match.group(1) if match else None,
+        property=field.group(1) if field else None,
+        message=message,
+    )
 
 
 def parse_tacker_vnfd(tpl: dict[str, Any], *, params: dict[str, Any] | None) -> ToscaTemplate:

@@ -18,6 +18,7 @@ from k8s_worker.tosca.errors import Problem, ProblemCollector, VnfdError
 from k8s_worker.tosca.model import VnfModel
 from k8s_worker.tosca.parser import TOSCA_LOCK, parse_tacker_vnfd
 from k8s_worker.tosca.policies import Policies
+from k8s_worker.tosca.precheck import precheck_tacker_form
 from k8s_worker.tosca.sol001_form import is_sol001, read_sol001_form
 from k8s_worker.tosca.tacker_form import read_tacker_form
 
@@ -84,6 +85,8 @@ def _read(tpl: dict[str, Any], params: dict[str, Any] | None) -> VnfModel:
     out = ProblemCollector()
     version = tpl.get("tosca_definitions_version")
     if version == TACKER_VERSION:
+        precheck_tacker_form(tpl, out=out)
+        out.raise_if_any()
         with TOSCA_LOCK:
             model = read_tacker_form(parse_tacker_vnfd(tpl, params=params), out=out)
     elif is_sol001(tpl):
