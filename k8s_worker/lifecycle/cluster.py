@@ -1,0 +1,168 @@
+"""The cluster as one VNF sees it: its objects from the informers' caches, and
+the writes that change them (apply, scale, delete), all scoped by the VNF's
+ownership label so that nothing belonging to another VNF is ever touched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from k8s_worker.kube import KINDS, Kube, KubeConflict
+from k8s_worker.tosca import LABEL_VDU, Translation, vnf_selector
+from k8s_worker.watch import Informer
+
+Obj = dict[str, Any]
+CONFIG_HASH_ANNOTATION = "tacker.openstack.org/config-hash"
+TENANT_LABEL = "tacker.openstack.org/tenant-id"
+OWNED_KINDS = ("Deployment", "Service", "ConfigMap")
+
+
+class VnfCluster:
+    def __init__(self, *, kube: Kube, pods: Informer, deployments: Informer) -> None:
+        self.kube = kube
+        self.pods = pods
+        self.deployments = deployments
+
+    # -- reading (caches) ----------------------------------------------------
+    def vnf_pods(self, vnf_id: str) -> list[Obj]:
+        return self.pods.indexed(vnf_id)
+
+    def vnf_deployments(self, vnf_id: str) -> list[Obj]:
+        return self.deployments.indexed(vnf_id)
+
+    def deployment_of(self, vnf_id: str, vdu: str) -> Obj | None:
+        for dep in self.vnf_deployments(vnf_id):
+            if (dep["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu:
+                return dep
+        return None
+
+    # -- namespaces --------------------------------------------------------------
+    async def ensure_namespace(
+        self, name: str, *, tenant_id: str, create: bool, allow_foreign: bool
+    ) -> None:
+        """Make sure ``name`` exists and may hold this tenant's VNFs."""
+        from k8s_worker.lifecycle.outcome import OperationFailed
+
+        ns = await self.kube.get_or_none(KINDS["Namespace"], name=name)
+        if ns is None:
+            if not create:
+                raise OperationFailed(
+                    "NamespaceNotFound",
+                    f"namespace {name!r} does not exist and the worker may not create namespaces",
+                )
+            body = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {TENANT_LABEL: tenant_id[:63]}},
+            }
+            try:
+                await self.kube.create(body)
+            except KubeConflict:
+                pass
+            return
+        owner = (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
+        if owner and owner != tenant_id[:63] and not allow_foreign:
+            raise OperationFailed(
+                "NamespaceForbidden", f"namespace {name!r} belongs to another tenant"
+            )
+
+    # -- writing --------------------------------------------------------------
+    async def apply(
+        self,
+        translation: Translation,
+        *,
+        namespace: str,
+        replicas: dict[str, int],
+        config: dict[str, Any] | None,
+    ) -> list[str]:
+        """Server-side apply every object of the translation; returns their names."""
+        objects = render(translation, namespace=namespace, replicas=replicas, config=config)
+        names = []
+        for obj in objects:
+            await self.kube.apply(obj)
+            names.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        return names
+
+    async def scale(self, *, namespace: str, deployment: str, replicas: int) -> None:
+        await self.kube.scale(
+            KINDS["Deployment"], name=deployment, namespace=namespace, replicas=replicas
+        )
+
+    async def delete_pod(self, *, namespace: str, name: str) -> None:
+        await self.kube.delete(
+            KINDS["Pod"], name=name, namespace=namespace, propagation="Background"
+        )
+
+    async def delete_all(self, *, namespace: str, vnf_id: str) -> int:
+        """Delete every object carrying the VNF's label (foreground); how many were left."""
+        left = 0
+        for kind_name in OWNED_KINDS:
+            kind = KINDS[kind_name]
+            items, _ = await self.kube.list(
+                kind, namespace=namespace, selector=vnf_selector(vnf_id)
+            )
+            for obj in items:
+                left += 1
+                if obj["metadata"].get("deletionTimestamp") is None:
+                    await self.kube.delete(
+                        kind,
+                        name=obj["metadata"]["name"],
+                        namespace=namespace,
+                        propagation="Foreground",
+                    )
+        return left
+
+    async def remaining(self, *, namespace: str, vnf_id: str) -> list[str]:
+        """Objects (and pods) of the VNF still in the cluster, asked of the API server."""
+        names = []
+        for kind_name in (*OWNED_KINDS, "ReplicaSet", "Pod"):
+            items, _ = await self.kube.list(
+                KINDS[kind_name], namespace=namespace, selector=vnf_selector(vnf_id)
+            )
+            names.extend(f"{kind_name}/{o['metadata']['name']}" for o in items)
+        return names
+
+
+def render(
+    translation: Translation,
+    *,
+    namespace: str,
+    replicas: dict[str, int],
+    config: dict[str, Any] | None,
+) -> list[Obj]:
+    """The translation's manifests made concrete for this VNF instance.
+
+    Sets the namespace and each Deployment's replicas (the record's, so that a
+    re-apply never undoes a scale), overlays ``config`` ({vdu: {container:
+    {key: value}}}) on the ConfigMaps, and stamps each pod template with a
+    hash of the configuration it mounts, so a config change rolls the pods.
+    """
+    config = config or {}
+    objects = json.loads(json.dumps(translation.objects))
+    cm_by_name: dict[str, Obj] = {}
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+        if obj["kind"] == "ConfigMap":
+            cm_by_name[obj["metadata"]["name"]] = obj
+    for vdu in translation.vdus:
+        overlay = config.get(vdu.name) or {}
+        digest = hashlib.sha256()
+        for container, cm_name in vdu.config_maps:
+            cm = cm_by_name.get(cm_name)
+            if cm is None:
+                continue
+            for key, value in (overlay.get(container) or {}).items():
+                cm.setdefault("data", {})[str(key)] = (
+                    value if isinstance(value, str) else json.dumps(value)
+                )
+            digest.update(json.dumps(cm.get("data", {}), sort_keys=True).encode())
+        for obj in objects:
+            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == vdu.deployment_name:
+                obj["spec"]["replicas"] = int(replicas.get(vdu.name, vdu.default_replicas))
+                if vdu.config_maps:
+                    template_meta = obj["spec"]["template"].setdefault("metadata", {})
+                    template_meta.setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = (
+                        digest.hexdigest()[:16]
+                    )
+    return objects

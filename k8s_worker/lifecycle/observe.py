@@ -1,0 +1,103 @@
+"""What the cluster says about a VNF, computed from objects as they are.
+
+Pure functions over the informers' dicts: readiness the way Kubernetes means it
+(a Deployment is ready when the controller has seen its latest generation and
+every wanted replica is updated, available and ready, and no old replica is
+left; zero replicas is ready), pods counted ready only when Running with the
+Ready condition (a Failed pod is failed, never running), and the VNF status
+derived from every VDU at once, never from a single event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from k8s_worker.tosca import LABEL_VDU
+
+Obj = dict[str, Any]
+
+
+def is_terminating(obj: Obj) -> bool:
+    return obj.get("metadata", {}).get("deletionTimestamp") is not None
+
+
+def pod_ready(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    if is_terminating(pod) or status.get("phase") != "Running":
+        return False
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def pod_failed(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        return True
+    return status.get("reason") == "Evicted"
+
+
+def deployment_ready(dep: Obj) -> bool:
+    spec = dep.get("spec") or {}
+    status = dep.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(dep["metadata"].get("generation", 0)):
+        return False
+    if want == 0:
+        return int(status.get("replicas", 0)) == 0
+    return (
+        int(status.get("updatedReplicas", 0)) == want
+        and int(status.get("availableReplicas", 0)) == want
+        and int(status.get("readyReplicas", 0)) == want
+        and int(status.get("replicas", 0)) == want
+    )
+
+
+@dataclass(frozen=True)
+class VduState:
+    name: str
+    desired: int
+    ready: int
+    failed: int
+    deployment_ready: bool
+
+
+def vdu_states(
+    *, vdus: dict[str, int], deployments: Iterable[Obj], pods: Iterable[Obj]
+) -> list[VduState]:
+    """Per VDU: desired replicas (from the record), ready and failed pods."""
+    deps = {d["metadata"].get("labels", {}).get(LABEL_VDU): d for d in deployments}
+    ready: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for pod in pods:
+        vdu = (pod["metadata"].get("labels") or {}).get(LABEL_VDU)
+        if pod_ready(pod):
+            ready[vdu] = ready.get(vdu, 0) + 1
+        elif pod_failed(pod):
+            failed[vdu] = failed.get(vdu, 0) + 1
+    return [
+        VduState(
+            name=name,
+            desired=want,
+            ready=ready.get(name, 0),
+            failed=failed.get(name, 0),
+            deployment_ready=name in deps and deployment_ready(deps[name]),
+        )
+        for name, want in sorted(vdus.items())
+    ]
+
+
+def derive_status(states: list[VduState]) -> tuple[str, str]:
+    """ACTIVE, DEGRADED (some replicas not ready) or DEAD (a VDU has no ready pod)."""
+    dead = [s for s in states if s.desired > 0 and s.ready == 0]
+    if dead:
+        names = ", ".join(s.name for s in dead)
+        return "DEAD", f"no ready pod in VDU {names}"
+    short = [s for s in states if s.ready < s.desired]
+    if short:
+        detail = "; ".join(f"{s.name} {s.ready}/{s.desired} ready" for s in short)
+        return "DEGRADED", detail
+    return "ACTIVE", "all replicas ready"

@@ -1,0 +1,287 @@
+"""The lifecycle operations as re-entrant steps.
+
+The reconciler calls ``step`` for the VNF's current operation each time the VNF
+is reconciled, until it returns ``Done`` or raises ``OperationFailed``.  A step
+must therefore be idempotent: it records its progress in ``op.detail`` (which
+the reconciler stores with compare-and-swap) and, when called again, finds out
+from the cluster what is left to do.  Waiting is never polling: a step returns
+``Waiting`` and the watch brings the VNF back when its objects change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
+from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.record import Operation, VnfRecord
+from k8s_worker.tosca import LABEL_VDU, Translation, VnfdError, translate
+
+Outcome = Done | Waiting
+
+PENDING_STATUS = {
+    "instantiate": "PENDING_CREATE",
+    "terminate": "PENDING_DELETE",
+    "heal": "PENDING_HEAL",
+    "update": "PENDING_UPDATE",
+}
+
+
+def pending_status(op: Operation) -> str:
+    if op.operation == "scale":
+        return "PENDING_SCALE_IN" if op.args.get("type") == "in" else "PENDING_SCALE_OUT"
+    return PENDING_STATUS.get(op.operation, "PENDING_UPDATE")
+
+
+@dataclass(frozen=True)
+class NamespacePolicy:
+    create: bool = True
+    prefix: str = "tacker-"
+    allow_foreign: bool = False
+
+
+class Operations:
+    def __init__(
+        self, *, cluster: VnfCluster, namespaces: NamespacePolicy, cache_size: int = 256
+    ) -> None:
+        self.cluster = cluster
+        self.namespaces = namespaces
+        self._translations: OrderedDict[str, Translation] = OrderedDict()
+        self._cache_size = cache_size
+
+    # -- translation (cached: tosca-parser is not cheap) ------------------------
+    async def translation(self, rec: VnfRecord) -> Translation:
+        spec = rec.spec
+        key_src = json.dumps(
+            [
+                rec.vnf_id,
+                spec.get("name"),
+                spec.get("vnfd"),
+                spec.get("params"),
+                spec.get("namespace"),
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        key = hashlib.sha256(key_src.encode()).hexdigest()
+        cached = self._translations.get(key)
+        if cached is not None:
+            self._translations.move_to_end(key)
+            return cached
+        try:
+            result = await asyncio.to_thread(
+                translate,
+                spec.get("vnfd") or "",
+                vnf_id=rec.vnf_id,
+                vnf_name=spec.get("name") or None,
+                namespace=spec.get("namespace") or None,
+                params=spec.get("params") or {},
+            )
+        except VnfdError as exc:
+            raise OperationFailed("InvalidVnfd", str(exc)) from exc
+        self._translations[key] = result
+        while len(self._translations) > self._cache_size:
+            self._translations.popitem(last=False)
+        return result
+
+    def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
+        ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace
+        if not ns:
+            tenant = "".join(c if c.isalnum() else "-" for c in rec.tenant_id.lower())
+            ns = (self.namespaces.prefix + tenant)[:63].strip("-")
+        return ns
+
+    # -- dispatch ------------------------------------------------------------------
+    async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
+        handler = getattr(self, f"_{op.operation}", None)
+        if handler is None:
+            raise OperationFailed(
+                "UnknownOperation", f"unknown operation {op.operation!r}", vnf_status=None
+            )
+        if op.detail is None:
+            op.detail = {}
+        return await handler(rec, op)
+
+    def _all_ready(self, rec: VnfRecord, translation: Translation) -> Outcome:
+        waiting = []
+        for vdu in translation.vdus:
+            dep = self.cluster.deployment_of(rec.vnf_id, vdu.name)
+            want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
+            if (
+                dep is None
+                or int(dep["spec"].get("replicas", -1)) != want
+                or not deployment_ready(dep)
+            ):
+                ready = (dep or {}).get("status", {}).get("readyReplicas", 0)
+                waiting.append(f"{vdu.name} {ready}/{want}")
+        if waiting:
+            return Waiting("waiting for ready replicas: " + ", ".join(waiting))
+        return Done()
+
+    # -- instantiate ------------------------------------------------------------------
+    async def _instantiate(self, rec: VnfRecord, op: Operation) -> Outcome:
+        translation = await self.translation(rec)
+        if not op.detail.get("applied"):
+            ns = self.namespace_of(rec, translation)
+            await self.cluster.ensure_namespace(
+                ns,
+                tenant_id=rec.tenant_id,
+                create=self.namespaces.create,
+                allow_foreign=self.namespaces.allow_foreign,
+            )
+            rec.st["namespace"] = ns
+            for vdu in translation.vdus:
+                rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
+            names = await self.cluster.apply(
+                translation,
+                namespace=ns,
+                replicas=rec.desired_replicas,
+                config=rec.spec.get("config"),
+            )
+            op.detail["applied"] = True
+            op.detail["objects"] = names
+        outcome = self._all_ready(rec, translation)
+        if isinstance(outcome, Done):
+            return Done(
+                {
+                    "namespace": rec.st["namespace"],
+                    "vdus": {v.name: rec.desired_replicas.get(v.name) for v in translation.vdus},
+                }
+            )
+        return outcome
+
+    # -- terminate ------------------------------------------------------------------
+    async def _terminate(self, rec: VnfRecord, op: Operation) -> Outcome:
+        ns = rec.st.get("namespace")
+        if not ns:
+            return Done({"deleted": 0})  # never reached the cluster
+        if not op.detail.get("deleting"):
+            op.detail["deleting"] = await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+            return Waiting("deleting the VNF's objects")
+        left = await self.cluster.remaining(namespace=ns, vnf_id=rec.vnf_id)
+        if left:
+            # Re-issue deletes for anything that appeared or was missed.
+            await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+            return Waiting(f"{len(left)} objects still present: {', '.join(left[:5])}")
+        return Done({"deleted": op.detail["deleting"]})
+
+    # -- scale ----------------------------------------------------------------------
+    async def _scale(self, rec: VnfRecord, op: Operation) -> Outcome:
+        translation = await self.translation(rec)
+        if "targets" not in op.detail:
+            name = op.args.get("policy", "")
+            try:
+                policy = translation.policies.scaling_policy(name)
+            except KeyError:
+                known = ", ".join(p.name for p in translation.policies.scaling) or "none"
+                raise OperationFailed(
+                    "UnknownPolicy",
+                    f"no scaling policy {name!r} (the VNFD has: {known})",
+                    vnf_status=None,
+                ) from None
+            direction = op.args.get("type", "out")
+            steps = int(op.args.get("steps") or 1)
+            targets: dict[str, dict[str, int]] = {}
+            blocked = []
+            for vdu in policy.targets:
+                current = int(rec.desired_replicas.get(vdu, translation.vdu(vdu).default_replicas))
+                delta = policy.increment_for(vdu) * steps
+                wanted = current + delta if direction == "out" else current - delta
+                new = max(policy.min_instances, min(policy.max_instances, wanted))
+                if new == current:
+                    bound = "max_instances" if direction == "out" else "min_instances"
+                    limit = policy.max_instances if direction == "out" else policy.min_instances
+                    blocked.append(f"{vdu} is at {bound} {limit}")
+                targets[vdu] = {"old": current, "new": new}
+            if all(t["old"] == t["new"] for t in targets.values()):
+                raise OperationFailed(
+                    "ScaleBoundReached",
+                    f"cannot scale {direction} with policy {name}: " + "; ".join(blocked),
+                    vnf_status=None,
+                )
+            op.detail["targets"] = targets
+            op.detail["policy"] = name
+            for vdu, t in targets.items():
+                rec.desired_replicas[vdu] = t["new"]
+        ns = rec.st["namespace"]
+        for vdu, t in op.detail["targets"].items():
+            dep = self.cluster.deployment_of(rec.vnf_id, vdu)
+            if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
+                await self.cluster.scale(
+                    namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
+                )
+        outcome = self._all_ready(rec, translation)
+        if isinstance(outcome, Done):
+            return Done(
+                {
+                    "policy": op.detail["policy"],
+                    "type": op.args.get("type"),
+                    "replicas": op.detail["targets"],
+                }
+            )
+        return outcome
+
+    # -- heal ------------------------------------------------------------------------
+    async def _heal(self, rec: VnfRecord, op: Operation) -> Outcome:
+        translation = await self.translation(rec)
+        ns = rec.st["namespace"]
+        pods = self.cluster.vnf_pods(rec.vnf_id)
+        if "pods" not in op.detail:
+            names = op.args.get("vdus") or []
+            known = {v.name for v in translation.vdus}
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise OperationFailed(
+                    "UnknownVdu",
+                    f"no VDU {', '.join(unknown)} in this VNF (it has {', '.join(sorted(known))})",
+                    vnf_status=None,
+                )
+            if names:
+                chosen = [
+                    p
+                    for p in pods
+                    if (p["metadata"].get("labels") or {}).get(LABEL_VDU) in names
+                    and p["metadata"].get("deletionTimestamp") is None
+                ]
+            else:
+                chosen = [
+                    p
+                    for p in pods
+                    if (pod_failed(p) or not pod_ready(p))
+                    and p["metadata"].get("deletionTimestamp") is None
+                ]
+            op.detail["pods"] = sorted(p["metadata"]["name"] for p in chosen)
+        targets = set(op.detail["pods"])
+        present = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] in targets}
+        for name, pod in present.items():
+            if pod["metadata"].get("deletionTimestamp") is None:
+                await self.cluster.delete_pod(namespace=ns, name=name)
+        if present:
+            return Waiting(f"replacing {len(present)} pods")
+        outcome = self._all_ready(rec, translation)
+        if isinstance(outcome, Done):
+            return Done({"replaced_pods": sorted(targets), "cause": op.args.get("cause")})
+        return outcome
+
+    # -- update ------------------------------------------------------------------------
+    async def _update(self, rec: VnfRecord, op: Operation) -> Outcome:
+        """Spec changes are written by the reconciler before this step (see
+        ``Reconciler._apply_update_spec``); this rolls the objects to them."""
+        translation = await self.translation(rec)
+        if not op.detail.get("applied"):
+            ns = rec.st["namespace"]
+            for vdu in translation.vdus:
+                rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
+            await self.cluster.apply(
+                translation,
+                namespace=ns,
+                replicas=rec.desired_replicas,
+                config=rec.spec.get("config"),
+            )
+            op.detail["applied"] = True
+        return self._all_ready(rec, translation)

@@ -1,0 +1,35 @@
+"""How one step of an operation ended: done, still waiting, or failed for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Done:
+    """The operation reached its goal; ``detail`` goes into the .end payload."""
+
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Not there yet; a watch event (or the deadline) brings the VNF back."""
+
+    reason: str
+
+
+class OperationFailed(Exception):
+    """The operation cannot succeed (retrying would not help).
+
+    ``vnf_status`` is the VNF status afterwards: ERROR when the VNF is broken,
+    or None when it is unharmed (a scale refused at a bound, a heal of an
+    unknown VDU) and keeps the status the cluster shows.
+    """
+
+    def __init__(self, error_type: str, message: str, *, vnf_status: str | None = "ERROR") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.vnf_status = vnf_status

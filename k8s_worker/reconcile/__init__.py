@@ -1,0 +1,1 @@
+"""Per-VNF, level-triggered reconciliation of the VNF record with the cluster."""

@@ -1,0 +1,311 @@
+"""The reconcile loop: one VNF at a time per key, many VNFs at once.
+
+``reconcile(vnf_id)`` reads the VNF record, publishes what its outbox still
+holds, then either advances the VNF's current operation by one step or, when
+no operation is running, brings the recorded status in line with what the
+cluster shows.  It is level-triggered: it looks at the record and the
+informers' caches as they are now, so it does not matter which event (or how
+many) woke it.  Failures are retried with per-VNF exponential backoff;
+operations that outlive their timeout fail with a clear reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from k8s_worker.kube import KubeConflict, KubeError, KubeRejected
+from k8s_worker.lifecycle.observe import derive_status, vdu_states
+from k8s_worker.lifecycle.operations import Operations, pending_status
+from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
+from k8s_worker.record.model import utcnow
+
+LOG = structlog.get_logger(__name__)
+
+# Statuses the steady-state observer may replace; ERROR stays until an operation.
+OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
+
+
+class Publisher:  # the part of k8s_worker.notify.Notifier the reconciler uses
+    async def publish(
+        self, event_type: str, payload: dict[str, Any], *, priority: str = "INFO"
+    ) -> None: ...
+
+
+def _age_seconds(stamp: str | None) -> float:
+    if not stamp:
+        return 0.0
+    then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        operations: Operations,
+        publisher: Publisher,
+        queue: WorkQueue,
+        workers: int = 16,
+        operation_timeout: float = 600.0,
+        backoff_max: float = 60.0,
+        owns: Callable[[str], bool] = lambda vnf_id: True,
+    ) -> None:
+        self.store = store
+        self.ops = operations
+        self.publisher = publisher
+        self.queue = queue
+        self.workers = workers
+        self.operation_timeout = operation_timeout
+        self.backoff_max = backoff_max
+        self.owns = owns
+        self._failures: dict[str, int] = {}
+        self.listeners: list[Callable[[VnfRecord], None]] = []
+
+    # -- the loop ------------------------------------------------------------
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.workers):
+                group.create_task(self._worker())
+
+    async def _worker(self) -> None:
+        while True:
+            vnf_id = await self.queue.get()
+            try:
+                if not self.owns(vnf_id):
+                    continue
+                with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
+                    requeue = await self.reconcile(vnf_id)
+                self._failures.pop(vnf_id, None)
+                if requeue is not None:
+                    self.queue.add_after(vnf_id, requeue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                n = self._failures[vnf_id] = self._failures.get(vnf_id, 0) + 1
+                delay = min(self.backoff_max, 0.25 * 2 ** min(n, 16))
+                if isinstance(exc, KubeConflict):
+                    delay = 0.05
+                    LOG.debug("reconcile.conflict", vnf_id=vnf_id)
+                else:
+                    LOG.warning(
+                        "reconcile.failed",
+                        vnf_id=vnf_id,
+                        error=str(exc),
+                        error_type=type(exc).__name__,
+                        retry_in=delay,
+                        attempt=n,
+                        exc_info=not isinstance(exc, KubeError),
+                    )
+                self.queue.add_after(vnf_id, delay)
+            finally:
+                self.queue.done(vnf_id)
+
+    # -- one pass ------------------------------------------------------------
+    async def reconcile(self, vnf_id: str) -> float | None:
+        """One level-triggered pass; returns seconds until the VNF needs another look."""
+        rec = await self.store.get(vnf_id)
+        if rec is None:
+            return None
+        rec = await self.flush(rec)
+        if rec is None:
+            return None
+        self._supersede_by_terminate(rec)
+        op = rec.current()
+        if op is None:
+            await self.observe(rec)
+            return None
+        return await self.advance(rec, op)
+
+    def _supersede_by_terminate(self, rec: VnfRecord) -> None:
+        """A journaled terminate cancels the operations queued before it."""
+        ops = [o for o in rec.operations() if o.active]
+        if not any(o.operation == "terminate" for o in ops[1:]):
+            return
+        for o in ops:
+            if o.operation == "terminate":
+                break
+            self._fail(
+                rec,
+                o,
+                OperationFailed("Superseded", "superseded by terminate", vnf_status=None),
+                keep_status=True,
+            )
+
+    async def advance(self, rec: VnfRecord, op: Operation) -> float | None:
+        log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
+        if op.state == OpState.STARTING:
+            if op.operation == "update":
+                rec = await self._apply_update_spec(rec, op)
+            op.state = OpState.PROCESSING
+            op.started_at = utcnow()
+            rec.save_operation(op)
+            rec.emit(f"vnf.{op.operation}.start", self._op_payload(op))
+            rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} started")
+            rec = await self._write(rec)
+            log.info("operation.started")
+            rec = await self.flush(rec)
+            if rec is None:
+                return None
+            op = rec.find(op.op_id) or op
+        try:
+            outcome = await self.ops.step(rec, op)
+        except OperationFailed as exc:
+            self._fail(rec, op, exc)
+            log.warning("operation.failed", error=exc.message, error_type=exc.error_type)
+            await self._finish(rec, op)
+            return None
+        except KubeRejected as exc:
+            self._fail(rec, op, OperationFailed("KubernetesRejected", str(exc)))
+            log.warning("operation.failed", error=str(exc), error_type="KubernetesRejected")
+            await self._finish(rec, op)
+            return None
+        if isinstance(outcome, Done):
+            op.state = OpState.COMPLETED
+            op.detail = {**(op.detail or {}), **outcome.detail}
+            rec.save_operation(op)
+            rec.emit(f"vnf.{op.operation}.end", {**self._op_payload(op), **outcome.detail})
+            if op.operation != "terminate":
+                status, reason = self._observed(rec)
+                rec.set_status(status, reason=f"{op.operation} {op.op_id} completed: {reason}")
+            log.info("operation.completed")
+            await self._finish(rec, op)
+            return 0.0 if rec.current() else None
+        assert isinstance(outcome, Waiting)
+        elapsed = _age_seconds(op.started_at)
+        if elapsed > self.operation_timeout:
+            self._fail(
+                rec,
+                op,
+                OperationFailed(
+                    "Timeout",
+                    f"{op.operation} did not finish in {self.operation_timeout:.0f}s: "
+                    f"{outcome.reason}",
+                ),
+            )
+            log.warning("operation.timeout", reason=outcome.reason)
+            await self._finish(rec, op)
+            return None
+        before = rec.find(op.op_id)
+        if before is None or before.detail != op.detail or rec.st.get("waiting") != outcome.reason:
+            rec.st["waiting"] = outcome.reason
+            rec.save_operation(op)
+            await self._write(rec)
+        return max(1.0, self.operation_timeout - elapsed + 0.5)
+
+    async def _apply_update_spec(self, rec: VnfRecord, op: Operation) -> VnfRecord:
+        """Write an update's new descriptor or configuration into the spec."""
+        changed = False
+        if op.args.get("vnfd") is not None and rec.spec.get("vnfd") != op.args["vnfd"]:
+            rec.spec["vnfd"] = op.args["vnfd"]
+            changed = True
+        if op.args.get("config"):
+            merged = dict(rec.spec.get("config") or {})
+            for vdu, containers in op.args["config"].items():
+                slot = dict(merged.get(vdu) or {})
+                for container, values in (containers or {}).items():
+                    slot[container] = {**(slot.get(container) or {}), **(values or {})}
+                merged[vdu] = slot
+            if merged != rec.spec.get("config"):
+                rec.spec["config"] = merged
+                changed = True
+        if not changed:
+            return rec
+        stored = await self.store.write_spec(rec)
+        stored.obj["status"] = rec.st  # keep the in-memory status changes
+        return stored
+
+    def _fail(
+        self, rec: VnfRecord, op: Operation, exc: OperationFailed, *, keep_status: bool = False
+    ) -> None:
+        op.state = OpState.FAILED
+        op.error = {"type": exc.error_type, "message": exc.message}
+        rec.save_operation(op)
+        rec.emit(
+            f"vnf.{op.operation}.error",
+            {**self._op_payload(op), "error": op.error},
+            priority="ERROR",
+        )
+        if keep_status:
+            return
+        if exc.vnf_status:
+            rec.set_status(exc.vnf_status, reason=f"{op.operation} failed: {exc.message}")
+        else:
+            status, reason = self._observed(rec)
+            rec.set_status(status, reason=reason)
+
+    async def _finish(self, rec: VnfRecord, op: Operation) -> None:
+        rec.st.pop("waiting", None)
+        rec = await self._write(rec)
+        rec = await self.flush(rec)
+        if rec is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
+            await self.store.delete(rec)
+            self._failures.pop(rec.vnf_id, None)
+            LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
+        elif rec is not None and rec.current() is not None:
+            self.queue.add(rec.vnf_id)
+
+    @staticmethod
+    def _op_payload(op: Operation) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "op_id": op.op_id,
+            "operation": op.operation,
+            "automatic": op.automatic,
+        }
+        for key in ("policy", "type", "steps", "vdus", "cause"):
+            if op.args.get(key) is not None:
+                payload[key] = op.args[key]
+        return payload
+
+    # -- steady state ----------------------------------------------------------
+    def _observed(self, rec: VnfRecord) -> tuple[str, str]:
+        cluster = self.ops.cluster
+        states = vdu_states(
+            vdus=rec.desired_replicas,
+            deployments=cluster.vnf_deployments(rec.vnf_id),
+            pods=cluster.vnf_pods(rec.vnf_id),
+        )
+        if not states:
+            return rec.status or "ERROR", rec.st.get("reason", "")
+        return derive_status(states)
+
+    async def observe(self, rec: VnfRecord) -> None:
+        """No operation running: report the status the cluster shows, if it changed."""
+        for listener in self.listeners:
+            listener(rec)
+        if rec.status not in OBSERVED_STATUSES:
+            return
+        status, reason = self._observed(rec)
+        if status != rec.status:
+            rec.set_status(status, reason=reason)
+            rec = await self._write(rec)
+            await self.flush(rec)
+
+    # -- storage and the outbox -------------------------------------------------
+    async def _write(self, rec: VnfRecord) -> VnfRecord:
+        return await self.store.write_status(rec)
+
+    async def flush(self, rec: VnfRecord) -> VnfRecord | None:
+        """Publish the outbox in sequence order, then drop what was published."""
+        entries = rec.outbox()
+        if not entries:
+            return rec
+        for entry in entries:
+            await self.publisher.publish(
+                entry["eventType"], entry["payload"], priority=entry["priority"]
+            )
+        last = entries[-1]["sequence"]
+
+        def drop(r: VnfRecord) -> bool:
+            before = len(r.outbox())
+            r.drop_published(last)
+            return len(r.outbox()) != before
+
+        return await self.store.mutate(rec.vnf_id, drop)
