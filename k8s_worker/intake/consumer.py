@@ -98,7 +98,10 @@ class Consumer:
     async def _process(self, message: AbstractIncomingMessage, prepared: Prepared) -> None:
         request = prepared.request
         try:
-            async with self._replies.call_monitor(request):
+            if request.is_call and request.client_timeout:
+                async with self._replies.call_monitor(request):
+                    result = await self._dispatcher.invoke(prepared)
+            else:
                 result = await self._dispatcher.invoke(prepared)
         except BadRequest as exc:
             await self._reply_or_notify(prepared, exc)
@@ -141,7 +144,6 @@ class Consumer:
             await self._reply(request, result=result)
         self._complete(request)
         await _settle(message, "ack")
-        LOG.debug("intake.done", **_describe(prepared))
 
     def _complete(self, request: RpcRequest) -> None:
         if request.unique_id:

@@ -1,0 +1,1 @@
+"""Benchmarks of tacker-k8s-worker (``python -m tools.bench <mode>``)."""
