@@ -117,7 +117,7 @@ class Field:
 def obj(*fields: Field) -> Check:
     def check(path: str, value: Any) -> dict[str, Any]:
         mapping(path, value)
-        return _validate_fields(path, fields, value, allow_extra=True)
+        return _validate_fields(f"{path}.", fields, value, allow_extra=True)
 
     return check
 
