@@ -61,9 +61,9 @@ def _status_message(body: Any) -> tuple[str, str]:
     return "", ""
 
 
-def from_api_exception(exc: ApiException, *, what: str) -> KubeError:
+def from_api_exception(exc: ApiException, *, what: str, body: Any = None) -> KubeError:
     status = int(exc.status or 0)
-    message, reason = _status_message(exc.body)
+    message, reason = _status_message(body if body is not None else exc.body)
     text = f"{what}: {message or exc.reason or 'HTTP ' + str(status)}"
     if status == 409:
         return KubeConflict(text, status=status, reason=reason)

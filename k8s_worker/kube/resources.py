@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -23,7 +24,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from k8s_worker.kube.errors import KubeError, KubeNotFound, KubeUnavailable, classify
+from k8s_worker.kube.errors import (
+    KubeError,
+    KubeNotFound,
+    KubeUnavailable,
+    classify,
+    from_api_exception,
+)
 from k8s_worker.kube.kinds import Kind, kind_of
 
 LOG = structlog.get_logger(__name__)
@@ -66,11 +73,18 @@ class Kube:
             )
             async with response:
                 data = await response.read()
+                status = response.status
         except BaseException as exc:
             mapped = classify(exc, what=f"{method} {path}")
             if mapped is None:
                 raise
             raise mapped from exc
+        if not 200 <= status <= 299:
+            raise from_api_exception(
+                ApiException(status=status, reason=_reason(data)),
+                what=f"{method} {path}",
+                body=data,
+            )
         return json.loads(data) if data else None
 
     async def request(
@@ -270,6 +284,13 @@ class Kube:
                 raise
             raise mapped from exc
         async with response:
+            if not 200 <= response.status <= 299:
+                data = await response.read()
+                raise from_api_exception(
+                    ApiException(status=response.status, reason=_reason(data)),
+                    what=f"WATCH {path}",
+                    body=data,
+                )
             try:
                 async for line in response.content:
                     if not line.strip():
@@ -277,8 +298,6 @@ class Kube:
                     event = json.loads(line)
                     if event.get("type") == "ERROR":
                         status = event.get("object", {})
-                        from kubernetes_asyncio.client.exceptions import ApiException
-
                         exc = ApiException(
                             status=status.get("code", 500), reason=status.get("reason", "")
                         )
@@ -292,3 +311,10 @@ class Kube:
                 if mapped is None:
                     raise
                 raise mapped from exc
+
+
+def _reason(data: bytes) -> str:
+    try:
+        return str(json.loads(data).get("reason", ""))
+    except (ValueError, AttributeError):
+        return ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict
@@ -19,17 +20,19 @@ OWNED_KINDS = ("Deployment", "Service", "ConfigMap")
 
 
 class VnfCluster:
-    def __init__(self, *, kube: Kube, pods: Informer, deployments: Informer) -> None:
+    def __init__(
+        self, *, kube: Kube, pods: Sequence[Informer], deployments: Sequence[Informer]
+    ) -> None:
         self.kube = kube
-        self.pods = pods
+        self.pods = pods  # one informer per managed namespace (or one for all)
         self.deployments = deployments
 
     # -- reading (caches) ----------------------------------------------------
     def vnf_pods(self, vnf_id: str) -> list[Obj]:
-        return self.pods.indexed(vnf_id)
+        return [p for informer in self.pods for p in informer.indexed(vnf_id)]
 
     def vnf_deployments(self, vnf_id: str) -> list[Obj]:
-        return self.deployments.indexed(vnf_id)
+        return [d for informer in self.deployments for d in informer.indexed(vnf_id)]
 
     def deployment_of(self, vnf_id: str, vdu: str) -> Obj | None:
         for dep in self.vnf_deployments(vnf_id):

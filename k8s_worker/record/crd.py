@@ -98,7 +98,7 @@ async def install_crd(kube: Kube, *, wait_seconds: float = 30.0) -> bool:
             crd = await kube.get(crd_kind, name=CRD_NAME)
         except KubeNotFound:
             crd = {}
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return True
         if loop.time() > deadline:

@@ -74,7 +74,13 @@ async def wait_for_pods(
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError:
         summary = {
-            n: (p.get("status", {}).get("phase"), pod_ready(p), p["metadata"].get("deletionTimestamp"))
+            n: (
+                p.get("status", {}).get("phase"),
+                pod_ready(p),
+                p["metadata"].get("deletionTimestamp"),
+            )
             for n, p in pods.items()
         }
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; saw {summary}") from None
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what}; saw {summary}"
+        ) from None

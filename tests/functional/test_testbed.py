@@ -42,8 +42,11 @@ async def test_deployment_pods_run_on_kwok_nodes_and_are_replaced(kube_api, name
     selector = "app=web"
 
     pods = await wait_for_pods(
-        kube_api, namespace=namespace, selector=selector,
-        predicate=lambda ps: len(_ready(ps)) == 3, what="3 ready pods",
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: len(_ready(ps)) == 3,
+        what="3 ready pods",
     )
     ready = _ready(pods)
     assert len(ready) == 3
@@ -56,7 +59,9 @@ async def test_deployment_pods_run_on_kwok_nodes_and_are_replaced(kube_api, name
     victim = ready[0]["metadata"]["name"]
     await core.delete_namespaced_pod(victim, namespace, grace_period_seconds=0)
     pods = await wait_for_pods(
-        kube_api, namespace=namespace, selector=selector,
+        kube_api,
+        namespace=namespace,
+        selector=selector,
         predicate=lambda ps: victim not in ps and len(_ready(ps)) == 3,
         what="a replacement for the deleted pod",
     )
@@ -64,11 +69,18 @@ async def test_deployment_pods_run_on_kwok_nodes_and_are_replaced(kube_api, name
 
     # kwok's chaos stage marks a labelled pod Failed; the ReplicaSet replaces it.
     target = _ready(pods)[0]["metadata"]["name"]
-    await core.patch_namespaced_pod(target, namespace, {"metadata": {"labels": {CHAOS_FAILED: "true"}}})
+    await core.patch_namespaced_pod(
+        target, namespace, {"metadata": {"labels": {CHAOS_FAILED: "true"}}}
+    )
     pods = await wait_for_pods(
-        kube_api, namespace=namespace, selector=selector,
-        predicate=lambda ps: target in ps and pod_failed(ps[target])
-        and len([p for n, p in ps.items() if n != target and pod_ready(p)]) == 3,
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: (
+            target in ps
+            and pod_failed(ps[target])
+            and len([p for n, p in ps.items() if n != target and pod_ready(p)]) == 3
+        ),
         what="the failed pod and 3 ready others",
     )
     failed = pods[target]

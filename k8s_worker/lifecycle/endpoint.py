@@ -1,0 +1,308 @@
+"""The RPC handler of the real worker: every cast becomes a journaled intent.
+
+A cast is durable once its operation is in the VNF record; that is all this
+module does for casts (the reconciler carries the operation out), so the
+intake can acknowledge the message as soon as a method returns.  A repeated
+op_id changes nothing.  Calls are answered from the record and the informers'
+caches.  Requests are checked against the caller's project: a tenant acts on
+its own VNFs only, unless the context is an admin's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+
+from k8s_worker.intake.context import RequestContext
+from k8s_worker.kube import KINDS, Kube, KubeConflict
+from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import Operation, RecordStore, VnfRecord
+from k8s_worker.tosca import (
+    LABEL_MANAGED_BY,
+    LABEL_VDU,
+    LABEL_VNF_ID,
+    MANAGED_BY_VALUE,
+    vnf_selector,
+)
+from rpc.exceptions import BadRequest, VnfNotFound
+
+LOG = structlog.get_logger(__name__)
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+
+
+class Forbidden(BadRequest):
+    """The caller's project may not act on this VNF."""
+
+
+def _is_admin(ctx: RequestContext) -> bool:
+    roles = ctx.get("roles") or []
+    return bool(ctx.get("is_admin")) or "admin" in roles
+
+
+class LifecycleEndpoint:
+    def __init__(
+        self, *, store: RecordStore, cluster: VnfCluster, queue: WorkQueue, kube: Kube
+    ) -> None:
+        self.store = store
+        self.cluster = cluster
+        self.queue = queue
+        self.kube = kube
+
+    # -- checks ------------------------------------------------------------------
+    @staticmethod
+    def _authorize(ctx: RequestContext, tenant_id: str) -> None:
+        if _is_admin(ctx) or ctx.project_id == tenant_id:
+            return
+        raise Forbidden(
+            f"project {ctx.project_id!r} may not act on a VNF of tenant {tenant_id!r}",
+            tenant_id=tenant_id,
+        )
+
+    async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
+        rec = await self.store.get(vnf_id)
+        if rec is None:
+            raise VnfNotFound(f"no VNF {vnf_id!r}", vnf_id=vnf_id)
+        self._authorize(ctx, rec.tenant_id)
+        return rec
+
+    async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
+        await self._record(ctx, vnf_id)
+        added = False
+
+        def add(rec: VnfRecord) -> bool:
+            nonlocal added
+            added = rec.add_operation(op)
+            return added
+
+        await self.store.mutate(vnf_id, add)
+        LOG.info(
+            "intake.journaled" if added else "intake.duplicate",
+            vnf_id=vnf_id,
+            op_id=op.op_id,
+            operation=op.operation,
+        )
+        self.queue.add(vnf_id)
+
+    # -- casts -------------------------------------------------------------------
+    async def instantiate_vnf(
+        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+    ) -> None:
+        vnf_id = str(vnf["id"])
+        tenant_id = str(vnf["tenant_id"])
+        self._authorize(ctx, tenant_id)
+        op = Operation.new(op_id=op_id, operation="instantiate", args={})
+        if await self.store.get(vnf_id) is None:
+            labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE}
+            if len(vnf_id) <= 63:
+                labels[LABEL_VNF_ID] = vnf_id
+            rec = VnfRecord.new(
+                namespace=self.store.namespace,
+                vnf_id=vnf_id,
+                name=str(vnf.get("name") or ""),
+                tenant_id=tenant_id,
+                vnf_namespace=vnf.get("namespace"),
+                vnfd=vnf["vnfd"],
+                params=dict(vnf.get("params") or {}),
+                labels=labels,
+            )
+            rec.add_operation(op)
+            try:
+                await self.store.create(rec)
+                LOG.info("intake.journaled", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
+                self.queue.add(vnf_id)
+                return
+            except KubeConflict:
+                pass  # created meanwhile (a redelivery racing us): journal below
+        await self._journal(ctx, vnf_id, op)
+
+    async def terminate_vnf(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
+    ) -> None:
+        args = {"graceful_timeout": graceful_timeout} if graceful_timeout is not None else {}
+        await self._journal(
+            ctx, vnf_id, Operation.new(op_id=op_id, operation="terminate", args=args)
+        )
+
+    async def scale_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        policy: str,
+        type: str,
+        steps: int = 1,
+    ) -> None:
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(
+                op_id=op_id,
+                operation="scale",
+                args={"policy": policy, "type": type, "steps": steps},
+            ),
+        )
+
+    async def heal_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vdus: list[str] | None = None,
+        cause: str | None = None,
+    ) -> None:
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(op_id=op_id, operation="heal", args={"vdus": vdus or [], "cause": cause}),
+        )
+
+    async def update_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vnfd: str | dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        if vnfd is None and not config:
+            raise BadRequest("update_vnf needs a vnfd or a config")
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(op_id=op_id, operation="update", args={"vnfd": vnfd, "config": config}),
+        )
+
+    async def alarm(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        policy: str,
+        trigger: str,
+        state: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        rec = await self._record(ctx, vnf_id)
+        raise BadRequest(
+            f"VNF {rec.vnf_id}: alarm-driven policies are not supported by this worker version",
+            vnf_id=vnf_id,
+            policy=policy,
+            trigger=trigger,
+        )
+
+    # -- calls ---------------------------------------------------------------------
+    async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:
+        rec = await self._record(ctx, vnf_id)
+        return await self.describe(rec, detail=True)
+
+    async def list_vnfs(
+        self, ctx: RequestContext, *, tenant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        if not _is_admin(ctx):
+            if tenant_id is not None and tenant_id != ctx.project_id:
+                raise Forbidden(f"project {ctx.project_id!r} may not list tenant {tenant_id!r}")
+            tenant_id = ctx.project_id
+        records = await self.store.list()
+        return [
+            await self.describe(r, detail=False)
+            for r in records
+            if tenant_id is None or r.tenant_id == tenant_id
+        ]
+
+    async def describe(self, rec: VnfRecord, *, detail: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": rec.vnf_id,
+            "name": rec.spec.get("name"),
+            "tenant_id": rec.tenant_id,
+            "namespace": rec.st.get("namespace") or rec.vnf_namespace or None,
+            "status": rec.status,
+            "reason": rec.st.get("reason"),
+            "last_operation": (rec.operations() or [None])[-1] and rec.operations()[-1].summary(),
+        }
+        deployments = {
+            (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
+            for d in self.cluster.vnf_deployments(rec.vnf_id)
+        }
+        pods = self.cluster.vnf_pods(rec.vnf_id)
+        vdus = []
+        for name, desired in sorted(rec.desired_replicas.items()):
+            dep = deployments.get(name) or {}
+            vdus.append(
+                {
+                    "name": name,
+                    "desired_replicas": desired,
+                    "ready_replicas": int((dep.get("status") or {}).get("readyReplicas", 0)),
+                    "deployment": (dep.get("metadata") or {}).get("name"),
+                    "ready": bool(dep) and deployment_ready(dep),
+                }
+            )
+        out["vdus"] = vdus
+        if not detail:
+            return out
+        out["pods"] = [
+            {
+                "name": p["metadata"]["name"],
+                "vdu": (p["metadata"].get("labels") or {}).get(LABEL_VDU),
+                "phase": (p.get("status") or {}).get("phase"),
+                "ready": pod_ready(p),
+                "ip": (p.get("status") or {}).get("podIP"),
+                "node": (p.get("spec") or {}).get("nodeName"),
+                "restart_count": sum(
+                    int(c.get("restartCount", 0))
+                    for c in (p.get("status") or {}).get("containerStatuses") or []
+                ),
+                "networks": _networks(p),
+            }
+            for p in sorted(pods, key=lambda p: p["metadata"]["name"])
+        ]
+        out["operations"] = [op.summary() for op in rec.operations()[-10:]]
+        out["connection_points"] = await self._connection_points(rec)
+        return out
+
+    async def _connection_points(self, rec: VnfRecord) -> list[dict[str, Any]]:
+        ns = rec.st.get("namespace")
+        if not ns:
+            return []
+        services, _ = await self.kube.list(
+            KINDS["Service"], namespace=ns, selector=vnf_selector(rec.vnf_id)
+        )
+        return [
+            {
+                "vdu": (s["metadata"].get("labels") or {}).get(LABEL_VDU),
+                "service": s["metadata"]["name"],
+                "mgmt_ip_address": s.get("spec", {}).get("clusterIP"),
+                "type": s.get("spec", {}).get("type"),
+                "ports": [
+                    {
+                        "port": p.get("port"),
+                        "target_port": p.get("targetPort"),
+                        "protocol": p.get("protocol"),
+                        "node_port": p.get("nodePort"),
+                    }
+                    for p in s.get("spec", {}).get("ports", [])
+                ],
+            }
+            for s in services
+        ]
+
+
+def _networks(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = (pod["metadata"].get("annotations") or {}).get(NETWORK_STATUS)
+    if not raw:
+        return []
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        return []
+    return [
+        {"name": e.get("name"), "interface": e.get("interface"), "ips": e.get("ips", [])}
+        for e in entries
+        if isinstance(e, dict)
+    ]

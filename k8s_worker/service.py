@@ -1,0 +1,146 @@
+"""The worker process: every part wired together, started and stopped in order.
+
+Start-up: the Kubernetes client, the Vnf CRD and the record namespace, the
+informers (each synced before anything reads its cache), the notifier, the
+reconciler, and last the intake, so a replica consumes RPCs only once it can
+carry them out.  Stop (SIGTERM): the intake drains first (no new work, in-flight
+casts finished or handed back), then the rest is cancelled; the VNF records
+hold everything a successor needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from oslo_config import cfg
+
+from k8s_worker import conf as worker_conf
+from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.intake.service import IntakeService
+from k8s_worker.kube import KINDS, Kube, KubeConflict
+from k8s_worker.kube.client import make_api_client
+from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
+from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
+from k8s_worker.notify.notifier import Notifier
+from k8s_worker.reconcile.reconciler import Reconciler
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import RecordStore, install_crd
+from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
+from k8s_worker.watch import Informer, WatchEvent
+
+LOG = structlog.get_logger(__name__)
+MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+
+
+class Worker:
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        register_oslo_opts(conf)
+        worker_conf.register_opts(conf)
+        self.conf = conf
+        self.ready = asyncio.Event()
+        self.informers: list[Informer] = []
+        self.queue = WorkQueue()
+
+    def _route(self, event: WatchEvent) -> None:
+        vnf_id = event.labels.get(LABEL_VNF_ID)
+        if vnf_id:
+            self.queue.add(vnf_id)
+
+    def _route_record(self, event: WatchEvent) -> None:
+        vnf_id = event.obj.get("spec", {}).get("vnfId")
+        if vnf_id and event.type != "DELETED":
+            self.queue.add(vnf_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kconf = self.conf.kubernetes
+        api = await make_api_client(
+            kubeconfig=kconf.kubeconfig or None, context=kconf.context or None
+        )
+        kube = Kube(api, retry_seconds=kconf.api_retry_seconds)
+        notifier = Notifier(self.conf)
+        try:
+            if kconf.install_crd:
+                await install_crd(kube)
+            await self._ensure_namespace(kube, kconf.record_namespace)
+            store = RecordStore(kube, namespace=kconf.record_namespace)
+
+            namespaces: list[str | None] = list(kconf.namespaces) or [None]
+            pods, deployments = [], []
+            for ns in namespaces:
+                for kind, bucket in (("Pod", pods), ("Deployment", deployments)):
+                    informer = Informer(
+                        kube,
+                        KINDS[kind],
+                        selector=MANAGED,
+                        namespace=ns,
+                        inactivity_seconds=kconf.watch_inactivity_seconds,
+                        index_label=LABEL_VNF_ID,
+                    )
+                    informer.add_handler(self._route)
+                    bucket.append(informer)
+            records = Informer(
+                kube,
+                KINDS["Vnf"],
+                namespace=kconf.record_namespace,
+                inactivity_seconds=kconf.watch_inactivity_seconds,
+            )
+            records.add_handler(self._route_record)
+            self.informers = [*pods, *deployments, records]
+
+            cluster = VnfCluster(kube=kube, pods=pods, deployments=deployments)
+            operations = Operations(
+                cluster=cluster,
+                namespaces=NamespacePolicy(
+                    create=kconf.create_namespaces,
+                    prefix=kconf.tenant_namespace_prefix,
+                    allow_foreign=kconf.allow_foreign_namespaces,
+                ),
+            )
+            reconciler = Reconciler(
+                store=store,
+                operations=operations,
+                publisher=notifier,
+                queue=self.queue,
+                workers=self.conf.k8s_worker.concurrency,
+                operation_timeout=kconf.operation_timeout,
+                backoff_max=kconf.backoff_max,
+            )
+            endpoint = LifecycleEndpoint(store=store, cluster=cluster, queue=self.queue, kube=kube)
+            intake = IntakeService(self.conf, endpoint, notifier)
+
+            async with asyncio.TaskGroup() as group:
+                background = [group.create_task(i.run()) for i in self.informers]
+                await asyncio.gather(*(i.synced.wait() for i in self.informers))
+                await notifier.start()
+                background.append(group.create_task(reconciler.run()))
+                intake_task = group.create_task(intake.run(stop))
+                background.append(group.create_task(self._announce(intake)))
+                LOG.info(
+                    "worker.started",
+                    host=self.conf.k8s_worker.host,
+                    namespaces=[n or "*" for n in namespaces],
+                )
+                await intake_task  # returns after stop is set and the intake drained
+                for task in background:
+                    task.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await notifier.close()
+            await api.close()
+            LOG.info("worker.stopped", host=self.conf.k8s_worker.host)
+
+    async def _announce(self, intake: IntakeService) -> None:
+        await intake.ready.wait()
+        self.ready.set()
+        await asyncio.Event().wait()
+
+    @staticmethod
+    async def _ensure_namespace(kube: Kube, name: str) -> None:
+        if await kube.get_or_none(KINDS["Namespace"], name=name) is None:
+            with contextlib.suppress(KubeConflict):
+                await kube.create(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                )

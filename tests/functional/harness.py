@@ -1,0 +1,239 @@
+"""Drive real worker processes the way Tacker's conductor and an operator do.
+
+``WorkerProcess`` runs ``python -m k8s_worker.cmd.worker`` against the test bed
+(stopped by its pid only); ``Conductor`` is an unmodified oslo.messaging
+RPCClient (through ``rpc.client``); ``Events`` is an unmodified oslo.messaging
+notification listener that keeps every notification it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import oslo_messaging
+from oslo_config import cfg
+
+from k8s_worker.intake.testing import oslo_rpc_client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CTX = {
+    "user_id": "conductor",
+    "project_id": "tenant-1",
+    "auth_token": "tok-SECRET-e2e",
+    "roles": ["member"],
+    "request_id": "req-e2e",
+}
+
+
+@dataclass
+class Names:
+    topic: str
+    exchange: str
+    notify: str
+    records: str
+
+    @classmethod
+    def fresh(cls) -> Names:
+        s = uuid.uuid4().hex[:8]
+        return cls(
+            topic=f"tkw_e2e_{s}",
+            exchange=f"tkw_e2e_x_{s}",
+            notify=f"tkw_e2e_n_{s}",
+            records=f"tkw-records-{s}",
+        )
+
+
+def write_config(
+    path: pathlib.Path,
+    *,
+    names: Names,
+    transport_url: str,
+    kubeconfig: str,
+    host: str,
+    extra: str = "",
+) -> pathlib.Path:
+    path.write_text(f"""[DEFAULT]
+transport_url = {transport_url}
+control_exchange = {names.exchange}
+[k8s_worker]
+topic = {names.topic}
+host = {host}
+concurrency = 16
+[kubernetes]
+kubeconfig = {kubeconfig}
+record_namespace = {names.records}
+operation_timeout = 120
+[oslo_messaging_notifications]
+topics = {names.notify}
+[oslo_messaging_rabbit]
+rabbit_retry_interval = 1
+rabbit_interval_max = 2
+{extra}
+""")
+    return path
+
+
+class WorkerProcess:
+    def __init__(self, config: pathlib.Path, *, log: pathlib.Path) -> None:
+        self.config = config
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, *, within: float = 60.0) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+        self._log_file = self.log.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "k8s_worker.cmd.worker",
+            "--config-file",
+            str(self.config),
+            "--print-ready",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log_file,
+            env=env,
+            cwd=str(ROOT),
+        )
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        except TimeoutError:
+            line = b""
+        if line.strip() != b"READY":
+            await self.kill()
+            raise AssertionError(f"worker did not start; log: {self.log.read_text()[-3000:]}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def stop(self, *, within: float = 60.0) -> int:
+        """SIGTERM, wait; the exit status."""
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), within)
+        except TimeoutError:
+            await self.kill()
+            raise AssertionError("worker did not stop on SIGTERM") from None
+        finally:
+            self._log_file.close()
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+class _Endpoint:
+    def __init__(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        self._sink = sink
+
+    def _record(
+        self,
+        priority: str,
+        ctxt: dict,
+        publisher_id: str,
+        event_type: str,
+        payload: dict,
+        metadata: dict,
+    ) -> None:
+        self._sink(
+            {
+                "priority": priority,
+                "ctxt": ctxt,
+                "publisher_id": publisher_id,
+                "event_type": event_type,
+                "payload": payload,
+            }
+        )
+
+    def info(self, *a: Any) -> None:
+        self._record("INFO", *a)
+
+    def error(self, *a: Any) -> None:
+        self._record("ERROR", *a)
+
+    def warn(self, *a: Any) -> None:
+        self._record("WARN", *a)
+
+
+class Events:
+    """Every notification an oslo.messaging listener receives on ``names.notify``."""
+
+    def __init__(self, transport_url: str, names: Names) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        oslo_rpc_client(transport_url, topic=names.topic, exchange=names.exchange)  # CONF
+        transport = oslo_messaging.get_notification_transport(cfg.CONF, url=transport_url)
+        self.listener = oslo_messaging.get_notification_listener(
+            transport,
+            [oslo_messaging.Target(topic=names.notify, exchange=names.exchange)],
+            [_Endpoint(self._add)],
+            executor="threading",
+        )
+        self.listener.start()
+
+    def _add(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self.received.append(event)
+
+    def of(self, vnf_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                e
+                for e in self.received
+                if e["payload"].get("vnf_id") == vnf_id
+                and (event_type is None or e["event_type"] == event_type)
+            ]
+
+    async def wait(
+        self, vnf_id: str, event_type: str, *, count: int = 1, within: float = 60.0, **match: Any
+    ) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            found = [
+                e
+                for e in self.of(vnf_id, event_type)
+                if all(e["payload"].get(k) == v for k, v in match.items())
+            ]
+            if len(found) >= count:
+                return found
+            if loop.time() > deadline:
+                seen = [
+                    (e["event_type"], e["payload"].get("status"), e["payload"].get("op_id"))
+                    for e in self.of(vnf_id)
+                ]
+                raise AssertionError(
+                    f"no {count}x {event_type} {match} for {vnf_id} within {within}s; saw {seen}"
+                )
+            await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        self.listener.stop()
+        self.listener.wait()
+
+
+class Conductor:
+    """Tacker's side: casts and calls through an unmodified oslo RPCClient."""
+
+    def __init__(
+        self, transport_url: str, names: Names, *, ctx: dict[str, Any] | None = None
+    ) -> None:
+        self.client = oslo_rpc_client(transport_url, topic=names.topic, exchange=names.exchange)
+        self.ctx = dict(ctx or CTX)
+
+    async def __call__(self, method: str, **kwargs: Any) -> Any:
+        fn = getattr(self.client, method)
+        return await asyncio.to_thread(fn, self.ctx, **kwargs)

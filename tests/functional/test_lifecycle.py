@@ -1,0 +1,226 @@
+"""VNF lifecycle end to end: RPC casts from an oslo.messaging client in, oslo
+notifications and the Kubernetes API out, a real worker process in between."""
+
+from __future__ import annotations
+
+import pathlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio import client
+
+from k8s_worker.tosca import LABEL_VNF_ID
+from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kube_wait import pod_ready, wait_for_pods
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "unit" / "tosca" / "data"
+CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
+
+VNFD_SCALABLE = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+description: one VDU with a config and a scaling policy
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        mapping_ports: ["80:8080"]
+        vnfcs:
+          web:
+            num_cpus: 0.1
+            mem_size: 64 MB
+            image: nginx:1.27
+            ports: ["8080"]
+            config: |
+              GREETING: hello
+  policies:
+    - SP1:
+        type: tosca.policies.tacker.Scaling
+        targets: [VDU1]
+        properties:
+          min_instances: 1
+          max_instances: 3
+          default_instances: 2
+          increment: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def names() -> Names:
+    return Names.fresh()
+
+
+@pytest.fixture(scope="module")
+async def worker(
+    transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WorkerProcess]:
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    config = write_config(
+        tmp / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="lc-1",
+    )
+    proc = WorkerProcess(config, log=tmp / "worker.log")
+    await proc.start()
+    yield proc
+    assert await proc.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
+    ev = Events(transport_url, names)
+    yield ev
+    ev.stop()
+
+
+@pytest.fixture(scope="module")
+def conductor(transport_url: str, names: Names, worker: WorkerProcess) -> Conductor:
+    return Conductor(transport_url, names)
+
+
+def _vnf(namespace: str, vnfd: str, **extra: object) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "name": "e2e",
+        "tenant_id": "tenant-1",
+        "vnfd": vnfd,
+        "namespace": namespace,
+        **extra,
+    }
+
+
+async def test_instantiate_scale_update_heal_terminate(conductor, events, kube_api, namespace):
+    vnf = _vnf(namespace, VNFD_SCALABLE)
+    vnf_id = vnf["id"]
+    selector = f"{LABEL_VNF_ID}={vnf_id}"
+
+    await conductor("instantiate_vnf", vnf=vnf, op_id="op-inst")
+    await events.wait(vnf_id, "vnf.instantiate.start", op_id="op-inst")
+    end = (await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-inst"))[0]
+    assert end["payload"]["vdus"] == {"VDU1": 2}
+    await events.wait(vnf_id, "vnf.status.update", status="ACTIVE")
+    pods = await wait_for_pods(
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: len([p for p in ps.values() if pod_ready(p)]) == 2,
+    )
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    assert info["status"] == "ACTIVE"
+    assert info["vdus"][0]["desired_replicas"] == 2 and info["vdus"][0]["ready_replicas"] == 2
+    assert sorted(p["name"] for p in info["pods"]) == sorted(pods)
+    assert info["connection_points"][0]["ports"][0]["port"] == 80
+    assert info["connection_points"][0]["mgmt_ip_address"]
+
+    # Scale out once (2 -> 3), then refuse beyond max_instances.
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="op-so", policy="SP1", type="out")
+    end = (await events.wait(vnf_id, "vnf.scale.end", op_id="op-so"))[0]
+    assert end["payload"]["replicas"] == {"VDU1": {"old": 2, "new": 3}}
+    apps = client.AppsV1Api(kube_api)
+    deps = await apps.list_namespaced_deployment(namespace, label_selector=selector)
+    assert deps.items[0].spec.replicas == 3 and deps.items[0].status.ready_replicas == 3
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="op-so2", policy="SP1", type="out")
+    err = (await events.wait(vnf_id, "vnf.scale.error", op_id="op-so2"))[0]
+    assert err["priority"] == "ERROR"
+    assert "max_instances 3" in err["payload"]["error"]["message"]
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="op-si", policy="SP1", type="in", steps=2)
+    end = (await events.wait(vnf_id, "vnf.scale.end", op_id="op-si"))[0]
+    assert end["payload"]["replicas"] == {"VDU1": {"old": 3, "new": 1}}
+
+    # A config update rolls the pod.
+    before = await wait_for_pods(
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: len([p for p in ps.values() if pod_ready(p)]) == 1,
+    )
+    await conductor(
+        "update_vnf",
+        vnf_id=vnf_id,
+        op_id="op-upd",
+        config={"VDU1": {"web": {"GREETING": "bonjour"}}},
+    )
+    await events.wait(vnf_id, "vnf.update.end", op_id="op-upd")
+    core = client.CoreV1Api(kube_api)
+    cms = await core.list_namespaced_config_map(namespace, label_selector=selector)
+    assert cms.items[0].data["GREETING"] == "bonjour"
+    after = await wait_for_pods(
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: (
+            len([p for n, p in ps.items() if pod_ready(p) and n not in before]) == 1
+        ),
+    )
+    assert not set(before) & {n for n, p in after.items() if pod_ready(p)}
+
+    # Heal after kwok fails the pod.
+    victim = next(n for n, p in after.items() if pod_ready(p))
+    await core.patch_namespaced_pod(
+        victim, namespace, {"metadata": {"labels": {CHAOS_FAILED: "true"}}}
+    )
+    await wait_for_pods(
+        kube_api,
+        namespace=namespace,
+        selector=selector,
+        predicate=lambda ps: victim in ps and ps[victim]["status"].get("phase") == "Failed",
+    )
+    await conductor("heal_vnf", vnf_id=vnf_id, op_id="op-heal")
+    end = (await events.wait(vnf_id, "vnf.heal.end", op_id="op-heal"))[0]
+    assert victim in end["payload"]["replaced_pods"]
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    assert victim not in [p["name"] for p in info["pods"]]
+    assert info["status"] == "ACTIVE"
+
+    # Terminate: nothing of the VNF is left, the record is gone.
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="op-term")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="op-term")
+    for lister in (
+        apps.list_namespaced_deployment,
+        apps.list_namespaced_replica_set,
+        core.list_namespaced_pod,
+        core.list_namespaced_service,
+        core.list_namespaced_config_map,
+    ):
+        assert (await lister(namespace, label_selector=selector)).items == []
+
+    # Every notification of the VNF carries a strictly increasing sequence, no gap.
+    seqs = [e["payload"]["sequence"] for e in events.of(vnf_id)]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))
+    assert all("SECRET" not in str(e) for e in events.of(vnf_id))
+
+
+async def test_multi_vdu_and_duplicate_op(conductor, events, kube_api, namespace):
+    vnfd = (DATA / "tacker_multi_vdu.yaml").read_text()
+    vnf = _vnf(namespace, vnfd)
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="dup-op")
+    await conductor("instantiate_vnf", vnf=vnf, op_id="dup-op")
+    end = (await events.wait(vnf_id, "vnf.instantiate.end"))[0]
+    vdus = end["payload"]["vdus"]
+    assert len(vdus) >= 2
+    apps = client.AppsV1Api(kube_api)
+    deps = await apps.list_namespaced_deployment(
+        namespace, label_selector=f"{LABEL_VNF_ID}={vnf_id}"
+    )
+    assert len(deps.items) == len(vdus)
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="t-dup")
+    await events.wait(vnf_id, "vnf.terminate.end")
+    assert len(events.of(vnf_id, "vnf.instantiate.start")) == 1
+    assert len(events.of(vnf_id, "vnf.instantiate.end")) == 1
+
+
+async def test_invalid_vnfd_ends_in_error(conductor, events, namespace):
+    bad = VNFD_SCALABLE.replace("mem_size: 64 MB", "mem_size: lots")
+    vnf = _vnf(namespace, bad)
+    await conductor("instantiate_vnf", vnf=vnf, op_id="bad-1")
+    err = (await events.wait(vnf["id"], "vnf.instantiate.error", op_id="bad-1"))[0]
+    assert err["payload"]["error"]["type"] == "InvalidVnfd"
+    assert "mem_size" in err["payload"]["error"]["message"]
+    info = await conductor("get_vnf", vnf_id=vnf["id"])
+    assert info["status"] == "ERROR"
+    await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="bad-t")
+    await events.wait(vnf["id"], "vnf.terminate.end")
