@@ -33,7 +33,7 @@ async def wait_for_pods(
     namespace: str,
     selector: str,
     predicate: Callable[[dict[str, Pod]], bool],
-    timeout: float = 60.0,
+    within: float = 60.0,
     what: str = "pods",
 ) -> dict[str, Pod]:
     """Return the pods (by name) once ``predicate`` holds for all of them."""
@@ -71,7 +71,7 @@ async def wait_for_pods(
                         return pods
 
     try:
-        return await asyncio.wait_for(run(), timeout)
+        return await asyncio.wait_for(run(), within)
     except TimeoutError:
         summary = {
             n: (
@@ -82,5 +82,5 @@ async def wait_for_pods(
             for n, p in pods.items()
         }
         raise AssertionError(
-            f"timed out after {timeout}s waiting for {what}; saw {summary}"
+            f"timed out after {within}s waiting for {what}; saw {summary}"
         ) from None
