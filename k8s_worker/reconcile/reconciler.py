@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from k8s_worker.kube import KubeConflict, KubeError, KubeRejected
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.respawn import Respawn, track_pods
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
 from k8s_worker.record.model import utcnow
@@ -68,6 +70,7 @@ class Reconciler:
         self.owns = owns
         self._failures: dict[str, int] = {}
         self.listeners: list[Callable[[VnfRecord], None]] = []
+        self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
 
     # -- the loop ------------------------------------------------------------
     async def run(self) -> None:
@@ -119,6 +122,7 @@ class Reconciler:
             return None
         self._supersede_by_terminate(rec)
         op = rec.current()
+        rec = await self.track_respawns(rec, op)
         if op is None:
             await self.observe(rec)
             return None
@@ -263,6 +267,27 @@ class Reconciler:
             if op.args.get(key) is not None:
                 payload[key] = op.args[key]
         return payload
+
+    async def track_respawns(self, rec: VnfRecord, op: Operation | None) -> VnfRecord:
+        """Report pods replaced or restarted since the record last looked (once each)."""
+        if not rec.st.get("namespace"):
+            return rec
+        detect = op is None or op.operation == "heal"
+        before = rec.st.get("podMemory") or {}
+        memory, respawns = track_pods(
+            before, self.ops.cluster.vnf_pods(rec.vnf_id), now=time.time(), detect=detect
+        )
+        if memory == before and not respawns:
+            return rec
+        rec.st["podMemory"] = memory
+        for respawn in respawns:
+            rec.emit("vnf.respawn", respawn.payload())
+            LOG.info("vnf.respawn", vnf_id=rec.vnf_id, **respawn.payload())
+        for listener in self.respawn_listeners:
+            for respawn in respawns:
+                listener(rec, respawn)
+        rec = await self._write(rec)
+        return await self.flush(rec) or rec
 
     # -- steady state ----------------------------------------------------------
     def _observed(self, rec: VnfRecord) -> tuple[str, str]:

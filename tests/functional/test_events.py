@@ -1,0 +1,169 @@
+"""Status and respawn notifications from the watch stream, end to end.
+
+Pods are deleted, failed through kwok's chaos stage and restarted (their
+restartCount raised); an oslo.messaging listener must receive exactly one
+vnf.respawn for each, and vnf.status.update must follow the replicas down and
+back up.  The API server is restarted in the middle: the watch resumes without
+losing or repeating anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio import client
+
+from k8s_worker.tosca import LABEL_VNF_ID
+from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kube_wait import pod_ready, wait_for_pods
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
+VNFD = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          app:
+            num_cpus: 0.1
+            mem_size: 32 MB
+            image: busybox:1.36
+  policies:
+    - SP1:
+        type: tosca.policies.tacker.Scaling
+        targets: [VDU1]
+        properties: {min_instances: 1, max_instances: 5, default_instances: 3, increment: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def names() -> Names:
+    return Names.fresh()
+
+
+@pytest.fixture(scope="module")
+async def worker(
+    transport_url, kubeconfig, names, tmp_path_factory
+) -> AsyncIterator[WorkerProcess]:
+    tmp = tmp_path_factory.mktemp("events")
+    config = write_config(
+        tmp / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="ev-1",
+        extra="[kubernetes]\nwatch_inactivity_seconds = 20\n",
+    )
+    proc = WorkerProcess(config, log=tmp / "worker.log")
+    await proc.start()
+    yield proc
+    assert await proc.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def events(transport_url, names, worker):
+    ev = Events(transport_url, names)
+    yield ev
+    ev.stop()
+
+
+async def _set_unschedulable(core: client.CoreV1Api, value: bool) -> None:
+    for node in (await core.list_node(label_selector="type=kwok")).items:
+        await core.patch_node(node.metadata.name, {"spec": {"unschedulable": value}})
+
+
+def _ready(pods: dict) -> list[str]:
+    return sorted(n for n, p in pods.items() if pod_ready(p))
+
+
+async def test_respawns_and_status_follow_the_pods(
+    transport_url, names, worker, events, kube_api, namespace
+):
+    conductor = Conductor(transport_url, names)
+    vnf_id = str(uuid.uuid4())
+    selector = f"{LABEL_VNF_ID}={vnf_id}"
+    core = client.CoreV1Api(kube_api)
+    await conductor(
+        "instantiate_vnf",
+        op_id="i1",
+        vnf={
+            "id": vnf_id,
+            "name": "ev",
+            "tenant_id": "tenant-1",
+            "vnfd": VNFD,
+            "namespace": namespace,
+        },
+    )
+    await events.wait(vnf_id, "vnf.instantiate.end")
+    pods = await wait_for_pods(
+        kube_api, namespace=namespace, selector=selector, predicate=lambda ps: len(_ready(ps)) == 3
+    )
+
+    # 1. A pod deleted while no node takes its replacement: DEGRADED, then ACTIVE.
+    await _set_unschedulable(core, True)
+    try:
+        victim = _ready(pods)[0]
+        await core.delete_namespaced_pod(victim, namespace, grace_period_seconds=0)
+        degraded = await events.wait(vnf_id, "vnf.status.update", status="DEGRADED")
+        assert degraded[0]["payload"]["old_status"] == "ACTIVE"
+        assert "2/3" in degraded[0]["payload"]["reason"]
+    finally:
+        await _set_unschedulable(core, False)
+    back = await events.wait(vnf_id, "vnf.status.update", status="ACTIVE", count=2)
+    assert back[-1]["payload"]["old_status"] == "DEGRADED"
+    respawn = (await events.wait(vnf_id, "vnf.respawn"))[0]["payload"]
+    assert respawn["old_pod"] == victim and respawn["vdu"] == "VDU1"
+    assert respawn["reason"] == "Deleted" and respawn["new_pod"] != victim
+
+    # 2. A pod failed by kwok's chaos stage.
+    pods = await wait_for_pods(
+        kube_api, namespace=namespace, selector=selector, predicate=lambda ps: len(_ready(ps)) == 3
+    )
+    failed = _ready(pods)[0]
+    await core.patch_namespaced_pod(
+        failed, namespace, {"metadata": {"labels": {CHAOS_FAILED: "true"}}}
+    )
+    got = await events.wait(vnf_id, "vnf.respawn", count=2)
+    assert got[1]["payload"]["old_pod"] == failed
+    assert got[1]["payload"]["reason"].startswith("Failed")
+
+    # 3. The API server restarts: the watch resumes, nothing is repeated.
+    subprocess.run(["bash", str(ROOT / "tools/testbed/kube.sh"), "restart-apiserver"], check=True)
+
+    # 4. A container restart (restartCount raised, last state OOMKilled).
+    pods = await wait_for_pods(
+        kube_api, namespace=namespace, selector=selector, predicate=lambda ps: len(_ready(ps)) == 3
+    )
+    restarted = _ready(pods)[0]
+    status = pods[restarted]["status"]
+    status["containerStatuses"][0]["restartCount"] = 1
+    status["containerStatuses"][0]["lastState"] = {
+        "terminated": {
+            "reason": "OOMKilled",
+            "exitCode": 137,
+            "startedAt": status["startTime"],
+            "finishedAt": status["startTime"],
+        }
+    }
+    await core.patch_namespaced_pod_status(restarted, namespace, {"status": status})
+    got = await events.wait(vnf_id, "vnf.respawn", count=3)
+    third = got[2]["payload"]
+    assert (third["old_pod"], third["new_pod"]) == (restarted, restarted)
+    assert third["reason"] == "OOMKilled" and third["restart_count"] == 1
+
+    # Exactly three respawns, and a settled stream: nothing more arrives.
+    await asyncio.sleep(3)
+    assert len(events.of(vnf_id, "vnf.respawn")) == 3
+    seqs = [e["payload"]["sequence"] for e in events.of(vnf_id)]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1)), "no gap and no repeat"
+
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="t1")
+    await events.wait(vnf_id, "vnf.terminate.end")
