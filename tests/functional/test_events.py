@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
@@ -136,7 +135,10 @@ async def test_respawns_and_status_follow_the_pods(
     assert got[1]["payload"]["reason"].startswith("Failed")
 
     # 3. The API server restarts: the watch resumes, nothing is repeated.
-    subprocess.run(["bash", str(ROOT / "tools/testbed/kube.sh"), "restart-apiserver"], check=True)
+    proc = await asyncio.create_subprocess_exec(
+        "bash", str(ROOT / "tools/testbed/kube.sh"), "restart-apiserver"
+    )
+    assert await proc.wait() == 0
 
     # 4. A container restart (restartCount raised, last state OOMKilled).
     pods = await wait_for_pods(
