@@ -18,12 +18,15 @@ from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.health import Readiness, event_check, kubernetes_check
 from k8s_worker.intake.service import IntakeService
 from k8s_worker.kube import KINDS, Kube, KubeConflict
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.cluster import VnfCluster
 from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
+from k8s_worker.logs import bind_request_context
+from k8s_worker.metrics import Metrics
 from k8s_worker.notify.notifier import Notifier
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
@@ -43,6 +46,8 @@ class Worker:
         self.ready = asyncio.Event()
         self.informers: list[Informer] = []
         self.queue = WorkQueue()
+        self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
+        self.readiness = Readiness()  # served on /readyz
 
     def _route(self, event: WatchEvent) -> None:
         vnf_id = event.labels.get(LABEL_VNF_ID)
@@ -60,7 +65,7 @@ class Worker:
             kubeconfig=kconf.kubeconfig or None, context=kconf.context or None
         )
         kube = Kube(api, retry_seconds=kconf.api_retry_seconds)
-        notifier = Notifier(self.conf)
+        notifier = self.metrics.instrument_publisher(Notifier(self.conf))
         try:
             if kconf.install_crd:
                 await install_crd(kube)
@@ -108,8 +113,13 @@ class Worker:
                 operation_timeout=kconf.operation_timeout,
                 backoff_max=kconf.backoff_max,
             )
-            endpoint = LifecycleEndpoint(store=store, cluster=cluster, queue=self.queue, kube=kube)
+            endpoint = self.metrics.instrument_handler(
+                bind_request_context(
+                    LifecycleEndpoint(store=store, cluster=cluster, queue=self.queue, kube=kube)
+                )
+            )
             intake = IntakeService(self.conf, endpoint, notifier)
+            self._observe(intake=intake, kube=kube, records=records, reconciler=reconciler)
 
             async with asyncio.TaskGroup() as group:
                 background = [group.create_task(i.run()) for i in self.informers]
@@ -131,6 +141,26 @@ class Worker:
                 await notifier.close()
             await api.close()
             LOG.info("worker.stopped", host=self.conf.k8s_worker.host)
+
+    def _observe(
+        self, *, intake: IntakeService, kube: Kube, records: Informer, reconciler: Reconciler
+    ) -> None:
+        """Readiness checks and scrape-time metrics of this replica."""
+        self.readiness.add("broker", event_check(intake.ready, what="consuming RPCs"))
+        self.readiness.add(
+            "kubernetes",
+            kubernetes_check(
+                lambda: kube.request("GET", "/version", retry=False, request_seconds=2.0),
+                informers=lambda: self.informers,
+            ),
+        )
+        self.metrics.observe_state(
+            informers=lambda: self.informers,
+            queue_depth=lambda: len(self.queue),
+            owned_vnfs=lambda: sum(
+                1 for r in records.items() if reconciler.owns(r.get("spec", {}).get("vnfId", ""))
+            ),
+        )
 
     async def _announce(self, intake: IntakeService) -> None:
         await intake.ready.wait()

@@ -1,0 +1,220 @@
+"""Logging of the worker: structlog, one event per line, never a secret.
+
+Production (stderr not a terminal, or ``[service] log_format = json``) writes
+JSON lines; a terminal gets readable, coloured lines.  Third-party libraries
+(aio-pika, kubernetes_asyncio, oslo) log through the standard library; their
+records go through the same processors, so they are formatted and redacted
+the same way.
+
+Every line about a piece of work carries ``vnf_id``, ``op_id`` and
+``request_id``: ``bind_request_context`` binds them (as contextvars) around
+each RPC handler call, and remembers which request journaled an op_id, so the
+reconciler's later lines about that operation get the same ``request_id``.
+
+Redaction runs last before rendering: secret-looking keys are masked at any
+depth (``k8s_worker.intake.redact``), and strings (messages, reprs,
+tracebacks) are scrubbed of bearer tokens, JWTs, passwords in URLs and
+``token=...``-style pairs.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import re
+import sys
+from collections.abc import Awaitable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from k8s_worker.intake.redact import MASK, redact
+
+WORK_KEYS = ("vnf_id", "op_id", "request_id")
+
+_KEYWORDS = (
+    r"auth_?token|x-auth-token|token|password|passwd|secret|credential|private_?key|api_?key"
+)
+_SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "Authorization: Bearer abc", "bearer abc"
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\1{MASK}"),
+    # JSON web tokens (service-account tokens), wherever they appear
+    (re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*"), MASK),
+    # scheme://user:password@host
+    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.I), rf"\1{MASK}@"),
+    # 'auth_token': 'abc'  /  "password": "abc"  (reprs and JSON text)
+    (
+        re.compile(rf"(?i)(['\"][\w-]*(?:{_KEYWORDS})[\w-]*['\"]\s*:\s*)(['\"])(?:(?!\2).)*\2"),
+        rf"\1\2{MASK}\2",
+    ),
+    # token=abc  /  password: abc  (unquoted)
+    (
+        re.compile(
+            rf"(?i)\b([\w-]*(?:{_KEYWORDS})[\w-]*\s*[=:]\s*)(?!{re.escape(MASK)})[^\s,;'\"}}&)]+"
+        ),
+        rf"\1{MASK}",
+    ),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything that looks like a credential masked."""
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_deep(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_deep(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_deep(v) for v in value]
+    if isinstance(value, BaseException):
+        return scrub(repr(value))
+    return value
+
+
+def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Mask secret-looking keys at any depth and scrub credentials out of strings."""
+    return _scrub_deep(redact(dict(event_dict)))
+
+
+class _RequestIds:
+    """op_id -> request_id of the request that journaled it (bounded, this process)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._ids: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._size = size
+
+    def remember(self, op_id: str, request_id: str) -> None:
+        self._ids[op_id] = request_id
+        self._ids.move_to_end(op_id)
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+    def get(self, op_id: str) -> str | None:
+        return self._ids.get(op_id)
+
+
+REQUEST_IDS = _RequestIds()
+
+
+def work_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """A line about a VNF or an operation names vnf_id, op_id and request_id."""
+    if not any(event_dict.get(k) is not None for k in ("vnf_id", "op_id")):
+        return event_dict
+    op_id = event_dict.get("op_id")
+    if event_dict.get("request_id") is None and isinstance(op_id, str):
+        event_dict["request_id"] = REQUEST_IDS.get(op_id)
+    for key in WORK_KEYS:
+        event_dict.setdefault(key, None)
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        work_fields,
+    ]
+
+
+def use_json(fmt: str, stream: TextIO) -> bool:
+    if fmt == "auto":
+        return not (hasattr(stream, "isatty") and stream.isatty())
+    return fmt == "json"
+
+
+def configure(*, fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Set up structlog and the standard library's root logger (replaces earlier setup)."""
+    stream = stream if stream is not None else sys.stderr
+    numeric = logging.getLevelName(level.upper())
+    renderer: Processor
+    if use_json(fmt, stream):
+        renderer = structlog.processors.JSONRenderer(default=repr, sort_keys=False)
+        tail: list[Processor] = [
+            structlog.processors.dict_tracebacks,
+            redact_processor,
+            renderer,
+        ]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=hasattr(stream, "isatty") and stream.isatty(),
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+        tail = [structlog.processors.format_exc_info, redact_processor, renderer]
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for noisy in ("aiormq", "aio_pika", "kubernetes_asyncio", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
+# -- binding the work fields around RPC handler calls ---------------------------------
+
+
+def _work_of(ctx: Any, kwargs: MutableMapping[str, Any]) -> dict[str, Any]:
+    vnf = kwargs.get("vnf")
+    vnf_id = kwargs.get("vnf_id") or (vnf.get("id") if isinstance(vnf, dict) else None)
+    return {
+        "vnf_id": str(vnf_id) if vnf_id is not None else None,
+        "op_id": kwargs.get("op_id"),
+        "request_id": getattr(ctx, "request_id", None),
+    }
+
+
+class _BoundHandler:
+    """The handler with vnf_id/op_id/request_id bound around each method call."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        async def call(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+            work = _work_of(ctx, kwargs)
+            if work["op_id"] and work["request_id"]:
+                REQUEST_IDS.remember(work["op_id"], work["request_id"])
+            # Bound without reset: the intake's own lines about this request,
+            # logged after the handler returns in the same task, keep them.
+            structlog.contextvars.bind_contextvars(rpc_method=name, **work)
+            result = attr(ctx, *args, **kwargs)
+            return await result if isinstance(result, Awaitable) else result
+
+        return call
+
+
+def bind_request_context(handler: Any) -> Any:
+    """Wrap an intake handler so every line logged for a request names its work."""
+    return _BoundHandler(handler)
