@@ -28,6 +28,7 @@ from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
 from k8s_worker.notify.notifier import Notifier
+from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import RecordStore, install_crd
@@ -112,6 +113,7 @@ class Worker:
                 workers=self.conf.k8s_worker.concurrency,
                 operation_timeout=kconf.operation_timeout,
                 backoff_max=kconf.backoff_max,
+                policy=PolicyEngine(),
             )
             endpoint = self.metrics.instrument_handler(
                 bind_request_context(

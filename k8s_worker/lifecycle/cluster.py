@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict
@@ -17,6 +18,15 @@ Obj = dict[str, Any]
 CONFIG_HASH_ANNOTATION = "tacker.openstack.org/config-hash"
 TENANT_LABEL = "tacker.openstack.org/tenant-id"
 OWNED_KINDS = ("Deployment", "Service", "ConfigMap")
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+@dataclass
+class Applied:
+    """What an apply wrote: object names, and each VDU's Deployment generation."""
+
+    names: list[str] = field(default_factory=list)
+    generations: dict[str, int] = field(default_factory=dict)
 
 
 class VnfCluster:
@@ -78,14 +88,24 @@ class VnfCluster:
         namespace: str,
         replicas: dict[str, int],
         config: dict[str, Any] | None,
-    ) -> list[str]:
-        """Server-side apply every object of the translation; returns their names."""
+    ) -> Applied:
+        """Server-side apply every object of the translation."""
         objects = render(translation, namespace=namespace, replicas=replicas, config=config)
-        names = []
+        applied = Applied()
         for obj in objects:
-            await self.kube.apply(obj)
-            names.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        return names
+            result = await self.kube.apply(obj)
+            applied.names.append(f"{obj['kind']}/{obj['metadata']['name']}")
+            if obj["kind"] == "Deployment":
+                vdu = (obj["metadata"].get("labels") or {}).get(LABEL_VDU, "")
+                applied.generations[vdu] = int(result["metadata"].get("generation", 0))
+        return applied
+
+    async def restart(self, *, namespace: str, deployment: str, stamp: str) -> Obj:
+        """A rollout restart, as ``kubectl rollout restart`` does it."""
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        return await self.kube.patch(
+            KINDS["Deployment"], name=deployment, namespace=namespace, patch=patch
+        )
 
     async def scale(self, *, namespace: str, deployment: str, replicas: int) -> None:
         await self.kube.scale(

@@ -11,6 +11,7 @@ its own VNFs only, unless the context is an admin's.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from k8s_worker.intake.context import RequestContext
 from k8s_worker.kube import KINDS, Kube, KubeConflict
 from k8s_worker.lifecycle.cluster import VnfCluster
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
+from k8s_worker.policy.engine import add_alarm
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, RecordStore, VnfRecord
 from k8s_worker.tosca import (
@@ -189,13 +191,17 @@ class LifecycleEndpoint:
         state: str,
         details: dict[str, Any] | None = None,
     ) -> None:
-        rec = await self._record(ctx, vnf_id)
-        raise BadRequest(
-            f"VNF {rec.vnf_id}: alarm-driven policies are not supported by this worker version",
-            vnf_id=vnf_id,
-            policy=policy,
-            trigger=trigger,
-        )
+        """Queue the alarm in the record; the policy engine decides on it."""
+        await self._record(ctx, vnf_id)
+        now = time.time()
+
+        def queue_alarm(rec: VnfRecord) -> bool:
+            add_alarm(rec, policy=policy, trigger=trigger, state=state, details=details, now=now)
+            return True
+
+        await self.store.mutate(vnf_id, queue_alarm)
+        LOG.info("intake.alarm", vnf_id=vnf_id, policy=policy, trigger=trigger, state=state)
+        self.queue.add(vnf_id)
 
     # -- calls ---------------------------------------------------------------------
     async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:

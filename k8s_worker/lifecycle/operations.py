@@ -20,6 +20,7 @@ from k8s_worker.lifecycle.cluster import VnfCluster
 from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.record import Operation, VnfRecord
+from k8s_worker.record.model import utcnow
 from k8s_worker.tosca import LABEL_VDU, Translation, VnfdError, translate
 
 Outcome = Done | Waiting
@@ -107,11 +108,20 @@ class Operations:
             op.detail = {}
         return await handler(rec, op)
 
-    def _all_ready(self, rec: VnfRecord, translation: Translation) -> Outcome:
+    def _all_ready(
+        self, rec: VnfRecord, translation: Translation, *, generations: dict[str, int] | None = None
+    ) -> Outcome:
+        """Done when every VDU's Deployment is ready at its desired replicas (and
+        at least at ``generations[vdu]``, the generation a write of ours produced,
+        so a cache that has not seen that write yet cannot pass for ready)."""
         waiting = []
         for vdu in translation.vdus:
             dep = self.cluster.deployment_of(rec.vnf_id, vdu.name)
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
+            floor = (generations or {}).get(vdu.name, 0)
+            if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
+                waiting.append(f"{vdu.name} (rollout not observed yet)")
+                continue
             if (
                 dep is None
                 or int(dep["spec"].get("replicas", -1)) != want
@@ -137,15 +147,16 @@ class Operations:
             rec.st["namespace"] = ns
             for vdu in translation.vdus:
                 rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-            names = await self.cluster.apply(
+            applied = await self.cluster.apply(
                 translation,
                 namespace=ns,
                 replicas=rec.desired_replicas,
                 config=rec.spec.get("config"),
             )
             op.detail["applied"] = True
-            op.detail["objects"] = names
-        outcome = self._all_ready(rec, translation)
+            op.detail["objects"] = applied.names
+            op.detail["generations"] = applied.generations
+        outcome = self._all_ready(rec, translation, generations=op.detail.get("generations"))
         if isinstance(outcome, Done):
             return Done(
                 {
@@ -228,33 +239,52 @@ class Operations:
 
     # -- heal ------------------------------------------------------------------------
     async def _heal(self, rec: VnfRecord, op: Operation) -> Outcome:
+        """Replace pods (named, of named VDUs, or every one not ready), restart
+        VDUs (a rollout), or recreate the VNF's objects; then wait until ready."""
         translation = await self.translation(rec)
         ns = rec.st["namespace"]
+        names = op.args.get("vdus") or []
+        known = {v.name for v in translation.vdus}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise OperationFailed(
+                "UnknownVdu",
+                f"no VDU {', '.join(unknown)} in this VNF (it has {', '.join(sorted(known))})",
+                vnf_status=None,
+            )
+        if op.args.get("recreate"):
+            return await self._recreate(rec, op, translation)
+        if op.args.get("restart"):
+            if "generations" not in op.detail:
+                stamp = utcnow()
+                generations = {}
+                for vdu in names or sorted(known):
+                    dep = await self.cluster.restart(
+                        namespace=ns, deployment=translation.vdu(vdu).deployment_name, stamp=stamp
+                    )
+                    generations[vdu] = int(dep["metadata"].get("generation", 0))
+                op.detail["generations"] = generations
+            outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
+            if isinstance(outcome, Done):
+                return Done(
+                    {
+                        "restarted_vdus": sorted(op.detail["generations"]),
+                        "cause": op.args.get("cause"),
+                    }
+                )
+            return outcome
         pods = self.cluster.vnf_pods(rec.vnf_id)
         if "pods" not in op.detail:
-            names = op.args.get("vdus") or []
-            known = {v.name for v in translation.vdus}
-            unknown = [n for n in names if n not in known]
-            if unknown:
-                raise OperationFailed(
-                    "UnknownVdu",
-                    f"no VDU {', '.join(unknown)} in this VNF (it has {', '.join(sorted(known))})",
-                    vnf_status=None,
-                )
-            if names:
+            live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
+            if op.args.get("pods"):
+                wanted = set(op.args["pods"])
+                chosen = [p for p in live if p["metadata"]["name"] in wanted]
+            elif names:
                 chosen = [
-                    p
-                    for p in pods
-                    if (p["metadata"].get("labels") or {}).get(LABEL_VDU) in names
-                    and p["metadata"].get("deletionTimestamp") is None
+                    p for p in live if (p["metadata"].get("labels") or {}).get(LABEL_VDU) in names
                 ]
             else:
-                chosen = [
-                    p
-                    for p in pods
-                    if (pod_failed(p) or not pod_ready(p))
-                    and p["metadata"].get("deletionTimestamp") is None
-                ]
+                chosen = [p for p in live if pod_failed(p) or not pod_ready(p)]
             op.detail["pods"] = sorted(p["metadata"]["name"] for p in chosen)
         targets = set(op.detail["pods"])
         present = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] in targets}
@@ -268,6 +298,31 @@ class Operations:
             return Done({"replaced_pods": sorted(targets), "cause": op.args.get("cause")})
         return outcome
 
+    async def _recreate(self, rec: VnfRecord, op: Operation, translation: Translation) -> Outcome:
+        ns = rec.st["namespace"]
+        if not op.detail.get("deleted"):
+            if not op.detail.get("deleting"):
+                await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                op.detail["deleting"] = True
+                return Waiting("deleting the VNF's objects to recreate them")
+            left = await self.cluster.remaining(namespace=ns, vnf_id=rec.vnf_id)
+            if left:
+                return Waiting(f"{len(left)} objects still present")
+            op.detail["deleted"] = True
+        if not op.detail.get("applied"):
+            applied = await self.cluster.apply(
+                translation,
+                namespace=ns,
+                replicas=rec.desired_replicas,
+                config=rec.spec.get("config"),
+            )
+            op.detail["applied"] = True
+            op.detail["generations"] = applied.generations
+        outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
+        if isinstance(outcome, Done):
+            return Done({"recreated": True, "cause": op.args.get("cause")})
+        return outcome
+
     # -- update ------------------------------------------------------------------------
     async def _update(self, rec: VnfRecord, op: Operation) -> Outcome:
         """Spec changes are written by the reconciler before this step (see
@@ -277,11 +332,12 @@ class Operations:
             ns = rec.st["namespace"]
             for vdu in translation.vdus:
                 rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-            await self.cluster.apply(
+            applied = await self.cluster.apply(
                 translation,
                 namespace=ns,
                 replicas=rec.desired_replicas,
                 config=rec.spec.get("config"),
             )
             op.detail["applied"] = True
-        return self._all_ready(rec, translation)
+            op.detail["generations"] = applied.generations
+        return self._all_ready(rec, translation, generations=op.detail["generations"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
+from k8s_worker.policy.engine import PolicyEngine, note_respawn
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
 from k8s_worker.record.model import utcnow
@@ -59,6 +61,7 @@ class Reconciler:
         operation_timeout: float = 600.0,
         backoff_max: float = 60.0,
         owns: Callable[[str], bool] = lambda vnf_id: True,
+        policy: PolicyEngine | None = None,
     ) -> None:
         self.store = store
         self.ops = operations
@@ -68,6 +71,7 @@ class Reconciler:
         self.operation_timeout = operation_timeout
         self.backoff_max = backoff_max
         self.owns = owns
+        self.policy = policy
         self._failures: dict[str, int] = {}
         self.listeners: list[Callable[[VnfRecord], None]] = []
         self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
@@ -123,10 +127,15 @@ class Reconciler:
         self._supersede_by_terminate(rec)
         op = rec.current()
         rec = await self.track_respawns(rec, op)
+        retry = None
+        if self.policy is not None:
+            rec, retry = await self.run_policies(rec, op)
+            op = rec.current()
         if op is None:
             await self.observe(rec)
-            return None
-        return await self.advance(rec, op)
+            return retry
+        after = await self.advance(rec, op)
+        return _sooner(after, retry)
 
     def _supersede_by_terminate(self, rec: VnfRecord) -> None:
         """A journaled terminate cancels the operations queued before it."""
@@ -172,6 +181,12 @@ class Reconciler:
             await self._finish(rec, op)
             return None
         if isinstance(outcome, Done):
+            if op.operation == "scale" and not op.automatic and (op.detail or {}).get("policy"):
+                # A manual scale starts the policy's cooldown too (automatic ones
+                # started it when they were decided), so alarms don't undo it at once.
+                rec.policy_state.setdefault("lastScale", {})[op.detail["policy"]] = time.time()
+            if op.operation == "heal" and not op.automatic:
+                rec.policy_state.pop("heal", None)  # a manual heal clears given-up policies
             op.state = OpState.COMPLETED
             op.detail = {**(op.detail or {}), **outcome.detail}
             rec.save_operation(op)
@@ -282,12 +297,32 @@ class Reconciler:
         rec.st["podMemory"] = memory
         for respawn in respawns:
             rec.emit("vnf.respawn", respawn.payload())
+            note_respawn(rec, now=time.time())
             LOG.info("vnf.respawn", vnf_id=rec.vnf_id, **respawn.payload())
         for listener in self.respawn_listeners:
             for respawn in respawns:
                 listener(rec, respawn)
         rec = await self._write(rec)
         return await self.flush(rec) or rec
+
+    async def run_policies(
+        self, rec: VnfRecord, op: Operation | None
+    ) -> tuple[VnfRecord, float | None]:
+        """Let the policy engine decide; store and publish what it decided."""
+        if not rec.st.get("namespace") or self.policy is None:
+            return rec, None
+        try:
+            translation = await self.ops.translation(rec)
+        except OperationFailed:
+            return rec, None
+        before = json.dumps(rec.st, sort_keys=True)
+        retry = self.policy.evaluate(
+            rec, translation, pods=self.ops.cluster.vnf_pods(rec.vnf_id), busy=op is not None
+        )
+        if json.dumps(rec.st, sort_keys=True) == before:
+            return rec, retry
+        rec = await self._write(rec)
+        return (await self.flush(rec) or rec), retry
 
     # -- steady state ----------------------------------------------------------
     def _observed(self, rec: VnfRecord) -> tuple[str, str]:
@@ -334,3 +369,9 @@ class Reconciler:
             return len(r.outbox()) != before
 
         return await self.store.mutate(rec.vnf_id, drop)
+
+
+def _sooner(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-HEAL_ACTIONS = ("respawn", "vdu_autoheal", "log", "log_and_kill")
+HEAL_ACTIONS = (
+    "respawn",
+    "vdu_autoheal",
+    "restart_vdu",
+    "recreate",
+    "scale_out",
+    "log",
+    "log_and_kill",
+)
 
 
 @dataclass(frozen=True)

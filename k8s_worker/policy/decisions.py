@@ -1,0 +1,258 @@
+"""Policy decisions as pure functions: (policy, state, event, clock) -> Decision.
+
+Nothing here reads the cluster or the clock; the engine passes both in, which
+is what lets a fake clock drive every rule in the unit tests.  A decision is
+made for every trigger, including the decision not to act (cooldown, bound
+reached, attempts exhausted), because operators need to see both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from k8s_worker.tosca import HealPolicy, ScalingPolicy
+
+# Decisions
+ACT = "act"  # an operation is journaled
+COOLDOWN = "cooldown"
+BOUND = "bound_reached"
+EXHAUSTED = "attempts_exhausted"
+BACKOFF = "backoff"  # not yet: try again later (not notified)
+LOGGED = "logged"
+RESOLVED = "resolved"
+REJECTED = "rejected"
+DEFERRED = "deferred"  # another operation runs; the alarm waits
+
+
+@dataclass(frozen=True)
+class Decision:
+    policy: str
+    trigger: str
+    action: str
+    decision: str
+    reason: str
+    operation: str | None = None  # the operation to journal when decision == ACT
+    args: dict[str, Any] = field(default_factory=dict)
+    retry_in: float | None = None  # for BACKOFF
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "trigger": self.trigger,
+            "action": self.action,
+            "decision": self.decision,
+            "reason": self.reason,
+            "automatic": True,
+        }
+
+
+def decide_scale(
+    policy: ScalingPolicy,
+    *,
+    trigger: str,
+    direction: str,
+    replicas: Mapping[str, int],
+    last_scaled_at: float | None,
+    now: float,
+) -> Decision:
+    """Scale ``policy`` one step in ``direction`` unless cooling down or at a bound."""
+    action = f"scale_{direction}"
+    if last_scaled_at is not None and now - last_scaled_at < policy.cooldown_seconds:
+        left = policy.cooldown_seconds - (now - last_scaled_at)
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            COOLDOWN,
+            f"cooldown of {policy.cooldown_seconds}s: {left:.0f}s left",
+        )
+    movable = []
+    for vdu in policy.targets:
+        current = int(replicas.get(vdu, policy.default_instances))
+        if direction == "out" and current < policy.max_instances:
+            movable.append(vdu)
+        if direction == "in" and current > policy.min_instances:
+            movable.append(vdu)
+    if not movable:
+        bound = (
+            f"max_instances {policy.max_instances}"
+            if direction == "out"
+            else f"min_instances {policy.min_instances}"
+        )
+        return Decision(
+            policy.name, trigger, action, BOUND, f"{', '.join(policy.targets)} already at {bound}"
+        )
+    return Decision(
+        policy.name,
+        trigger,
+        action,
+        ACT,
+        f"scaling {direction} by one step",
+        operation="scale",
+        args={"policy": policy.name, "type": direction, "steps": 1},
+    )
+
+
+@dataclass(frozen=True)
+class HealLimits:
+    max_attempts: int = 3
+    window_seconds: float = 600.0
+    backoff_seconds: float = 10.0
+
+    @classmethod
+    def of(cls, policy: HealPolicy) -> HealLimits:
+        params = dict(policy.parameters)
+
+        def num(key: str, default: float) -> float:
+            try:
+                return float(params.get(key, default))
+            except ValueError:
+                return default
+
+        return cls(
+            max_attempts=int(num("max_attempts", cls.max_attempts)),
+            window_seconds=num("window", cls.window_seconds),
+            backoff_seconds=num("backoff", cls.backoff_seconds),
+        )
+
+
+def decide_heal(
+    policy: HealPolicy,
+    *,
+    vdu: str,
+    condition: str,
+    pods: Sequence[str],
+    attempts: Sequence[float],
+    now: float,
+    scaling: ScalingPolicy | None = None,
+    replicas: Mapping[str, int] | None = None,
+    last_scaled_at: float | None = None,
+) -> Decision:
+    """What to do about ``condition`` (failure, not_ready, crash_loop) on ``pods``.
+
+    ``attempts`` are the times of earlier automatic heals of this policy and VDU.
+    Within ``window`` at most ``max_attempts`` are made, each after an
+    exponential backoff; after that the VNF is given up on (ERROR) rather than
+    healed in a loop.
+    """
+    limits = HealLimits.of(policy)
+    action = policy.action
+    trigger = f"{condition}:{vdu}"
+    if action == "log":
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            LOGGED,
+            f"{condition} on {vdu}: {', '.join(pods)} (log only)",
+        )
+    recent = sorted(t for t in attempts if now - t < limits.window_seconds)
+    if len(recent) >= limits.max_attempts:
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            EXHAUSTED,
+            f"{condition} on {vdu} persists after {len(recent)} heal attempts "
+            f"in {limits.window_seconds:.0f}s",
+        )
+    if recent:
+        wait = limits.backoff_seconds * 2 ** (len(recent) - 1) - (now - recent[-1])
+        if wait > 0:
+            return Decision(
+                policy.name,
+                trigger,
+                action,
+                BACKOFF,
+                f"next heal attempt in {wait:.1f}s",
+                retry_in=wait,
+            )
+    cause = f"{condition} of {', '.join(pods)}"
+    if action in ("respawn", "log_and_kill"):
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            ACT,
+            f"respawning {', '.join(pods)}",
+            operation="heal",
+            args={"vdus": [vdu], "pods": list(pods), "cause": cause},
+        )
+    if action in ("vdu_autoheal", "restart_vdu"):
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            ACT,
+            f"restarting VDU {vdu}",
+            operation="heal",
+            args={"vdus": [vdu], "restart": True, "cause": cause},
+        )
+    if action == "recreate":
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            ACT,
+            "recreating the VNF's objects",
+            operation="heal",
+            args={"vdus": [vdu], "recreate": True, "cause": cause},
+        )
+    if action == "scale_out":
+        if scaling is None:
+            return Decision(
+                policy.name, trigger, action, REJECTED, f"no scaling policy targets {vdu}"
+            )
+        scale = decide_scale(
+            scaling,
+            trigger=trigger,
+            direction="out",
+            replicas=replicas or {},
+            last_scaled_at=last_scaled_at,
+            now=now,
+        )
+        return Decision(
+            policy.name,
+            trigger,
+            action,
+            scale.decision,
+            scale.reason,
+            operation=scale.operation,
+            args=scale.args,
+        )
+    return Decision(policy.name, trigger, action, REJECTED, f"unknown heal action {action!r}")
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    since: float | None = None  # when the condition started to hold
+    firing: bool = False
+
+
+def evaluate_threshold(*, value: float, threshold: float, comparison: str) -> bool:
+    ops = {
+        "gt": value > threshold,
+        "ge": value >= threshold,
+        "lt": value < threshold,
+        "le": value <= threshold,
+        "eq": value == threshold,
+        "ne": value != threshold,
+    }
+    return ops.get((comparison or "gt").lower(), value > threshold)
+
+
+def step_trigger(
+    state: TriggerState, *, holds: bool, period_seconds: float, now: float
+) -> tuple[TriggerState, str | None]:
+    """Advance an observed trigger: "firing" once the condition has held for the
+    whole evaluation period, "resolved" when a firing condition stops holding."""
+    if holds:
+        since = state.since if state.since is not None else now
+        if not state.firing and now - since >= period_seconds:
+            return TriggerState(since=since, firing=True), "firing"
+        return TriggerState(since=since, firing=state.firing), None
+    if state.firing:
+        return TriggerState(), "resolved"
+    return TriggerState(), None

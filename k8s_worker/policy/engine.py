@@ -1,0 +1,394 @@
+"""The policy engine: decisions turned into journaled automatic operations.
+
+It runs inside a VNF's reconcile pass, on the record and the pods as they are,
+and changes only the record: it journals an automatic operation (which the
+reconciler then carries out like any RPC-driven one, so it is idempotent and
+notified), emits vnf.policy.triggered for every decision, and keeps what it
+must remember (pending alarms, last scale per policy, heal attempts, trigger
+states) in the record's ``status.policy``, so a restart or another replica
+picks up exactly where it stopped: a cooldown survives a restart.
+
+Alarms (from the ``alarm`` RPC, or fired by observed triggers) wait in the
+record while another operation runs; they are never dropped, and a burst of
+the same alarm collapses into one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from k8s_worker.lifecycle.observe import is_terminating, pod_failed, pod_ready
+from k8s_worker.policy.decisions import (
+    ACT,
+    BACKOFF,
+    DEFERRED,
+    EXHAUSTED,
+    LOGGED,
+    REJECTED,
+    RESOLVED,
+    Decision,
+    TriggerState,
+    decide_heal,
+    decide_scale,
+    evaluate_threshold,
+    step_trigger,
+)
+from k8s_worker.record import Operation, VnfRecord
+from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Translation
+
+LOG = structlog.get_logger(__name__)
+Obj = dict[str, Any]
+OBSERVED_METRICS = ("unready_replicas", "restarts")
+RESPAWN_MEMORY_SECONDS = 3600.0
+
+
+def _ts(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def add_alarm(
+    rec: VnfRecord,
+    *,
+    policy: str,
+    trigger: str,
+    state: str,
+    details: dict[str, Any] | None,
+    now: float,
+) -> None:
+    """Queue an alarm in the record; repeats of a pending alarm collapse into it."""
+    alarms = rec.policy_state.setdefault("alarms", [])
+    for alarm in alarms:
+        if (alarm["policy"], alarm["trigger"], alarm["state"]) == (policy, trigger, state):
+            alarm["count"] = int(alarm.get("count", 1)) + 1
+            return
+    alarms.append(
+        {
+            "policy": policy,
+            "trigger": trigger,
+            "state": state,
+            "count": 1,
+            "details": details or {},
+            "at": now,
+        }
+    )
+
+
+def note_respawn(rec: VnfRecord, *, now: float) -> None:
+    """Remember a respawn's time (for restart-storm triggers)."""
+    times = [t for t in rec.policy_state.get("respawns", []) if now - t < RESPAWN_MEMORY_SECONDS]
+    times.append(now)
+    rec.policy_state["respawns"] = times[-500:]
+
+
+class PolicyEngine:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def evaluate(
+        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], busy: bool
+    ) -> float | None:
+        """Decide for the VNF now; changes ``rec`` in place.  Returns seconds until a
+        time-based condition (trigger period, heal backoff) needs another look."""
+        now = self.clock()
+        retry: list[float] = []
+        retry.extend(self._observe_triggers(rec, translation, pods=pods, now=now))
+        busy = self._alarms(rec, translation, busy=busy, now=now)
+        if not busy and rec.status not in ("ERROR", "PENDING_DELETE"):
+            retry.extend(self._heals(rec, translation, pods=pods, now=now))
+        return min(retry) if retry else None
+
+    # -- alarms --------------------------------------------------------------------
+    def _resolve(
+        self, translation: Translation, alarm: dict[str, Any]
+    ) -> list[tuple[str, str]] | str:
+        """The (scaling policy, direction) pairs an alarm stands for, or a reason why none."""
+        name, trigger, state = alarm["policy"], alarm["trigger"], alarm["state"]
+        triggers = [
+            t
+            for t in translation.policies.alarms
+            if (t.policy == name and t.name == trigger) or t.name == name
+        ]
+        if not triggers:
+            triggers = [t for t in translation.policies.alarms if t.name == trigger]
+        if triggers:
+            if state != "firing":
+                return []
+            return [
+                (a.policy, a.direction or "out")
+                for t in triggers
+                for a in t.actions
+                if a.kind == "scale" and a.policy
+            ]
+        try:
+            translation.policies.scaling_policy(name)
+        except KeyError:
+            known = sorted(
+                {p.name for p in translation.policies.scaling}
+                | {t.policy for t in translation.policies.alarms}
+            )
+            return f"no scaling or alarm policy {name!r} (the VNFD has: {', '.join(known)})"
+        return [(name, "out" if state == "firing" else "in")]
+
+    def _alarms(self, rec: VnfRecord, translation: Translation, *, busy: bool, now: float) -> bool:
+        alarms: list[dict[str, Any]] = rec.policy_state.get("alarms") or []
+        keep: list[dict[str, Any]] = []
+        for alarm in alarms:
+            if busy:
+                if not alarm.get("deferred"):
+                    alarm["deferred"] = True
+                    self._emit(
+                        rec,
+                        Decision(
+                            alarm["policy"],
+                            alarm["trigger"],
+                            f"alarm {alarm['state']}",
+                            DEFERRED,
+                            "another operation is running; the alarm waits",
+                        ),
+                    )
+                keep.append(alarm)
+                continue
+            resolved = self._resolve(translation, alarm)
+            if isinstance(resolved, str):
+                self._emit(
+                    rec,
+                    Decision(
+                        alarm["policy"],
+                        alarm["trigger"],
+                        f"alarm {alarm['state']}",
+                        REJECTED,
+                        resolved,
+                    ),
+                    priority="ERROR",
+                )
+                continue
+            if not resolved:
+                self._emit(
+                    rec,
+                    Decision(
+                        alarm["policy"],
+                        alarm["trigger"],
+                        f"alarm {alarm['state']}",
+                        RESOLVED,
+                        "alarm resolved; its actions fire on alarms only",
+                    ),
+                )
+                continue
+            for policy_name, direction in resolved:
+                try:
+                    policy = translation.policies.scaling_policy(policy_name)
+                except KeyError:
+                    continue
+                last = (rec.policy_state.get("lastScale") or {}).get(policy_name)
+                decision = decide_scale(
+                    policy,
+                    trigger=alarm["trigger"],
+                    direction=direction,
+                    replicas=rec.desired_replicas,
+                    last_scaled_at=last,
+                    now=now,
+                )
+                if alarm.get("count", 1) > 1:
+                    decision = _with_reason(
+                        decision, f"{decision.reason} ({alarm['count']} alarms collapsed)"
+                    )
+                if decision.decision == ACT:
+                    rec.policy_state.setdefault("lastScale", {})[policy_name] = now
+                    busy = True
+                self._emit(rec, decision)
+                if busy:
+                    break
+        rec.policy_state["alarms"] = keep
+        return busy
+
+    # -- observed triggers -----------------------------------------------------------
+    def _metric(
+        self, rec: VnfRecord, trigger: AlarmTrigger, pods: list[Obj], now: float
+    ) -> float | None:
+        metric = str(trigger.metric or "")
+        if metric == "unready_replicas":
+            ready: dict[str, int] = {}
+            for pod in pods:
+                if pod_ready(pod):
+                    vdu = (pod["metadata"].get("labels") or {}).get(LABEL_VDU, "")
+                    ready[vdu] = ready.get(vdu, 0) + 1
+            return float(
+                sum(
+                    max(0, int(rec.desired_replicas.get(v, 0)) - ready.get(v, 0))
+                    for v in trigger.targets
+                )
+            )
+        if metric == "restarts":
+            window = float(trigger.granularity_seconds or 60)
+            return float(sum(1 for t in rec.policy_state.get("respawns", []) if now - t <= window))
+        return None
+
+    def _observe_triggers(
+        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], now: float
+    ) -> list[float]:
+        retry = []
+        states = rec.policy_state.setdefault("triggers", {})
+        for trigger in translation.policies.alarms:
+            if trigger.metric not in OBSERVED_METRICS or trigger.threshold is None:
+                continue
+            value = self._metric(rec, trigger, pods, now)
+            if value is None:
+                continue
+            key = f"{trigger.policy}/{trigger.name}"
+            saved = states.get(key) or {}
+            state = TriggerState(since=saved.get("since"), firing=bool(saved.get("firing")))
+            period = float(trigger.granularity_seconds or 60) * int(trigger.evaluations or 1)
+            holds = evaluate_threshold(
+                value=value,
+                threshold=float(trigger.threshold),
+                comparison=trigger.comparison_operator or "gt",
+            )
+            new_state, change = step_trigger(state, holds=holds, period_seconds=period, now=now)
+            states[key] = {"since": new_state.since, "firing": new_state.firing}
+            if change is not None:
+                add_alarm(
+                    rec,
+                    policy=trigger.policy,
+                    trigger=trigger.name,
+                    state=change,
+                    details={"metric": trigger.metric, "value": value},
+                    now=now,
+                )
+            elif holds and not new_state.firing and new_state.since is not None:
+                retry.append(max(0.5, period - (now - new_state.since)))
+        return retry
+
+    # -- heal policies ------------------------------------------------------------------
+    def _condition_pods(
+        self, policy: HealPolicy, vdu: str, pods: list[Obj], now: float
+    ) -> list[str]:
+        params = dict(policy.parameters)
+        mine = [
+            p
+            for p in pods
+            if (p["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu and not is_terminating(p)
+        ]
+        trigger = policy.trigger
+        if trigger in ("failure", "failed", "pod_failed"):
+            return sorted(p["metadata"]["name"] for p in mine if pod_failed(p))
+        if trigger in ("not_ready", "notready"):
+            limit = float(params.get("not_ready_seconds", 60))
+            out = []
+            for p in mine:
+                if pod_ready(p) or pod_failed(p):
+                    continue
+                since = _ts(p["metadata"].get("creationTimestamp"))
+                for c in (p.get("status") or {}).get("conditions") or []:
+                    if c.get("type") == "Ready":
+                        since = _ts(c.get("lastTransitionTime")) or since
+                if since is not None and now - since >= limit:
+                    out.append(p["metadata"]["name"])
+            return sorted(out)
+        if trigger in ("crash_loop", "crashloop"):
+            limit = float(params.get("crash_loop_seconds", 60))
+            out = []
+            for p in mine:
+                for cs in (p.get("status") or {}).get("containerStatuses") or []:
+                    waiting = (cs.get("state") or {}).get("waiting") or {}
+                    if waiting.get("reason") != "CrashLoopBackOff":
+                        continue
+                    last = (cs.get("lastState") or {}).get("terminated") or {}
+                    since = _ts(last.get("finishedAt")) or now
+                    if now - since >= limit or int(cs.get("restartCount", 0)) >= 3:
+                        out.append(p["metadata"]["name"])
+                        break
+            return sorted(out)
+        return []
+
+    def _heals(
+        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], now: float
+    ) -> list[float]:
+        retry = []
+        memory = rec.policy_state.setdefault("heal", {})
+        for policy in translation.policies.heals:
+            for vdu in policy.targets:
+                key = f"{policy.name}/{vdu}/{policy.trigger}"
+                mem = memory.setdefault(key, {"attempts": []})
+                affected = self._condition_pods(policy, vdu, pods, now)
+                if not affected:
+                    mem.pop("last", None)
+                    continue
+                if mem.get("exhausted"):
+                    continue
+                scaling = next(iter(translation.policies.scaling_for(vdu)), None)
+                last_scaled = (rec.policy_state.get("lastScale") or {}).get(
+                    scaling.name if scaling else ""
+                )
+                decision = decide_heal(
+                    policy,
+                    vdu=vdu,
+                    condition=policy.trigger,
+                    pods=affected,
+                    attempts=mem["attempts"],
+                    now=now,
+                    scaling=scaling,
+                    replicas=rec.desired_replicas,
+                    last_scaled_at=last_scaled,
+                )
+                if decision.decision == BACKOFF:
+                    retry.append(decision.retry_in or 1.0)
+                    continue
+                signature = [decision.decision, affected]
+                if decision.decision != ACT and mem.get("last") == signature:
+                    continue  # the same decision for the same pods was already reported
+                mem["last"] = signature
+                if decision.decision == ACT:
+                    recent = [t for t in mem["attempts"] if now - t < 24 * 3600][-50:]
+                    mem["attempts"] = [*recent, now]
+                    if decision.operation == "scale":
+                        rec.policy_state.setdefault("lastScale", {})[decision.args["policy"]] = now
+                    self._emit(rec, decision)
+                    return retry  # one automatic operation at a time
+                if decision.decision == EXHAUSTED:
+                    mem["exhausted"] = True
+                    self._emit(rec, decision, priority="ERROR")
+                    rec.set_status(
+                        "ERROR", reason=f"heal policy {policy.name} gave up: {decision.reason}"
+                    )
+                    continue
+                self._emit(
+                    rec, decision, priority="INFO" if decision.decision == LOGGED else "WARN"
+                )
+        return retry
+
+    # -- output ------------------------------------------------------------------------
+    def _emit(self, rec: VnfRecord, decision: Decision, *, priority: str = "INFO") -> None:
+        payload = decision.payload()
+        if decision.decision == ACT and decision.operation:
+            n = int(rec.policy_state.get("opCounter", 0)) + 1
+            rec.policy_state["opCounter"] = n
+            op = Operation.new(
+                op_id=f"auto-{rec.vnf_id[:8]}-{n}",
+                operation=decision.operation,
+                args=dict(decision.args),
+                automatic=True,
+            )
+            rec.add_operation(op)
+            payload["op_id"] = op.op_id
+        rec.emit("vnf.policy.triggered", payload, priority=priority)
+        LOG.info("policy.decision", vnf_id=rec.vnf_id, **payload)
+
+
+def _with_reason(decision: Decision, reason: str) -> Decision:
+    return Decision(
+        decision.policy,
+        decision.trigger,
+        decision.action,
+        decision.decision,
+        reason,
+        decision.operation,
+        decision.args,
+        decision.retry_in,
+    )
