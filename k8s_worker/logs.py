@@ -163,6 +163,9 @@ def configure(*, fmt: str = "auto", level: str = "INFO", stream: TextIO | None =
     root.setLevel(numeric)
     for noisy in ("aiormq", "aio_pika", "kubernetes_asyncio", "asyncio"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    # Failed connects are logged by k8s_worker.amqp (with the retry) and reported
+    # by the start-up checks; aiormq's own ERROR line per attempt is noise.
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
     structlog.configure(
         processors=[

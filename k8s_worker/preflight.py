@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import oslo_messaging
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 from oslo_config import cfg
@@ -35,17 +36,28 @@ class StartupError(Exception):
 
 def check_config(conf: cfg.ConfigOpts) -> None:
     """Read every option once (oslo validates lazily) and check referenced files."""
+    for group_name, names in _options(conf):
+        for name in names:
+            try:
+                getattr(conf[group_name], name) if group_name else getattr(conf, name)
+            except cfg.Error as exc:
+                where = f"[{group_name or 'DEFAULT'}] {name}"
+                reason = _one_line(exc)
+                if "is not valid: " in reason:
+                    reason = reason.split("is not valid: ", 1)[1]
+                raise StartupError(f"configuration error: {where}: {reason}") from exc
     try:
-        for opt in conf:
-            group = getattr(conf, opt)
-            if isinstance(group, cfg.ConfigOpts.GroupAttr):
-                for name in group:
-                    getattr(group, name)
+        url = oslo_messaging.TransportURL.parse(conf, conf.transport_url)
         ConnectionSettings.from_conf(conf)
-    except cfg.Error as exc:
-        raise StartupError(f"configuration error: {_one_line(exc)}") from exc
     except Exception as exc:  # oslo_messaging.InvalidTransportURL and friends
-        raise StartupError(f"configuration error: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise StartupError(
+            f"configuration error: [DEFAULT] transport_url: {_one_line(exc)}"
+        ) from exc
+    if url.transport not in (None, "rabbit"):
+        raise StartupError(
+            f"configuration error: [DEFAULT] transport_url: the {url.transport!r} driver is "
+            "not supported; use rabbit://user:password@host:port/vhost"
+        )
     kubeconfig = conf.kubernetes.kubeconfig
     if kubeconfig and not os.path.isfile(os.path.expanduser(kubeconfig)):
         raise StartupError(
@@ -58,6 +70,18 @@ def check_config(conf: cfg.ConfigOpts) -> None:
                 "configuration error: [kubernetes] kubeconfig is empty, the worker is not in "
                 f"a pod (no KUBERNETES_SERVICE_HOST) and {default} does not exist"
             )
+
+
+def _options(conf: cfg.ConfigOpts) -> list[tuple[str | None, list[str]]]:
+    """(group or None for DEFAULT, option names) of every registered option."""
+    out: list[tuple[str | None, list[str]]] = [(None, [])]
+    for name in conf:
+        value = conf[name]
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            out.append((name, list(value)))
+        else:
+            out[0][1].append(name)
+    return out
 
 
 # -- the broker --------------------------------------------------------------------------
@@ -223,6 +247,6 @@ def _describe(exc: BaseException | None) -> str:
         return f"HTTP {exc.status} {exc.reason}"
     text = _one_line(exc) or type(exc).__name__
     cause: Any = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) and str(cause) not in text:
+    if cause is not None and str(cause) and str(cause).split("] ")[-1] not in text:
         text += f" ({_one_line(cause)})"
     return text
