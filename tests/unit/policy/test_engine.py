@@ -1,0 +1,148 @@
+"""The engine on a real translation and record, with a fake clock."""
+
+from __future__ import annotations
+
+from k8s_worker.policy.engine import PolicyEngine, add_alarm
+from k8s_worker.record import VnfRecord
+from k8s_worker.tosca import LABEL_VDU, translate
+
+VNFD = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox}
+  policies:
+    - SP1:
+        type: tosca.policies.tacker.Scaling
+        targets: [VDU1]
+        properties: {min_instances: 1, max_instances: 2, default_instances: 1, increment: 1,
+                     cooldown: 60}
+    - HP1:
+        type: tosca.policies.tacker.Monitoring
+        targets: [VDU1]
+        properties:
+          name: pod-health
+          parameters: {max_attempts: 2, window: 600, backoff: 5}
+          actions: {failure: respawn}
+"""
+VNF_ID = "6f1c3a2e-0000-4000-8000-000000000001"
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record() -> VnfRecord:
+    rec = VnfRecord.new(
+        namespace="r",
+        vnf_id=VNF_ID,
+        name="x",
+        tenant_id="t",
+        vnf_namespace="ns",
+        vnfd=VNFD,
+        params={},
+        labels={},
+    )
+    rec.st["namespace"] = "ns"
+    rec.st["status"] = "ACTIVE"
+    rec.desired_replicas["VDU1"] = 1
+    return rec
+
+
+def decisions(rec: VnfRecord) -> list[tuple[str, str]]:
+    return [
+        (e["payload"]["decision"], e["payload"].get("op_id", ""))
+        for e in rec.outbox()
+        if e["eventType"] == "vnf.policy.triggered"
+    ]
+
+
+def failed_pod(name: str) -> dict:
+    return {
+        "metadata": {"name": name, "labels": {LABEL_VDU: "VDU1"}},
+        "status": {"phase": "Failed"},
+    }
+
+
+T = translate(VNFD, vnf_id=VNF_ID)
+
+
+def test_a_burst_of_alarms_scales_once_then_cooldown():
+    clock = Clock()
+    engine = PolicyEngine(clock=clock)
+    rec = record()
+    for _ in range(20):
+        add_alarm(rec, policy="SP1", trigger="cpu_high", state="firing", details={}, now=0)
+    assert len(rec.policy_state["alarms"]) == 1 and rec.policy_state["alarms"][0]["count"] == 20
+    engine.evaluate(rec, T, pods=[], busy=False)
+    assert decisions(rec) == [("act", f"auto-{VNF_ID[:8]}-1")]
+    scale = rec.current()
+    assert scale.operation == "scale" and scale.automatic and scale.args["type"] == "out"
+    # While the scale runs, a new alarm waits (reported once as deferred).
+    add_alarm(rec, policy="SP1", trigger="cpu_high", state="firing", details={}, now=0)
+    engine.evaluate(rec, T, pods=[], busy=True)
+    engine.evaluate(rec, T, pods=[], busy=True)
+    assert [d for d, _ in decisions(rec)] == ["act", "deferred"]
+    # After it, inside the cooldown: not acted on; the alarm is not lost, it is decided.
+    rec.desired_replicas["VDU1"] = 2
+    clock.now += 30
+    engine.evaluate(rec, T, pods=[], busy=False)
+    assert [d for d, _ in decisions(rec)] == ["act", "deferred", "cooldown"]
+    assert rec.policy_state["alarms"] == []
+
+
+def test_cooldown_survives_in_the_record():
+    clock = Clock()
+    rec = record()
+    add_alarm(rec, policy="SP1", trigger="t", state="firing", details={}, now=0)
+    PolicyEngine(clock=clock).evaluate(rec, T, pods=[], busy=False)
+    # A new engine (a restarted replica) reads the same record.
+    copy = VnfRecord(rec.copy().obj)
+    copy.desired_replicas["VDU1"] = 1
+    clock.now += 10
+    add_alarm(copy, policy="SP1", trigger="t", state="firing", details={}, now=0)
+    PolicyEngine(clock=clock).evaluate(copy, T, pods=[], busy=False)
+    assert [d for d, _ in decisions(copy)][-1] == "cooldown"
+
+
+def test_unknown_policy_is_rejected_with_the_known_ones():
+    rec = record()
+    add_alarm(rec, policy="nope", trigger="t", state="firing", details={}, now=0)
+    PolicyEngine(clock=Clock()).evaluate(rec, T, pods=[], busy=False)
+    event = rec.outbox()[-1]
+    assert event["priority"] == "ERROR"
+    assert event["payload"]["decision"] == "rejected" and "SP1" in event["payload"]["reason"]
+
+
+def test_failed_pods_are_respawned_until_the_attempt_limit_then_error():
+    clock = Clock()
+    engine = PolicyEngine(clock=clock)
+    rec = record()
+    engine.evaluate(rec, T, pods=[failed_pod("p1")], busy=False)
+    assert rec.current().args["pods"] == ["p1"]
+    rec.st["operations"] = []  # the heal ran
+    clock.now += 1
+    retry = engine.evaluate(rec, T, pods=[failed_pod("p2")], busy=False)
+    assert retry is not None and retry > 0 and rec.current() is None  # backoff
+    clock.now += 10
+    engine.evaluate(rec, T, pods=[failed_pod("p2")], busy=False)
+    assert rec.current().args["pods"] == ["p2"]
+    rec.st["operations"] = []
+    clock.now += 60
+    engine.evaluate(rec, T, pods=[failed_pod("p3")], busy=False)
+    assert rec.current() is None
+    assert rec.status == "ERROR"
+    last = [e for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"][-1]
+    assert last["payload"]["decision"] == "attempts_exhausted" and last["priority"] == "ERROR"
+    # It does not loop: the next look decides nothing new.
+    before = len(rec.outbox())
+    engine.evaluate(rec, T, pods=[failed_pod("p3")], busy=False)
+    assert len(rec.outbox()) == before
