@@ -16,6 +16,7 @@ import contextlib
 import uuid
 from typing import Any
 
+import aiormq.abc
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
@@ -123,14 +124,15 @@ class IntakeService:
 
     async def _start_consuming(
         self, connection: AbstractConnection, lost: asyncio.Event
-    ) -> list[tuple[Any, str]]:
+    ) -> list[tuple[aiormq.abc.AbstractChannel, str]]:
         channel = await connection.channel(publisher_confirms=False)
         channel.close_callbacks.add(lambda *_: lost.set())
         await channel.set_qos(prefetch_count=self.prefetch)
         self._reply_channel = await connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        tags: list[tuple[Any, str]] = []
+        underlay = await channel.get_underlay_channel()
+        tags: list[tuple[aiormq.abc.AbstractChannel, str]] = []
         for spec in rpc_server_queues(
             self._rabbit,
             exchange=self.exchange,
@@ -139,16 +141,20 @@ class IntakeService:
             fanout_id=self._fanout_id,
         ):
             queue = await declare_queue(channel, spec)
-            tag = await queue.consume(
-                self._consumer.on_message, arguments=spec.consumer_arguments or None
+            # Consumed on aiormq's channel: see the consumer module for why.
+            ok = await underlay.basic_consume(
+                queue.name, self._consumer.on_message, arguments=spec.consumer_arguments or None
             )
-            tags.append((queue, tag))
+            assert ok.consumer_tag is not None
+            tags.append((underlay, ok.consumer_tag))
         return tags
 
-    async def _drain(self, connection: AbstractConnection, tags: list[tuple[Any, str]]) -> None:
-        for queue, tag in tags:
+    async def _drain(
+        self, connection: AbstractConnection, tags: list[tuple[aiormq.abc.AbstractChannel, str]]
+    ) -> None:
+        for underlay, tag in tags:
             with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+                await underlay.basic_cancel(tag)
         LOG.info("intake.draining", in_flight=self._pool.pending, grace=self._drain_timeout)
         if not await self._pool.drain(grace=self._drain_timeout):
             LOG.warning("intake.drain_timeout", handed_back=self._pool.pending)
