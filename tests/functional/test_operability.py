@@ -1,0 +1,457 @@
+"""Operating the worker: what an operator sees when starting, probing and scraping it.
+
+Start-up failures (bad configuration, unreachable broker or API server,
+missing RBAC) are one line each; the manifests of ``etc/kubernetes`` apply to a
+real API server and their RBAC is enough to run the worker; ``/readyz`` follows
+a (private) broker going away and coming back; ``/metrics`` counts an
+operation; no log line carries the caller's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from kubernetes_asyncio import client
+
+from k8s_worker.intake.testing import wait_for
+from k8s_worker.record.crd import crd_manifest
+from tests.functional.harness import (
+    CTX,
+    ROOT,
+    Conductor,
+    Events,
+    Names,
+    WorkerProcess,
+    write_config,
+)
+from tests.functional.test_intake_replicas import _ctl, private_broker  # noqa: F401
+
+MANIFESTS = ROOT / "etc" / "kubernetes"
+WORKER_NS = "tacker-k8s-worker"
+SA = "tacker-k8s-worker"
+
+VNFD = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          web:
+            num_cpus: 0.1
+            mem_size: 64 MB
+            image: nginx:1.27
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_worker(config: pathlib.Path, *, within: float = 90) -> tuple[int, list[str]]:
+    """Run k8s-worker to its exit; (status, non-empty stderr lines)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "k8s_worker.cmd.worker",
+        "--config-file",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore"),
+        cwd=str(ROOT),
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), within)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError("k8s-worker did not exit on a start-up error") from None
+    return proc.returncode, [line for line in err.decode().splitlines() if line.strip()]
+
+
+def kubeconfig_for_token(admin_kubeconfig: str, token: str, path: pathlib.Path) -> str:
+    """A kubeconfig with the test bed's server and CA, authenticating with ``token``."""
+    admin = yaml.safe_load(pathlib.Path(admin_kubeconfig).read_text())
+    cluster = admin["clusters"][0]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": cluster["name"], "user": "sa"}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    return str(path)
+
+
+async def service_account_token(kube_api: Any, *, namespace: str, name: str) -> str:
+    core = client.CoreV1Api(kube_api)
+    try:
+        await core.create_namespaced_service_account(
+            namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+        )
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
+    answer = await core.create_namespaced_service_account_token(name, namespace, request)
+    return answer.status.token
+
+
+def moved_kubeconfig(kubeconfig: str, *, port: int, path: pathlib.Path) -> str:
+    """The test bed's kubeconfig pointing at ``port`` (where nothing listens)."""
+    text = pathlib.Path(kubeconfig).read_text()
+    path.write_text(re.sub(r"https://127\.0\.0\.1:\d+", f"https://127.0.0.1:{port}", text))
+    return str(path)
+
+
+def kubectl(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, await resp.text()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return 0.0
+
+
+# -- start-up errors --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def good_config(tmp_path: pathlib.Path, transport_url: str, kubeconfig: str) -> str:
+    return write_config(
+        tmp_path / "good.conf",
+        names=Names.fresh(),
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="op-1",
+        extra="[service]\nstartup_timeout = 3\n",
+    ).read_text()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("concurrency = 16", "concurrency = 0"), "[k8s_worker] concurrency"),
+        (("[service]", "[service]\nlog_format = yaml"), "[service] log_format"),
+        (("[DEFAULT]", "[DEFAULT\n"), "Failed to parse"),
+        (("transport_url = rabbit://", "transport_url = kafka://"), "[DEFAULT] transport_url"),
+        (("kubeconfig = /", "kubeconfig = /nonexistent/"), "[kubernetes] kubeconfig"),
+    ],
+    ids=["out-of-range", "bad-choice", "unparsable", "unsupported-driver", "no-kubeconfig"],
+)
+async def test_a_bad_configuration_is_one_clear_line(
+    tmp_path: pathlib.Path, good_config: str, edit: tuple[str, str], expected: str
+) -> None:
+    config = tmp_path / "bad.conf"
+    config.write_text(good_config.replace(*edit, 1))
+    status, lines = await run_worker(config)
+    assert status == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("k8s-worker: error: configuration error:")
+    assert expected in lines[0]
+
+
+async def test_an_unreachable_broker_is_one_clear_line(
+    tmp_path: pathlib.Path, good_config: str
+) -> None:
+    port = free_port()
+    config = tmp_path / "nobroker.conf"
+    config.write_text(re.sub(r"@127\.0\.0\.1:\d+/", f"@127.0.0.1:{port}/", good_config))
+    status, lines = await run_worker(config)
+    assert status == 1
+    assert len(lines) == 1, lines
+    assert f"cannot reach the message broker at 127.0.0.1:{port}" in lines[0]
+    assert "guest:guest" not in lines[0]
+
+
+async def test_an_unreachable_cluster_is_one_clear_line(
+    tmp_path: pathlib.Path, good_config: str, kubeconfig: str
+) -> None:
+    port = free_port()
+    elsewhere = moved_kubeconfig(kubeconfig, port=port, path=tmp_path / "kubeconfig")
+    config = tmp_path / "nocluster.conf"
+    config.write_text(
+        good_config.replace(f"kubeconfig = {kubeconfig}", f"kubeconfig = {elsewhere}")
+    )
+    status, lines = await run_worker(config)
+    assert status == 1
+    assert len(lines) == 1, lines
+    assert f"cannot reach the Kubernetes API server at https://127.0.0.1:{port}" in lines[0]
+
+
+async def test_missing_rbac_names_each_missing_permission(
+    tmp_path: pathlib.Path, good_config: str, kubeconfig: str, kube_api: Any, namespace: str
+) -> None:
+    token = await service_account_token(kube_api, namespace=namespace, name="nobody")
+    powerless = kubeconfig_for_token(kubeconfig, token, tmp_path / "kubeconfig")
+    config = tmp_path / "norbac.conf"
+    config.write_text(
+        good_config.replace(f"kubeconfig = {kubeconfig}", f"kubeconfig = {powerless}")
+    )
+    status, lines = await run_worker(config)
+    assert status == 1
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert f"missing RBAC permissions for system:serviceaccount:{namespace}:nobody" in line
+    assert "list pods in all namespaces" in line
+    assert "create vnfs.tacker.openstack.org in namespace tkw-records-" in line
+    assert token not in line
+
+
+# -- the manifests -------------------------------------------------------------------------------
+
+
+def test_the_checked_in_crd_is_the_one_the_worker_installs() -> None:
+    assert yaml.safe_load((MANIFESTS / "crd.yaml").read_text()) == crd_manifest()
+
+
+@pytest.fixture(scope="module")
+def applied_rbac(kubeconfig: str) -> str:
+    """The namespace and RBAC of etc/kubernetes applied for real (server-side)."""
+    for name in ("namespace.yaml", "rbac.yaml"):
+        done = kubectl(
+            kubeconfig, "apply", "--server-side", "--field-manager=tkw-tests", "-f",
+            str(MANIFESTS / name),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    return WORKER_NS
+
+
+def test_every_manifest_passes_a_server_side_dry_run(kubeconfig: str, applied_rbac: str) -> None:
+    done = kubectl(
+        kubeconfig, "apply", "--server-side", "--dry-run=server", "--force-conflicts",
+        "--field-manager=tkw-tests", "-k", str(MANIFESTS),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    applied = done.stdout
+    for expected in (
+        "deployment.apps/tacker-k8s-worker serverside-applied (server dry run)",
+        "serviceaccount/tacker-k8s-worker serverside-applied (server dry run)",
+        "customresourcedefinition.apiextensions.k8s.io/vnfs.tacker.openstack.org",
+        "role.rbac.authorization.k8s.io/tacker-k8s-worker",
+    ):
+        assert expected in applied
+    deployment = yaml.safe_load((MANIFESTS / "deployment.yaml").read_text())
+    spec = deployment["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    assert spec["replicas"] >= 2
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert spec["template"]["spec"]["serviceAccountName"] == SA
+
+
+async def test_the_manifests_rbac_is_enough_to_run_the_worker(
+    tmp_path: pathlib.Path,
+    transport_url: str,
+    kubeconfig: str,
+    kube_api: Any,
+    applied_rbac: str,
+) -> None:
+    token = await service_account_token(kube_api, namespace=WORKER_NS, name=SA)
+    as_sa = kubeconfig_for_token(kubeconfig, token, tmp_path / "kubeconfig")
+    names = Names.fresh()
+    names.records = WORKER_NS
+    port = free_port()
+    config = write_config(
+        tmp_path / "sa.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=as_sa,
+        host="sa-1",
+        extra=f"[service]\nhttp_port = {port}\n",
+    )
+    config.write_text(
+        config.read_text().replace("[kubernetes]", "[kubernetes]\ninstall_crd = false")
+    )
+    worker = WorkerProcess(config, log=tmp_path / "worker.log")
+    await worker.start()
+    try:
+        status, body = await http_get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 200, body
+    finally:
+        assert await worker.stop() == 0
+    assert "forbidden" not in (tmp_path / "worker.log").read_text().lower()
+
+
+# -- /readyz follows the broker --------------------------------------------------------------------
+
+
+async def test_readyz_turns_unready_without_the_broker_and_ready_again(
+    private_broker: str,  # noqa: F811
+    kubeconfig: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path / "worker.conf",
+        names=Names.fresh(),
+        transport_url=private_broker,
+        kubeconfig=kubeconfig,
+        host="rz-1",
+        extra=f"[service]\nhttp_port = {port}\n",
+    )
+    worker = WorkerProcess(config, log=tmp_path / "worker.log")
+    await worker.start()
+    url = f"http://127.0.0.1:{port}/readyz"
+    seen: list[tuple[int, str]] = []
+
+    async def probe_until(status: int) -> dict[str, Any]:
+        while True:
+            seen.append(await http_get(url))
+            if seen[-1][0] == status:
+                return json.loads(seen[-1][1])
+            await asyncio.sleep(0.2)
+
+    try:
+        assert (await probe_until(200))["ready"] is True
+        await asyncio.to_thread(_ctl, "stop_app")
+        try:
+            down = await asyncio.wait_for(probe_until(503), 60)
+            assert down["checks"]["broker"]["ok"] is False
+            assert down["checks"]["kubernetes"]["ok"] is True
+            live, _ = await http_get(f"http://127.0.0.1:{port}/healthz")
+            assert live == 200
+        finally:
+            await asyncio.to_thread(_ctl, "start_app")
+        up = await asyncio.wait_for(probe_until(200), 90)
+        assert up["checks"]["broker"]["ok"] is True
+    finally:
+        assert await worker.stop() == 0
+
+
+# -- /metrics and the logs of one operation --------------------------------------------------
+
+
+@pytest.fixture
+async def observed_worker(
+    tmp_path: pathlib.Path, transport_url: str, kubeconfig: str
+) -> AsyncIterator[tuple[WorkerProcess, Names, int]]:
+    names = Names.fresh()
+    port = free_port()
+    config = write_config(
+        tmp_path / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="obs-1",
+        extra=f"[service]\nhttp_port = {port}\nlog_format = json\n",
+    )
+    worker = WorkerProcess(config, log=tmp_path / "worker.log")
+    await worker.start()
+    try:
+        yield worker, names, port
+    finally:
+        assert await worker.stop() == 0
+
+
+async def test_metrics_count_an_operation_and_logs_name_it_without_the_token(
+    observed_worker: tuple[WorkerProcess, Names, int],
+    transport_url: str,
+    namespace: str,
+) -> None:
+    worker, names, port = observed_worker
+    scrape = f"http://127.0.0.1:{port}/metrics"
+    events = Events(transport_url, names)
+    try:
+        conductor = Conductor(transport_url, names)
+        _, before = await http_get(scrape)
+        vnf_id = str(uuid.uuid4())
+        vnf = {"id": vnf_id, "name": "metrics", "tenant_id": CTX["project_id"], "vnfd": VNFD}
+        vnf["namespace"] = namespace
+        await conductor("instantiate_vnf", vnf=vnf, op_id="op-metrics")
+        await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-metrics", within=120)
+        await conductor("terminate_vnf", vnf_id=vnf_id, op_id="op-metrics-term")
+        await events.wait(vnf_id, "vnf.terminate.end", op_id="op-metrics-term", within=120)
+
+        async def scraped(name: str, **labels: str) -> bool:
+            _, text = await http_get(scrape)
+            return metric(text, name, **labels) > metric(before, name, **labels)
+
+        # The .end was confirmed by the broker before the counter moved: poll briefly.
+        inst = {"operation": "instantiate", "outcome": "success"}
+        for _ in range(50):
+            if await scraped("tacker_k8s_worker_operations_total", **inst):
+                break
+            await asyncio.sleep(0.1)
+        _, after = await http_get(scrape)
+    finally:
+        events.stop()
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert delta("tacker_k8s_worker_operations_total", **inst) == 1
+    assert delta("tacker_k8s_worker_operation_duration_seconds_count", **inst) == 1
+    assert delta("tacker_k8s_worker_operation_duration_seconds_sum", **inst) > 0
+    assert (
+        delta("tacker_k8s_worker_rpc_requests_total", method="instantiate_vnf", outcome="ok") == 1
+    )
+    assert delta("tacker_k8s_worker_rpc_requests_total", method="terminate_vnf", outcome="ok") == 1
+    assert (
+        delta(
+            "tacker_k8s_worker_notifications_published_total",
+            event_type="vnf.instantiate.start",
+            priority="INFO",
+        )
+        == 1
+    )
+    assert metric(after, "tacker_k8s_worker_watch_synced", kind="Pod", namespace="*") == 1
+    assert "tacker_k8s_worker_reconcile_queue_depth" in after
+
+    await wait_for(
+        lambda: "op-metrics-term" in worker.log.read_text(), within=10, what="the terminate logs"
+    )
+    log = worker.log.read_text()
+    assert CTX["auth_token"] not in log and "SECRET" not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    work = [entry for entry in lines if entry.get("vnf_id") == vnf_id]
+    assert work, "no log line names the VNF"
+    assert all({"vnf_id", "op_id", "request_id"} <= set(entry) for entry in work)
+    journaled = [e for e in work if e["event"] == "intake.journaled" and e["op_id"] == "op-metrics"]
+    assert journaled and journaled[0]["request_id"] == CTX["request_id"]
+    assert any(e["op_id"] == "op-metrics" and e["event"].startswith("operation.") for e in work)
+    assert all(e["request_id"] == CTX["request_id"] for e in work if e["op_id"] == "op-metrics")
