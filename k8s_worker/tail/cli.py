@@ -152,6 +152,9 @@ def configure_logging(*, quiet: bool) -> None:
         if sys.stderr.isatty()
         else structlog.processors.JSONRenderer()
     )
+    # aiormq logs a broker's close with a traceback; tail.connection_lost says it in one line.
+    for noisy in ("aiormq", "aio_pika"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

@@ -83,6 +83,8 @@ class Tail:
         self._filter = event_filter
         self._sink = sink
         self.shown = 0
+        #: why the broker closed the connection, when it did
+        self.close_reason: BaseException | None = None
         self.queue_name = options.queue or ephemeral_queue_name()
 
     async def run(self, stop: asyncio.Event) -> Outcome:
@@ -96,7 +98,12 @@ class Tail:
         except _Stopped:
             return Outcome.STOPPED
         lost = asyncio.Event()
-        connection.close_callbacks.add(lambda *_: lost.set())
+
+        def on_close(_: object, exc: BaseException | None = None) -> None:
+            self.close_reason = self.close_reason or exc
+            lost.set()
+
+        connection.close_callbacks.add(on_close)
         try:
             queue = await self._or_stop(self._declare(connection), stop)
             return await self._consume_until(queue, stop=stop, lost=lost)
@@ -191,14 +198,19 @@ class Tail:
                 error is not None and not isinstance(error, _BROKER_ERRORS)
             ):
                 raise error  # the sink broke (reader went away) or a bug: not ours to hide
-            if error is not None:
-                LOG.warning("tail.consume_failed", error=str(error))
-            return Outcome.COUNT_REACHED if self._reached() else Outcome.CONNECTION_LOST
+            if self._reached():
+                return Outcome.COUNT_REACHED
+            return self._lost(error)
         if stopping in done:
             return Outcome.STOPPED
         if losing in done:
-            return Outcome.CONNECTION_LOST
+            return self._lost(None)
         return Outcome.TIMED_OUT
+
+    def _lost(self, error: BaseException | None) -> Outcome:
+        reason = self.close_reason or error
+        LOG.error("tail.connection_lost", error=str(reason) if reason else "consumer cancelled")
+        return Outcome.CONNECTION_LOST
 
     def _reached(self) -> bool:
         return self._options.count is not None and self.shown >= self._options.count

@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import sys
 import uuid
@@ -453,3 +454,37 @@ async def test_an_unreachable_broker_exits_1_without_a_traceback(tails: list[Tai
     assert b"tail.broker_unreachable" in err and b"Traceback" not in err
     with contextlib.suppress(ProcessLookupError):
         tail.proc.kill()
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
+async def test_a_connection_closed_by_the_broker_exits_1_saying_why(
+    transport_url: str, names: dict[str, str], tails: list[TailProcess]
+) -> None:
+    tail = TailProcess(*_broker_args(transport_url, names), "--json")
+    tails.append(await tail.start())
+    assert tail.proc is not None
+    listing = await _run("rabbitmqctl", "-q", "list_connections", "pid", "client_properties")
+    ours = [
+        line.split("\t")[0]
+        for line in listing.splitlines()
+        if f"tail.py:{tail.proc.pid}:tail" in line
+    ]
+    assert len(ours) == 1, listing
+    await _run("rabbitmqctl", "close_connection", ours[0], "closed by test_tail")
+
+    code, lines = await tail.finish()
+    assert code == 1
+    assert lines == []
+    errors = [r for r in map(_json_or_none, tail.stderr) if r and r["level"] == "error"]
+    assert [r["event"] for r in errors] == ["tail.connection_lost"]
+    assert "closed by test_tail" in errors[0]["error"]
+    assert not any("Traceback" in line for line in tail.stderr), tail.stderr
+
+
+async def _run(*argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
