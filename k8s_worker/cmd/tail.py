@@ -27,9 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     # oslo.messaging imports eventlet, which announces its deprecation on import:
     # noise on an operator's console that says nothing about this tool.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from k8s_worker.tail.cli import main as run_cli
+    try:
+        from k8s_worker.tail.cli import main as run_cli
 
-    return run_cli(argv, usage=__doc__ or "")
+        return run_cli(argv, usage=__doc__ or "")
+    except KeyboardInterrupt:  # Ctrl-C before the event loop took over the signal
+        return 0
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ def build_parser(*, description: str = "") -> argparse.ArgumentParser:
     broker.add_argument(
         "--queue",
         metavar="NAME",
-        help="consume from this durable queue, kept on exit: replays what it holds "
-        "(default: an exclusive queue that starts from now and is deleted on exit)",
+        help="consume from this durable queue, kept on exit: replays what it holds; "
+        "what the filters hide is consumed too (default: an exclusive queue that starts "
+        "from now and is deleted on exit)",
     )
     flt = parser.add_argument_group("filters (values of one filter: any; different filters: all)")
     flt.add_argument("--vnf", action="append", default=[], help="VNF id or glob (repeatable)")
