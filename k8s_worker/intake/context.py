@@ -53,7 +53,7 @@ class RequestContext:
 
     def redacted(self) -> dict[str, Any]:
         """The context safe to log or notify."""
-        return redact(dict(self.values))
+        return redact(self.values)  # a new dict already: no copy first
 
     def __repr__(self) -> str:
         return f"RequestContext({self.redacted()!r})"

@@ -4,11 +4,17 @@ The checks are oslo's RPCDispatcher's: a namespace or version the worker
 does not serve raises oslo's ``UnsupportedVersion``, an unknown method its
 ``NoSuchMethod`` (so the client rebuilds the same classes); arguments are then
 validated with the contract.  ``oslo_rpc_server_ping`` answers ``"pong"``.
+
+Per message only the arguments are validated: the outcome of the namespace,
+version and method checks is remembered per (namespace, version, method)
+that passed them (a bounded table), and the handler's bound method and the
+VNF key are looked up once, when the request is prepared.
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,19 +25,23 @@ from k8s_worker.intake.request import RpcRequest
 from rpc import contract
 
 _REMOTE_POSTFIX = "_Remote"
+#: How many distinct (namespace, version, method) outcomes are remembered.
+_CHECKED_MAX = 256
+
+Method = Callable[..., Awaitable[Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prepared:
     """A request that passed every check: ready for the handler."""
 
     request: RpcRequest
     spec: contract.MethodSpec
     kwargs: dict[str, Any]
-
-    @property
-    def vnf_id(self) -> str | None:
-        return self.spec.vnf_id(self.kwargs)
+    #: The VNF the request is about: the key of per-VNF ordering.
+    vnf_id: str | None = None
+    #: The handler's bound method (None for the ping).
+    method: Method | None = None
 
     @property
     def op_id(self) -> str | None:
@@ -39,31 +49,49 @@ class Prepared:
         return value if isinstance(value, str) else None
 
 
+async def _pong(ctx: Any) -> str:
+    return "pong"
+
+
 class Dispatcher:
     def __init__(self, handler: Handler, *, served_version: str = contract.SERVED_VERSION) -> None:
         self._handler = handler
         self._served = served_version
+        self._checked: dict[tuple[str | None, str, str], tuple[contract.MethodSpec, Method]] = {}
 
     def prepare(self, request: RpcRequest) -> Prepared:
         """Check namespace, version, method and arguments (raises on the first bad one)."""
+        key = (request.namespace, request.version, request.method)
+        checked = self._checked.get(key)
+        if checked is None:
+            checked = self._check(request)
+            if len(self._checked) < _CHECKED_MAX:
+                self._checked[key] = checked
+        spec, method = checked
+        kwargs = spec.validate(request.args)
+        return Prepared(request, spec, kwargs, spec.vnf_id(kwargs), method)
+
+    def _check(self, request: RpcRequest) -> tuple[contract.MethodSpec, Method]:
         if request.namespace != contract.NAMESPACE or not contract.version_is_compatible(
             self._served, request.version
         ):
             raise UnsupportedVersion(request.version, method=request.method)
         spec = contract.METHODS.get(request.method)
-        if spec is None or (
-            spec.name != contract.PING_METHOD and not hasattr(self._handler, spec.name)
-        ):
+        if spec is None:
             raise NoSuchMethod(request.method)
+        if spec.name == contract.PING_METHOD:
+            method: Method = _pong
+        else:
+            method = getattr(self._handler, spec.name, None)  # type: ignore[assignment]
+            if method is None:
+                raise NoSuchMethod(request.method)
         if not contract.version_is_compatible(request.version, spec.since):
             raise UnsupportedVersion(request.version, method=request.method)
-        return Prepared(request=request, spec=spec, kwargs=spec.validate(request.args))
+        return spec, method
 
     async def invoke(self, prepared: Prepared) -> Any:
-        if prepared.spec.name == contract.PING_METHOD:
-            return "pong"
-        method = getattr(self._handler, prepared.spec.name)
-        return await method(prepared.request.ctx, **prepared.kwargs)
+        assert prepared.method is not None
+        return await prepared.method(prepared.request.ctx, **prepared.kwargs)
 
 
 def serialize_failure(exc: BaseException) -> dict[str, Any]:

@@ -32,9 +32,10 @@ def decode(body: bytes, *, content_encoding: str | None = None) -> dict[str, Any
     if VERSION_KEY not in outer or MESSAGE_KEY not in outer:
         return outer  # the bare 1.0 form
     version = outer[VERSION_KEY]
-    major, _, minor = str(version).partition(".")
-    if major != "2" or not minor.isdigit() or int(minor) > 0:
-        raise EnvelopeError(f"unsupported envelope version {version!r}")
+    if version != ENVELOPE_VERSION:
+        major, _, minor = str(version).partition(".")
+        if major != "2" or not minor.isdigit() or int(minor) > 0:
+            raise EnvelopeError(f"unsupported envelope version {version!r}")
     inner = outer[MESSAGE_KEY]
     if not isinstance(inner, str):
         raise EnvelopeError("oslo.message is not a JSON string")

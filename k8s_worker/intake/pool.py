@@ -2,13 +2,18 @@
 
 Jobs with the same key run one at a time in submission order; jobs with
 different keys (or no key) run in parallel, at most ``concurrency`` at once.
+
+A key's jobs share one task (its lane), created when the first job arrives
+and ended when the lane is empty; a job's exception is logged and does not
+stop the lane.  The per-job path is one semaphore acquire and one await.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -43,8 +48,8 @@ class OrderedPool:
         self._lanes[key] = collections.deque([job])
         self._spawn(self._run_lane(key))
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)
@@ -56,26 +61,26 @@ class OrderedPool:
 
     async def _run_one(self, job: Job) -> None:
         async with self._slots:
-            await self._guard(job)
+            try:
+                await job()
+            except Exception:
+                LOG.exception("intake.pool_job_crashed")
 
     async def _run_lane(self, key: str) -> None:
         lane = self._lanes[key]
+        slots = self._slots
         try:
             while lane:
-                async with self._slots:
-                    await self._guard(lane[0])
+                await slots.acquire()
+                try:
+                    await lane[0]()
+                except Exception:
+                    LOG.exception("intake.pool_job_crashed")
+                finally:
+                    slots.release()
                 lane.popleft()
         finally:
             self._lanes.pop(key, None)
-
-    @staticmethod
-    async def _guard(job: Job) -> None:
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            LOG.exception("intake.pool_job_crashed")
 
     async def drain(self, *, grace: float) -> bool:
         """Wait until every job is done; False if ``grace`` seconds ran out first."""
