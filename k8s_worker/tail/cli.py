@@ -194,7 +194,6 @@ async def run(tail: Tail, *, count: int | None) -> int:
 def main(argv: list[str] | None = None, *, usage: str = "") -> int:
     parser = build_parser(description=usage)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging(quiet=args.quiet)
     try:
         event_filter = EventFilter.build(
             vnf_ids=args.vnf, tenants=args.tenant, events=args.event, priorities=args.priority
@@ -209,6 +208,7 @@ def main(argv: list[str] | None = None, *, usage: str = "") -> int:
     topics = tuple(conf.oslo_messaging_notifications.topics)
     if not topics:
         parser.error("no notification topic: give --topic")
+    configure_logging(quiet=args.quiet)
     stdout = sys.stdout
     formatter: Formatter
     if use_json(args, stdout):

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import io
 import pathlib
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from k8s_worker.tail.cli import build_conf, build_parser, use_color, use_json
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging_config() -> Iterator[None]:
+    """main() configures structlog for the process; tests must not leak that."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 class _Tty(io.StringIO):
