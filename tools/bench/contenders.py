@@ -20,7 +20,11 @@ library (aiormq's ``Channel._on_deliver_frame`` for (a) and (b), oslo's
 call) and stops when the last message has been handled *and* acknowledged
 (the ``count``-th return of aiormq's ``Channel.basic_ack`` for (a) and (b),
 the ``count``-th endpoint return for (c)).  The same probe counts both (a)
-and (b), so its small per-ack cost is paid equally.  CPU seconds of the
+and (b), so its small per-ack cost is paid equally.  (b) settles with
+``wait=False`` (the ack frame is queued in order for aiormq's writer, not
+awaited until drained), so for the very last message the clock may stop a
+loop iteration before its frame reaches the socket; the depth check after
+the run proves every ack arrived.  CPU seconds of the
 whole process (every thread) over the same window are reported too: with
 other work on the machine they vary less than wall time.
 Logging is the worker's production setup at INFO for all three.
