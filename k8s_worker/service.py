@@ -18,6 +18,7 @@ from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.cluster.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check
 from k8s_worker.intake.service import IntakeService
 from k8s_worker.kube import KINDS, Kube, KubeConflict
@@ -47,6 +48,7 @@ class Worker:
         self.ready = asyncio.Event()
         self.informers: list[Informer] = []
         self.queue = WorkQueue()
+        self.membership: Membership | None = None
         self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
         self.readiness = Readiness()  # served on /readyz
 
@@ -105,6 +107,15 @@ class Worker:
                     allow_foreign=kconf.allow_foreign_namespaces,
                 ),
             )
+            host = self.conf.k8s_worker.host
+            membership = Membership(
+                kube,
+                namespace=kconf.record_namespace,
+                host=host,
+                lease_duration=self.conf.cluster.lease_duration,
+                renew_interval=self.conf.cluster.renew_interval,
+            )
+            self.membership = membership
             reconciler = Reconciler(
                 store=store,
                 operations=operations,
@@ -114,6 +125,13 @@ class Worker:
                 operation_timeout=kconf.operation_timeout,
                 backoff_max=kconf.backoff_max,
                 policy=PolicyEngine(),
+                owns=membership.owns,
+                host=host,
+            )
+            membership.listeners.append(
+                lambda _members: [
+                    self._route_record(WatchEvent("MODIFIED", r, None)) for r in records.items()
+                ]
             )
             endpoint = self.metrics.instrument_handler(
                 bind_request_context(
@@ -127,6 +145,8 @@ class Worker:
                 background = [group.create_task(i.run()) for i in self.informers]
                 await asyncio.gather(*(i.synced.wait() for i in self.informers))
                 await notifier.start()
+                background.append(group.create_task(membership.run()))
+                await membership.ready.wait()
                 background.append(group.create_task(reconciler.run()))
                 intake_task = group.create_task(intake.run(stop))
                 background.append(group.create_task(self._announce(intake)))
@@ -136,6 +156,7 @@ class Worker:
                     namespaces=[n or "*" for n in namespaces],
                 )
                 await intake_task  # returns after stop is set and the intake drained
+                await membership.release()  # the others take our VNFs over now
                 for task in background:
                     task.cancel()
         finally:

@@ -283,7 +283,10 @@ class Kube:
             if mapped is None:
                 raise
             raise mapped from exc
-        async with response:
+        # Not ``async with response``: its graceful release waits for the server
+        # to end the stream (up to timeoutSeconds); an abandoned watch (cancelled,
+        # silent, or closed by the caller) must drop its connection at once.
+        try:
             if not 200 <= response.status <= 299:
                 data = await response.read()
                 raise from_api_exception(
@@ -311,6 +314,8 @@ class Kube:
                 if mapped is None:
                     raise
                 raise mapped from exc
+        finally:
+            response.close()
 
 
 def _reason(data: bytes) -> str:

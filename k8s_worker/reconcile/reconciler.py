@@ -36,6 +36,10 @@ LOG = structlog.get_logger(__name__)
 OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
 
 
+class NotOwner(Exception):
+    """This replica does not own the VNF (any more): it must not act or publish."""
+
+
 class Publisher:  # the part of k8s_worker.notify.Notifier the reconciler uses
     async def publish(
         self, event_type: str, payload: dict[str, Any], *, priority: str = "INFO"
@@ -62,6 +66,7 @@ class Reconciler:
         backoff_max: float = 60.0,
         owns: Callable[[str], bool] = lambda vnf_id: True,
         policy: PolicyEngine | None = None,
+        host: str = "",
     ) -> None:
         self.store = store
         self.ops = operations
@@ -72,6 +77,7 @@ class Reconciler:
         self.backoff_max = backoff_max
         self.owns = owns
         self.policy = policy
+        self.host = host
         self._failures: dict[str, int] = {}
         self.listeners: list[Callable[[VnfRecord], None]] = []
         self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
@@ -95,6 +101,8 @@ class Reconciler:
                     self.queue.add_after(vnf_id, requeue)
             except asyncio.CancelledError:
                 raise
+            except NotOwner:
+                LOG.info("reconcile.not_owner", vnf_id=vnf_id, host=self.host)
             except Exception as exc:
                 n = self._failures[vnf_id] = self._failures.get(vnf_id, 0) + 1
                 delay = min(self.backoff_max, 0.25 * 2 ** min(n, 16))
@@ -121,6 +129,13 @@ class Reconciler:
         rec = await self.store.get(vnf_id)
         if rec is None:
             return None
+        if self.host and rec.st.get("owner") != self.host:
+            # Take the VNF over: the claim is a CAS write, so a replica still acting
+            # on an older view of the record fails its next write and re-reads.
+            previous = rec.st.get("owner")
+            rec.st["owner"] = self.host
+            rec = await self._write(rec)
+            LOG.info("vnf.claimed", vnf_id=vnf_id, host=self.host, previous=previous)
         rec = await self.flush(rec)
         if rec is None:
             return None
@@ -168,6 +183,7 @@ class Reconciler:
             if rec is None:
                 return None
             op = rec.find(op.op_id) or op
+        self._fence(rec)
         try:
             outcome = await self.ops.step(rec, op)
         except OperationFailed as exc:
@@ -265,6 +281,7 @@ class Reconciler:
         rec = await self._write(rec)
         rec = await self.flush(rec)
         if rec is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
+            self._fence(rec)
             await self.store.delete(rec)
             self._failures.pop(rec.vnf_id, None)
             LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
@@ -349,7 +366,13 @@ class Reconciler:
             await self.flush(rec)
 
     # -- storage and the outbox -------------------------------------------------
+    def _fence(self, rec: VnfRecord) -> None:
+        if not self.owns(rec.vnf_id):
+            raise NotOwner(rec.vnf_id)
+
     async def _write(self, rec: VnfRecord) -> VnfRecord:
+        """CAS write of the record's status, by the VNF's owner only."""
+        self._fence(rec)
         return await self.store.write_status(rec)
 
     async def flush(self, rec: VnfRecord) -> VnfRecord | None:
@@ -357,6 +380,7 @@ class Reconciler:
         entries = rec.outbox()
         if not entries:
             return rec
+        self._fence(rec)
         for entry in entries:
             await self.publisher.publish(
                 entry["eventType"], entry["payload"], priority=entry["priority"]

@@ -148,25 +148,24 @@ class Informer:
             resource_version=self.resource_version,
             timeout_seconds=self.watch_seconds,
         )
+        # One deadline for the whole stream, pushed back by every event (bookmarks
+        # included): no extra task per event, and cancelling the informer goes
+        # straight into the stream (wait_for around anext() can strand it).
+        loop = asyncio.get_running_loop()
         try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(anext(stream), self.inactivity_seconds)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    LOG.warning(
-                        "informer.silent", kind=self.kind.kind, seconds=self.inactivity_seconds
-                    )
-                    return
-                obj = event["object"]
-                version = obj.get("metadata", {}).get("resourceVersion")
-                if event["type"] != "BOOKMARK":
-                    obj.setdefault("apiVersion", self.kind.api_version)
-                    obj.setdefault("kind", self.kind.kind)
-                    self._apply(event["type"], obj)
-                if version:
-                    self.resource_version = version
+            async with asyncio.timeout(self.inactivity_seconds) as deadline:
+                async for event in stream:
+                    deadline.reschedule(loop.time() + self.inactivity_seconds)
+                    obj = event["object"]
+                    version = obj.get("metadata", {}).get("resourceVersion")
+                    if event["type"] != "BOOKMARK":
+                        obj.setdefault("apiVersion", self.kind.api_version)
+                        obj.setdefault("kind", self.kind.kind)
+                        self._apply(event["type"], obj)
+                    if version:
+                        self.resource_version = version
+        except TimeoutError:
+            LOG.warning("informer.silent", kind=self.kind.kind, seconds=self.inactivity_seconds)
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()

@@ -1,0 +1,1 @@
+"""Several replicas, active-active: membership leases and VNF ownership."""

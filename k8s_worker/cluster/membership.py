@@ -1,0 +1,198 @@
+"""Membership of the worker fleet, and which replica owns which VNF.
+
+Each replica holds a coordination.k8s.io Lease named after it and renews it
+every ``renew_interval``; the live members are the leases renewed within their
+duration.  VNFs are shared out by rendezvous hashing over the live members, so
+when a replica joins or leaves only the VNFs it gains or loses move.
+
+A replica acts on a VNF only while it owns it *and* its own lease is valid by
+its own monotonic clock: a replica that was paused or cut off from the API
+server stops acting as soon as its last successful renewal is older than the
+lease (minus a safety margin), before the others take its VNFs over.  On
+SIGTERM the lease is deleted, so the others take over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+
+import structlog
+
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeError, KubeNotFound
+from k8s_worker.watch import Informer, WatchEvent
+
+LOG = structlog.get_logger(__name__)
+MEMBER_LABEL = "tacker.openstack.org/k8s-worker-member"
+LEASE = KINDS["Lease"]
+SAFETY = 0.8  # act only while the last renewal is younger than 80% of the lease
+
+
+def _micro_time(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def rendezvous_owner(vnf_id: str, members: list[str]) -> str | None:
+    """The member with the highest hash for this VNF (None without members)."""
+    best, best_score = None, -1
+    for member in members:
+        score = int.from_bytes(hashlib.sha256(f"{member}\0{vnf_id}".encode()).digest()[:8], "big")
+        if score > best_score:
+            best, best_score = member, score
+    return best
+
+
+def lease_name(host: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-." else "-" for c in host.lower()).strip("-.")
+    digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+    return f"k8s-worker-{safe[:40]}-{digest}"
+
+
+class Membership:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        host: str,
+        lease_duration: float = 10.0,
+        renew_interval: float = 2.5,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.host = host
+        self.lease_duration = lease_duration
+        self.renew_interval = min(renew_interval, lease_duration / 3)
+        self.wall = wall
+        self.monotonic = monotonic
+        self.name = lease_name(host)
+        self.informer = Informer(
+            kube,
+            LEASE,
+            namespace=namespace,
+            selector=f"{MEMBER_LABEL}=true",
+            inactivity_seconds=max(10.0, lease_duration * 2),
+        )
+        self.informer.add_handler(self._on_event)
+        self.members: list[str] = []
+        self.listeners: list[Callable[[list[str]], None]] = []
+        self._renewed_at: float | None = None  # monotonic time of the last successful renewal
+        self._acquired = _micro_time(wall())
+        self.ready = asyncio.Event()
+        self.released = False
+
+    # -- ownership ------------------------------------------------------------
+    def valid(self) -> bool:
+        """Our lease is surely still ours (renewed recently by our own clock)."""
+        if self._renewed_at is None or self.released:
+            return False
+        return self.monotonic() - self._renewed_at < self.lease_duration * SAFETY
+
+    def owner_of(self, vnf_id: str) -> str | None:
+        return rendezvous_owner(vnf_id, self.members)
+
+    def owns(self, vnf_id: str) -> bool:
+        return self.valid() and self.owner_of(vnf_id) == self.host
+
+    # -- the lease -----------------------------------------------------------------
+    def _body(self, resource_version: str | None = None) -> dict:
+        meta: dict = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "labels": {MEMBER_LABEL: "true"},
+        }
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": meta,
+            "spec": {
+                "holderIdentity": self.host,
+                "leaseDurationSeconds": max(1, round(self.lease_duration)),
+                "acquireTime": self._acquired,
+                "renewTime": _micro_time(self.wall()),
+            },
+        }
+
+    async def renew(self) -> None:
+        started = self.monotonic()
+        current = await self.kube.get_or_none(LEASE, name=self.name, namespace=self.namespace)
+        if current is None:
+            await self.kube.create(self._body())
+        else:
+            await self.kube.replace(self._body(current["metadata"]["resourceVersion"]))
+        self._renewed_at = started
+
+    async def release(self) -> None:
+        """Give our VNFs up now (graceful stop): delete the lease."""
+        self.released = True
+        with contextlib.suppress(KubeError):
+            await self.kube.delete(
+                LEASE, name=self.name, namespace=self.namespace, propagation="Background"
+            )
+        LOG.info("membership.released", host=self.host)
+
+    # -- members ------------------------------------------------------------------
+    def _live(self) -> list[str]:
+        now = self.wall()
+        live = []
+        for lease in self.informer.items():
+            spec = lease.get("spec") or {}
+            renewed = _parse(spec.get("renewTime"))
+            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+            holder = spec.get("holderIdentity")
+            if holder and renewed is not None and now - renewed < duration:
+                live.append(holder)
+        if self.valid() and self.host not in live:
+            live.append(self.host)
+        if not self.valid() and self.host in live:
+            live.remove(self.host)
+        return sorted(set(live))
+
+    def recompute(self) -> None:
+        live = self._live()
+        if live != self.members:
+            LOG.info("membership.changed", host=self.host, members=live, before=self.members)
+            self.members = live
+            for listener in self.listeners:
+                listener(live)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        self.recompute()
+
+    async def run(self) -> None:
+        """Renew our lease and keep the member list current until cancelled."""
+        watch = asyncio.create_task(self.informer.run())
+        try:
+            next_renewal = 0.0
+            while not self.released:
+                if self.monotonic() >= next_renewal:
+                    next_renewal = self.monotonic() + self.renew_interval
+                    try:
+                        await self.renew()
+                    except (KubeConflict, KubeNotFound):
+                        next_renewal = 0.0  # raced with a slow earlier renewal: renew again
+                    except KubeError as exc:
+                        LOG.warning("membership.renew_failed", host=self.host, error=str(exc))
+                if self.informer.synced.is_set():
+                    self.recompute()  # leases expire with time, not with events
+                    if self.valid():
+                        self.ready.set()
+                await asyncio.sleep(min(1.0, self.renew_interval))
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
