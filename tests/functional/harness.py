@@ -77,6 +77,9 @@ topics = {names.notify}
 [oslo_messaging_rabbit]
 rabbit_retry_interval = 1
 rabbit_interval_max = 2
+[service]
+http_host = 127.0.0.1
+http_port = 0
 {extra}
 """)
     return path

@@ -1,0 +1,302 @@
+"""Several worker replicas against one fleet of VNFs: hand-over after SIGKILL,
+SIGSTOP past the lease, a broker restart and an API server restart.
+
+Observed only as Tacker and an operator would: oslo.messaging casts in,
+oslo.messaging notifications and the Kubernetes API out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import pathlib
+import signal
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio import client
+
+from k8s_worker.tosca import LABEL_VNF_ID
+from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kube_wait import pod_ready, wait_for_pods
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VNFD = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox:1.36}
+  policies:
+    - SP1:
+        type: tosca.policies.tacker.Scaling
+        targets: [VDU1]
+        properties: {min_instances: 1, max_instances: 3, default_instances: 1, increment: 1}
+"""
+LEASE = "[cluster]\nlease_duration = 6\nrenew_interval = 1.5\n"
+
+
+class Fleet:
+    def __init__(
+        self, tmp: pathlib.Path, *, names: Names, transport_url: str, kubeconfig: str
+    ) -> None:
+        self.tmp = tmp
+        self.names = names
+        self.transport_url = transport_url
+        self.kubeconfig = kubeconfig
+        self.workers: dict[str, WorkerProcess] = {}
+
+    async def start(self, host: str) -> WorkerProcess:
+        config = write_config(
+            self.tmp / f"{host}.conf",
+            names=self.names,
+            transport_url=self.transport_url,
+            kubeconfig=self.kubeconfig,
+            host=host,
+            extra=LEASE,
+        )
+        proc = WorkerProcess(config, log=self.tmp / f"{host}.log")
+        await proc.start()
+        self.workers[host] = proc
+        return proc
+
+    async def stop_all(self) -> None:
+        for proc in self.workers.values():
+            if proc.proc is not None and proc.proc.returncode is None:
+                os.kill(proc.pid, signal.SIGCONT)
+            await proc.stop()
+
+
+@pytest.fixture
+async def fleet(transport_url, kubeconfig, tmp_path) -> AsyncIterator[Fleet]:
+    f = Fleet(tmp_path, names=Names.fresh(), transport_url=transport_url, kubeconfig=kubeconfig)
+    yield f
+    await f.stop_all()
+
+
+async def _owner(kube_api, names: Names, vnf_id: str) -> str | None:
+    api = client.CustomObjectsApi(kube_api)
+    obj = await api.get_namespaced_custom_object(
+        "tacker.openstack.org", "v1alpha1", names.records, "vnfs", vnf_id
+    )
+    return (obj.get("status") or {}).get("owner")
+
+
+async def _set_unschedulable(kube_api, value: bool) -> None:
+    core = client.CoreV1Api(kube_api)
+    for node in (await core.list_node(label_selector="type=kwok")).items:
+        await core.patch_node(node.metadata.name, {"spec": {"unschedulable": value}})
+
+
+async def test_sigkill_during_instantiate_another_replica_completes_it(
+    fleet, transport_url, kube_api, namespace
+):
+    for host in ("ra", "rb"):
+        await fleet.start(host)
+    events = Events(transport_url, fleet.names)
+    conductor = Conductor(transport_url, fleet.names)
+    vnf_id = str(uuid.uuid4())
+    try:
+        await _set_unschedulable(kube_api, True)  # the pods wait: instantiate stays open
+        try:
+            await conductor(
+                "instantiate_vnf",
+                op_id="kill-1",
+                vnf={
+                    "id": vnf_id,
+                    "name": "k",
+                    "tenant_id": "tenant-1",
+                    "vnfd": VNFD,
+                    "namespace": namespace,
+                },
+            )
+            await events.wait(vnf_id, "vnf.instantiate.start")
+            owner = await _owner(kube_api, fleet.names, vnf_id)
+            assert owner in fleet.workers
+            await fleet.workers[owner].kill()  # SIGKILL, mid-operation
+        finally:
+            await _set_unschedulable(kube_api, False)
+        await events.wait(vnf_id, "vnf.instantiate.end", within=90)
+        survivor = await _owner(kube_api, fleet.names, vnf_id)
+        assert survivor != owner
+        await asyncio.sleep(2)
+        ends = events.of(vnf_id, "vnf.instantiate.end")
+        assert len({e["payload"]["sequence"] for e in ends}) == 1, "exactly one .end"
+        info = await conductor("get_vnf", vnf_id=vnf_id)
+        assert info["status"] == "ACTIVE"
+    finally:
+        events.stop()
+
+
+async def test_chaos_three_replicas_thirty_vnfs(fleet, transport_url, kube_api, namespace):
+    for host in ("c1", "c2", "c3"):
+        await fleet.start(host)
+    events = Events(transport_url, fleet.names)
+    conductor = Conductor(transport_url, fleet.names)
+    core = client.CoreV1Api(kube_api)
+    vnfs = [str(uuid.uuid4()) for _ in range(30)]
+    expected_ops: dict[str, list[str]] = collections.defaultdict(list)
+    desired: dict[str, int] = {}
+    victims: dict[str, list[str]] = collections.defaultdict(list)
+
+    async def cast(method: str, vnf_id: str, op_id: str, **kw) -> None:
+        await conductor(method, vnf_id=vnf_id, op_id=op_id, **kw)
+        expected_ops[vnf_id].append(op_id)
+
+    async def disturb(round_: int) -> None:
+        """During each failure: delete a pod of some VNFs, scale others."""
+        for i, vnf_id in enumerate(vnfs):
+            if i % 3 == round_ % 3:
+                pods = await core.list_namespaced_pod(
+                    namespace, label_selector=f"{LABEL_VNF_ID}={vnf_id}"
+                )
+                live = [
+                    p.metadata.name
+                    for p in pods.items
+                    if p.metadata.deletion_timestamp is None and p.status.phase == "Running"
+                ]
+                if live:
+                    await core.delete_namespaced_pod(live[0], namespace, grace_period_seconds=0)
+                    victims[vnf_id].append(live[0])
+            elif i % 3 == (round_ + 1) % 3 and desired[vnf_id] < 3:
+                await cast("scale_vnf", vnf_id, f"s{round_}-{vnf_id[:8]}", policy="SP1", type="out")
+                desired[vnf_id] += 1
+
+    async def settle() -> None:
+        """Wait until every VNF's pods are ready, and no reconcile is pending."""
+        for vnf_id in vnfs:
+            await wait_for_pods(
+                kube_api,
+                namespace=namespace,
+                selector=f"{LABEL_VNF_ID}={vnf_id}",
+                within=120,
+                predicate=lambda ps, n=desired[vnf_id]: (
+                    len([p for p in ps.values() if pod_ready(p)]) == n
+                ),
+            )
+
+    try:
+        for vnf_id in vnfs:
+            await conductor(
+                "instantiate_vnf",
+                op_id=f"i-{vnf_id[:8]}",
+                vnf={
+                    "id": vnf_id,
+                    "name": "c",
+                    "tenant_id": "tenant-1",
+                    "vnfd": VNFD,
+                    "namespace": namespace,
+                },
+            )
+            expected_ops[vnf_id].append(f"i-{vnf_id[:8]}")
+            desired[vnf_id] = 1
+        for vnf_id in vnfs:
+            await events.wait(vnf_id, "vnf.instantiate.end", within=120)
+        owners = collections.Counter([await _owner(kube_api, fleet.names, v) for v in vnfs])
+        print(f"\nVNFs per replica: {dict(owners)}")
+        assert len(owners) == 3, "the VNFs are shared out among the three replicas"
+
+        # 1. kill -9 one replica.
+        await fleet.workers["c1"].kill()
+        await disturb(0)
+        await settle()
+        # 2. SIGSTOP one past its lease, then resume it.
+        os.kill(fleet.workers["c2"].pid, signal.SIGSTOP)
+        await disturb(1)
+        await asyncio.sleep(8)  # longer than the 6 s lease
+        os.kill(fleet.workers["c2"].pid, signal.SIGCONT)
+        await settle()
+        # 3. Restart RabbitMQ.
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "tools/testbed/rabbitmq.sh"), "restart"
+        )
+        assert await proc.wait() == 0
+        await asyncio.sleep(3)
+        await disturb(2)
+        await settle()
+        # 4. Restart kube-apiserver.
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "tools/testbed/kube.sh"), "restart-apiserver"
+        )
+        assert await proc.wait() == 0
+        await disturb(3)
+        await settle()
+        await asyncio.sleep(5)
+
+        rows = []
+        problems = []
+        for vnf_id in vnfs:
+            seen = events.of(vnf_id)
+            by_seq: dict[int, set[str]] = collections.defaultdict(set)
+            for e in seen:
+                by_seq[e["payload"]["sequence"]].add(e["event_type"])
+            seqs = sorted(by_seq)
+            dupes = len(seen) - len(seqs)
+            conflicts = [s for s, kinds in by_seq.items() if len(kinds) > 1]
+            gaps = sorted(set(range(1, (seqs[-1] if seqs else 0) + 1)) - set(seqs))
+            distinct = {}
+            for e in seen:
+                distinct[e["payload"]["sequence"]] = e
+            ended = collections.Counter(
+                e["payload"].get("op_id")
+                for e in distinct.values()
+                if e["event_type"].endswith((".end", ".error"))
+                and e["event_type"] != "vnf.policy.triggered"
+            )
+            respawned = collections.Counter(
+                e["payload"]["old_pod"]
+                for e in distinct.values()
+                if e["event_type"] == "vnf.respawn"
+            )
+            op_ok = all(ended[o] == 1 for o in expected_ops[vnf_id])
+            resp_ok = all(respawned[v] == 1 for v in victims[vnf_id])
+            info = await conductor("get_vnf", vnf_id=vnf_id)
+            state_ok = (
+                info["status"] == "ACTIVE"
+                and info["vdus"][0]["desired_replicas"] == desired[vnf_id]
+            )
+            rows.append(
+                (
+                    vnf_id[:8],
+                    len(expected_ops[vnf_id]),
+                    sum(ended.values()),
+                    len(victims[vnf_id]),
+                    sum(respawned.values()),
+                    len(seqs),
+                    dupes,
+                    len(gaps),
+                    info["status"],
+                    desired[vnf_id],
+                )
+            )
+            if not (op_ok and resp_ok and state_ok) or gaps or conflicts:
+                problems.append((vnf_id, op_ok, resp_ok, state_ok, gaps, conflicts))
+        header = (
+            "vnf",
+            "ops",
+            "ends",
+            "killed",
+            "respawns",
+            "events",
+            "dup",
+            "gaps",
+            "status",
+            "replicas",
+        )
+        print(" ".join(f"{h:>8}" for h in header))
+        for row in rows:
+            print(" ".join(f"{c!s:>8}" for c in row))
+        totals = [sum(r[i] for r in rows) for i in (1, 2, 3, 4, 5, 6, 7)]
+        print(
+            f"totals: ops={totals[0]} ends={totals[1]} pods killed={totals[2]} "
+            f"respawns={totals[3]} events={totals[4]} redelivered duplicates={totals[5]} "
+            f"gaps={totals[6]}"
+        )
+        assert not problems, problems
+    finally:
+        events.stop()
