@@ -19,7 +19,7 @@ from oslo_config import cfg
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.cluster.membership import Membership
-from k8s_worker.health import Readiness, event_check, kubernetes_check
+from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
 from k8s_worker.intake.service import IntakeService
 from k8s_worker.kube import KINDS, Kube, KubeConflict
 from k8s_worker.kube.client import make_api_client
@@ -177,8 +177,13 @@ class Worker:
                 informers=lambda: self.informers,
             ),
         )
+        if self.membership is not None:
+            self.readiness.add("leases", lease_check(self.membership))
         self.metrics.observe_state(
-            informers=lambda: self.informers,
+            informers=lambda: [
+                *self.informers,
+                *([self.membership.informer] if self.membership else []),
+            ],
             queue_depth=lambda: len(self.queue),
             owned_vnfs=lambda: sum(
                 1 for r in records.items() if reconciler.owns(r.get("spec", {}).get("vnfId", ""))
