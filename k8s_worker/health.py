@@ -102,6 +102,24 @@ def kubernetes_check(
     return check
 
 
+def lease_check(membership: Any) -> Check:
+    """Ready while this replica's membership lease is renewed and it is a member.
+
+    ``membership`` is a ``k8s_worker.cluster.membership.Membership`` (its
+    ``valid()``, ``host`` and ``members``).
+    """
+
+    def check() -> CheckResult:
+        members = ", ".join(membership.members) or "none"
+        if not membership.valid():
+            return CheckResult(False, f"lease of {membership.host} not renewed; members: {members}")
+        if membership.host not in membership.members:
+            return CheckResult(False, f"{membership.host} is not a member yet; members: {members}")
+        return CheckResult(True, f"lease held; members: {members}")
+
+    return check
+
+
 class HealthServer:
     """aiohttp server of /healthz, /readyz and /metrics on ``host:port``."""
 

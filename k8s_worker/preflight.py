@@ -176,6 +176,10 @@ def required_permissions(conf: cfg.ConfigOpts) -> list[Permission]:
         Permission("update", "vnfs", VNF_GROUP, rec, subresource="status"),
         Permission("get", "namespaces"),
     ]
+    perms += [
+        Permission(v, "leases", "coordination.k8s.io", rec)
+        for v in ("get", "list", "watch", "create", "update", "delete")
+    ]
     if k.create_namespaces:
         perms.append(Permission("create", "namespaces"))
     for ns in list(k.namespaces) or [None]:

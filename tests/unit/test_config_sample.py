@@ -15,4 +15,4 @@ def test_the_sample_config_lists_every_option_with_its_default() -> None:
         assert f"\n[{group}]\n" in sample, f"[{group}] missing: run tox -e genconfig"
         section = sample.split(f"\n[{group}]\n", 1)[1].split("\n[", 1)[0]
         for opt in opts:
-            assert f"#{opt.dest} = " in section, f"[{group}] {opt.dest} missing: tox -e genconfig"
+            assert f"\n#{opt.dest} =" in section, f"[{group}] {opt.dest} missing: tox -e genconfig"
