@@ -126,7 +126,7 @@ start_controllers() {
     --bind-address=127.0.0.1 --secure-port="$TKW_SCHED_PORT" --leader-elect=false --profiling=false
   start kwok "$(bin kwok)" --kubeconfig="$KUBECONFIG_OUT" --manage-all-nodes=true \
     --server-address="127.0.0.1:$TKW_KWOK_PORT" --cidr=10.0.0.1/16 --node-ip=127.0.0.1 \
-    --config="$HERE/kwok-stages.yaml"
+    --node-lease-duration-seconds=40 --config="$HERE/kwok-stages.yaml"
   sleep 1
   check_alive kube-controller-manager; check_alive kube-scheduler; check_alive kwok
 }
