@@ -33,3 +33,7 @@ class InvalidArguments(BadRequest):
 
 class VnfNotFound(BadRequest):
     """The worker fleet manages no VNF with this id (kwargs: vnf_id)."""
+
+
+class Forbidden(BadRequest):
+    """The caller's project may not act on this VNF or tenant (kwargs: tenant_id)."""

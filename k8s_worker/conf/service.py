@@ -30,8 +30,10 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.HostAddressOpt(
         "http_host",
-        default="0.0.0.0",
-        help="Address of the HTTP endpoint serving /healthz, /readyz and /metrics.",
+        default="127.0.0.1",
+        help="Address of the HTTP endpoint serving /healthz, /readyz and /metrics. "
+        "Loopback by default; in a pod set 0.0.0.0 so the kubelet's probes and "
+        "Prometheus reach it (etc/kubernetes/configmap.yaml does).",
     ),
     cfg.PortOpt(
         "http_port",

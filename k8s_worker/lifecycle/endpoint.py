@@ -30,14 +30,10 @@ from k8s_worker.tosca import (
     MANAGED_BY_VALUE,
     vnf_selector,
 )
-from rpc.exceptions import BadRequest, VnfNotFound
+from rpc.exceptions import BadRequest, Forbidden, VnfNotFound
 
 LOG = structlog.get_logger(__name__)
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
-
-
-class Forbidden(BadRequest):
-    """The caller's project may not act on this VNF."""
 
 
 def _is_admin(ctx: RequestContext) -> bool:
@@ -96,7 +92,7 @@ class LifecycleEndpoint:
         vnf_id = str(vnf["id"])
         tenant_id = str(vnf["tenant_id"])
         self._authorize(ctx, tenant_id)
-        op = Operation.new(op_id=op_id, operation="instantiate", args={})
+        op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
         if await self.store.get(vnf_id) is None:
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE}
             if len(vnf_id) <= 63:
@@ -126,7 +122,9 @@ class LifecycleEndpoint:
     ) -> None:
         args = {"graceful_timeout": graceful_timeout} if graceful_timeout is not None else {}
         await self._journal(
-            ctx, vnf_id, Operation.new(op_id=op_id, operation="terminate", args=args)
+            ctx,
+            vnf_id,
+            Operation.new(request_id=ctx.request_id, op_id=op_id, operation="terminate", args=args),
         )
 
     async def scale_vnf(
@@ -143,6 +141,7 @@ class LifecycleEndpoint:
             ctx,
             vnf_id,
             Operation.new(
+                request_id=ctx.request_id,
                 op_id=op_id,
                 operation="scale",
                 args={"policy": policy, "type": type, "steps": steps},
@@ -161,7 +160,12 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(op_id=op_id, operation="heal", args={"vdus": vdus or [], "cause": cause}),
+            Operation.new(
+                request_id=ctx.request_id,
+                op_id=op_id,
+                operation="heal",
+                args={"vdus": vdus or [], "cause": cause},
+            ),
         )
 
     async def update_vnf(
@@ -178,7 +182,12 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(op_id=op_id, operation="update", args={"vnfd": vnfd, "config": config}),
+            Operation.new(
+                request_id=ctx.request_id,
+                op_id=op_id,
+                operation="update",
+                args={"vnfd": vnfd, "config": config},
+            ),
         )
 
     async def alarm(

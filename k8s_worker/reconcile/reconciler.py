@@ -168,6 +168,10 @@ class Reconciler:
             )
 
     async def advance(self, rec: VnfRecord, op: Operation) -> float | None:
+        with structlog.contextvars.bound_contextvars(op_id=op.op_id, request_id=op.request_id):
+            return await self._advance(rec, op)
+
+    async def _advance(self, rec: VnfRecord, op: Operation) -> float | None:
         log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
         if op.state == OpState.STARTING:
             if op.operation == "update":

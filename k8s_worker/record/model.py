@@ -79,10 +79,17 @@ class Operation:
     started_at: str | None = None
     error: dict[str, str] | None = None
     detail: dict[str, Any] | None = None
+    request_id: str | None = None  # of the RPC that asked for it, for the logs
 
     @classmethod
     def new(
-        cls, *, op_id: str, operation: str, args: dict[str, Any], automatic: bool = False
+        cls,
+        *,
+        op_id: str,
+        operation: str,
+        args: dict[str, Any],
+        automatic: bool = False,
+        request_id: str | None = None,
     ) -> Operation:
         now = utcnow()
         return cls(
@@ -93,6 +100,7 @@ class Operation:
             created_at=now,
             updated_at=now,
             automatic=automatic,
+            request_id=request_id,
         )
 
     @classmethod
@@ -108,6 +116,7 @@ class Operation:
             started_at=d.get("startedAt"),
             error=d.get("error"),
             detail=d.get("detail"),
+            request_id=d.get("requestId"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +133,7 @@ class Operation:
             ("startedAt", self.started_at),
             ("error", self.error),
             ("detail", self.detail),
+            ("requestId", self.request_id),
         ):
             if value is not None:
                 d[key] = value

@@ -125,12 +125,19 @@ class WorkerProcess:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(self.proc.wait(), within)
+            code = await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
             await self.kill()
             raise AssertionError("worker did not stop on SIGTERM") from None
         finally:
             self._log_file.close()
+        self.assert_no_secret_logged()
+        return code
+
+    def assert_no_secret_logged(self) -> None:
+        """Every functional test's worker log is checked: no token, ever."""
+        text = self.log.read_text(errors="replace")
+        assert CTX["auth_token"] not in text, f"auth token in {self.log}"
 
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

@@ -224,3 +224,36 @@ async def test_invalid_vnfd_ends_in_error(conductor, events, namespace):
     assert info["status"] == "ERROR"
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="bad-t")
     await events.wait(vnf["id"], "vnf.terminate.end")
+
+
+async def test_tenants_are_kept_apart(conductor, events, transport_url, names, kube_api, namespace):
+    from rpc.exceptions import Forbidden
+
+    vnf = _vnf(namespace, VNFD_SCALABLE)
+    await conductor("instantiate_vnf", vnf=vnf, op_id="ten-1")
+    await events.wait(vnf["id"], "vnf.instantiate.end")
+    other = Conductor(
+        transport_url, names, ctx={"project_id": "tenant-2", "user_id": "eve", "roles": ["member"]}
+    )
+    with pytest.raises(Forbidden) as refused:
+        await other("get_vnf", vnf_id=vnf["id"])
+    assert "tenant-2" in str(refused.value)
+    assert vnf["id"] not in [v["id"] for v in await other("list_vnfs")]
+    assert vnf["id"] in [v["id"] for v in await conductor("list_vnfs")]
+    # A cast from another tenant is refused with an error notification; nothing runs.
+    await other("scale_vnf", vnf_id=vnf["id"], op_id="ten-steal", policy="SP1", type="out")
+    err = (await events.wait(vnf["id"], "vnf.scale.error", op_id="ten-steal"))[0]
+    assert err["payload"]["error"]["type"] == "Forbidden"
+    # A VNFD of tenant-2 cannot use a namespace that belongs to tenant-1.
+    core = client.CoreV1Api(kube_api)
+    ns = await core.read_namespace(namespace)
+    labels = dict(ns.metadata.labels or {})
+    labels["tacker.openstack.org/tenant-id"] = "tenant-1"
+    await core.patch_namespace(namespace, {"metadata": {"labels": labels}})
+    intruder = {**_vnf(namespace, VNFD_SCALABLE), "tenant_id": "tenant-2"}
+    await other("instantiate_vnf", vnf=intruder, op_id="ten-ns")
+    err = (await events.wait(intruder["id"], "vnf.instantiate.error", op_id="ten-ns"))[0]
+    assert err["payload"]["error"]["type"] == "NamespaceForbidden"
+    await other("terminate_vnf", vnf_id=intruder["id"], op_id="ten-ns-t")
+    await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="ten-t")
+    await events.wait(vnf["id"], "vnf.terminate.end")
