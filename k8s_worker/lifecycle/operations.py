@@ -133,6 +133,20 @@ class Operations:
             return Waiting("waiting for ready replicas: " + ", ".join(waiting))
         return Done()
 
+    async def _apply(self, rec: VnfRecord, op: Operation, translation: Translation) -> None:
+        """Apply every object at the record's replicas; note what was written."""
+        for vdu in translation.vdus:
+            rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
+        applied = await self.cluster.apply(
+            translation,
+            namespace=rec.st["namespace"],
+            replicas=rec.desired_replicas,
+            config=rec.spec.get("config"),
+        )
+        op.detail["applied"] = True
+        op.detail["objects"] = applied.names
+        op.detail["generations"] = applied.generations
+
     # -- instantiate ------------------------------------------------------------------
     async def _instantiate(self, rec: VnfRecord, op: Operation) -> Outcome:
         translation = await self.translation(rec)
@@ -145,17 +159,7 @@ class Operations:
                 allow_foreign=self.namespaces.allow_foreign,
             )
             rec.st["namespace"] = ns
-            for vdu in translation.vdus:
-                rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-            applied = await self.cluster.apply(
-                translation,
-                namespace=ns,
-                replicas=rec.desired_replicas,
-                config=rec.spec.get("config"),
-            )
-            op.detail["applied"] = True
-            op.detail["objects"] = applied.names
-            op.detail["generations"] = applied.generations
+            await self._apply(rec, op, translation)
         outcome = self._all_ready(rec, translation, generations=op.detail.get("generations"))
         if isinstance(outcome, Done):
             return Done(
@@ -310,14 +314,7 @@ class Operations:
                 return Waiting(f"{len(left)} objects still present")
             op.detail["deleted"] = True
         if not op.detail.get("applied"):
-            applied = await self.cluster.apply(
-                translation,
-                namespace=ns,
-                replicas=rec.desired_replicas,
-                config=rec.spec.get("config"),
-            )
-            op.detail["applied"] = True
-            op.detail["generations"] = applied.generations
+            await self._apply(rec, op, translation)
         outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
         if isinstance(outcome, Done):
             return Done({"recreated": True, "cause": op.args.get("cause")})
@@ -329,15 +326,5 @@ class Operations:
         ``Reconciler._apply_update_spec``); this rolls the objects to them."""
         translation = await self.translation(rec)
         if not op.detail.get("applied"):
-            ns = rec.st["namespace"]
-            for vdu in translation.vdus:
-                rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-            applied = await self.cluster.apply(
-                translation,
-                namespace=ns,
-                replicas=rec.desired_replicas,
-                config=rec.spec.get("config"),
-            )
-            op.detail["applied"] = True
-            op.detail["generations"] = applied.generations
+            await self._apply(rec, op, translation)
         return self._all_ready(rec, translation, generations=op.detail["generations"])

@@ -14,6 +14,8 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 
 Pod = dict[str, Any]
+#: kwok's chaos stage sets a pod carrying this label (value "true") Failed.
+CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
 
 def pod_ready(pod: Pod) -> bool:
@@ -84,3 +86,10 @@ async def wait_for_pods(
         raise AssertionError(
             f"timed out after {within}s waiting for {what}; saw {summary}"
         ) from None
+
+
+async def set_unschedulable(api: client.ApiClient, value: bool) -> None:
+    """Cordon (or uncordon) every kwok node: new pods stay Pending meanwhile."""
+    core = client.CoreV1Api(api)
+    for node in (await core.list_node(label_selector="type=kwok")).items:
+        await core.patch_node(node.metadata.name, {"spec": {"unschedulable": value}})

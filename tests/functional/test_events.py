@@ -19,10 +19,9 @@ from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
-from tests.functional.kube_wait import pod_ready, wait_for_pods
+from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, set_unschedulable, wait_for_pods
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
 VNFD = """
 tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
 topology_template:
@@ -74,11 +73,6 @@ def events(transport_url, names, worker):
     ev.stop()
 
 
-async def _set_unschedulable(core: client.CoreV1Api, value: bool) -> None:
-    for node in (await core.list_node(label_selector="type=kwok")).items:
-        await core.patch_node(node.metadata.name, {"spec": {"unschedulable": value}})
-
-
 def _ready(pods: dict) -> list[str]:
     return sorted(n for n, p in pods.items() if pod_ready(p))
 
@@ -107,7 +101,7 @@ async def test_respawns_and_status_follow_the_pods(
     )
 
     # 1. A pod deleted while no node takes its replacement: DEGRADED, then ACTIVE.
-    await _set_unschedulable(core, True)
+    await set_unschedulable(kube_api, True)
     try:
         victim = _ready(pods)[0]
         await core.delete_namespaced_pod(victim, namespace, grace_period_seconds=0)
@@ -115,7 +109,7 @@ async def test_respawns_and_status_follow_the_pods(
         assert degraded[0]["payload"]["old_status"] == "ACTIVE"
         assert "2/3" in degraded[0]["payload"]["reason"]
     finally:
-        await _set_unschedulable(core, False)
+        await set_unschedulable(kube_api, False)
     back = await events.wait(vnf_id, "vnf.status.update", status="ACTIVE", count=2)
     assert back[-1]["payload"]["old_status"] == "DEGRADED"
     respawn = (await events.wait(vnf_id, "vnf.respawn"))[0]["payload"]

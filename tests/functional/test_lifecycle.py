@@ -12,10 +12,9 @@ from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
-from tests.functional.kube_wait import pod_ready, wait_for_pods
+from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, wait_for_pods
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "unit" / "tosca" / "data"
-CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
 VNFD_SCALABLE = """
 tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0

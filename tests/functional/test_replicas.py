@@ -20,7 +20,7 @@ from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
-from tests.functional.kube_wait import pod_ready, wait_for_pods
+from tests.functional.kube_wait import pod_ready, set_unschedulable, wait_for_pods
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VNFD = """
@@ -87,12 +87,6 @@ async def _owner(kube_api, names: Names, vnf_id: str) -> str | None:
     return (obj.get("status") or {}).get("owner")
 
 
-async def _set_unschedulable(kube_api, value: bool) -> None:
-    core = client.CoreV1Api(kube_api)
-    for node in (await core.list_node(label_selector="type=kwok")).items:
-        await core.patch_node(node.metadata.name, {"spec": {"unschedulable": value}})
-
-
 async def test_sigkill_during_instantiate_another_replica_completes_it(
     fleet, transport_url, kube_api, namespace
 ):
@@ -102,7 +96,7 @@ async def test_sigkill_during_instantiate_another_replica_completes_it(
     conductor = Conductor(transport_url, fleet.names)
     vnf_id = str(uuid.uuid4())
     try:
-        await _set_unschedulable(kube_api, True)  # the pods wait: instantiate stays open
+        await set_unschedulable(kube_api, True)  # the pods wait: instantiate stays open
         try:
             await conductor(
                 "instantiate_vnf",
@@ -120,7 +114,7 @@ async def test_sigkill_during_instantiate_another_replica_completes_it(
             assert owner in fleet.workers
             await fleet.workers[owner].kill()  # SIGKILL, mid-operation
         finally:
-            await _set_unschedulable(kube_api, False)
+            await set_unschedulable(kube_api, False)
         await events.wait(vnf_id, "vnf.instantiate.end", within=90)
         survivor = await _owner(kube_api, fleet.names, vnf_id)
         assert survivor != owner

@@ -9,9 +9,7 @@ import uuid
 import aio_pika
 from kubernetes_asyncio import client
 
-from tests.functional.kube_wait import pod_failed, pod_ready, wait_for_pods
-
-CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
+from tests.functional.kube_wait import CHAOS_FAILED, pod_failed, pod_ready, wait_for_pods
 
 
 def _deployment(name: str, replicas: int) -> client.V1Deployment:
