@@ -146,3 +146,68 @@ def test_failed_pods_are_respawned_until_the_attempt_limit_then_error():
     before = len(rec.outbox())
     engine.evaluate(rec, T, pods=[failed_pod("p3")], busy=False)
     assert len(rec.outbox()) == before
+
+
+VNFD_TRIGGER = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    VDU1:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox}
+  policies:
+    - SP1:
+        type: tosca.policies.tacker.Scaling
+        targets: [VDU1]
+        properties: {min_instances: 1, max_instances: 4, default_instances: 2, increment: 1,
+                     cooldown: 0}
+    - unready_watch:
+        type: tosca.policies.tacker.Alarming
+        triggers:
+          too_many_unready:
+            event_type: {type: tosca.events.resource.utilization, implementation: worker}
+            metric: unready_replicas
+            condition: {threshold: 0, granularity: 10, evaluations: 3, comparison_operator: gt}
+            metadata: VDU1
+            action: [SP1-out]
+"""
+
+
+def ready_pod(name: str, ready: bool) -> dict:
+    return {
+        "metadata": {"name": name, "labels": {LABEL_VDU: "VDU1"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+def test_sustained_unready_replicas_fire_the_trigger_once_after_its_period():
+    translation = translate(VNFD_TRIGGER, vnf_id=VNF_ID)
+    clock = Clock()
+    engine = PolicyEngine(clock=clock)
+    rec = record()
+    rec.desired_replicas["VDU1"] = 2
+    pods = [ready_pod("a", True), ready_pod("b", False)]
+    retry = engine.evaluate(rec, translation, pods=pods, busy=False)
+    assert rec.current() is None and retry == 30  # 3 evaluations x 10 s
+    clock.now += 29
+    engine.evaluate(rec, translation, pods=pods, busy=False)
+    assert rec.current() is None
+    clock.now += 1
+    engine.evaluate(rec, translation, pods=pods, busy=False)
+    op = rec.current()
+    assert (
+        op is not None and op.automatic and op.args == {"policy": "SP1", "type": "out", "steps": 1}
+    )
+    triggered = [e["payload"] for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"]
+    assert [(t["trigger"], t["decision"]) for t in triggered] == [("too_many_unready", "act")]
+    # Still unready but already firing: no second scale.
+    rec.st["operations"] = []
+    clock.now += 60
+    engine.evaluate(rec, translation, pods=pods, busy=False)
+    assert rec.current() is None
+    # Recovery resolves it: a decision is reported, nothing is scaled.
+    engine.evaluate(rec, translation, pods=[ready_pod("a", True), ready_pod("b", True)], busy=False)
+    last = [e["payload"] for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"][-1]
+    assert last["decision"] == "resolved" and rec.current() is None
