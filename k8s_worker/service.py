@@ -35,6 +35,7 @@ from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import RecordStore, install_crd
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.watch import Informer, WatchEvent
+from k8s_worker.watch.nodes import NodeWatch
 
 LOG = structlog.get_logger(__name__)
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
@@ -97,6 +98,12 @@ class Worker:
             )
             records.add_handler(self._route_record)
             self.informers = [*pods, *deployments, records]
+            nodes = NodeWatch(kube, inactivity_seconds=kconf.watch_inactivity_seconds)
+            node_status = None
+            if await nodes.allowed():
+                nodes.informer.add_handler(nodes.route_to_vnfs(pods, self.queue.add))
+                self.informers.append(nodes.informer)
+                node_status = nodes.status
 
             cluster = VnfCluster(kube=kube, pods=pods, deployments=deployments)
             operations = Operations(
@@ -127,6 +134,7 @@ class Worker:
                 policy=PolicyEngine(),
                 owns=membership.owns,
                 host=host,
+                node_status=node_status,
             )
             membership.listeners.append(
                 lambda _members: [

@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
     k.kind: k
     for k in (
         Kind("v1", "Namespace", "namespaces", namespaced=False),
+        Kind("v1", "Node", "nodes", namespaced=False),
         Kind("v1", "ConfigMap", "configmaps"),
         Kind("v1", "Secret", "secrets"),
         Kind("v1", "Service", "services"),

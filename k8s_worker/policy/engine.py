@@ -44,6 +44,8 @@ from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Translation
 LOG = structlog.get_logger(__name__)
 Obj = dict[str, Any]
 OBSERVED_METRICS = ("unready_replicas", "restarts")
+#: node name -> (Ready, since when (epoch seconds) it has been in that state)
+NodeStatus = Callable[[str], tuple[bool, float | None]]
 RESPAWN_MEMORY_SECONDS = 3600.0
 
 
@@ -92,7 +94,13 @@ class PolicyEngine:
         self.clock = clock
 
     def evaluate(
-        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], busy: bool
+        self,
+        rec: VnfRecord,
+        translation: Translation,
+        *,
+        pods: list[Obj],
+        busy: bool,
+        node_status: NodeStatus | None = None,
     ) -> float | None:
         """Decide for the VNF now; changes ``rec`` in place.  Returns seconds until a
         time-based condition (trigger period, heal backoff) needs another look."""
@@ -101,7 +109,7 @@ class PolicyEngine:
         retry.extend(self._observe_triggers(rec, translation, pods=pods, now=now))
         busy = self._alarms(rec, translation, busy=busy, now=now)
         if not busy and rec.status not in ("ERROR", "PENDING_DELETE"):
-            retry.extend(self._heals(rec, translation, pods=pods, now=now))
+            retry.extend(self._heals(rec, translation, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
 
     # -- alarms --------------------------------------------------------------------
@@ -267,7 +275,12 @@ class PolicyEngine:
 
     # -- heal policies ------------------------------------------------------------------
     def _condition_pods(
-        self, policy: HealPolicy, vdu: str, pods: list[Obj], now: float
+        self,
+        policy: HealPolicy,
+        vdu: str,
+        pods: list[Obj],
+        now: float,
+        node_status: NodeStatus | None = None,
     ) -> list[str]:
         params = dict(policy.parameters)
         mine = [
@@ -291,6 +304,18 @@ class PolicyEngine:
                 if since is not None and now - since >= limit:
                     out.append(p["metadata"]["name"])
             return sorted(out)
+        if trigger in ("node_not_ready", "node_notready"):
+            if node_status is None:
+                return []  # the worker may not watch nodes (RBAC): nothing to see
+            limit = float(params.get("node_not_ready_seconds", 0))
+            out = []
+            for p in mine:
+                if pod_failed(p) or not (p.get("spec") or {}).get("nodeName"):
+                    continue
+                ready, since = node_status(p["spec"]["nodeName"])
+                if not ready and (since is None or now - since >= limit):
+                    out.append(p["metadata"]["name"])
+            return sorted(out)
         if trigger in ("crash_loop", "crashloop"):
             limit = float(params.get("crash_loop_seconds", 60))
             out = []
@@ -308,7 +333,13 @@ class PolicyEngine:
         return []
 
     def _heals(
-        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], now: float
+        self,
+        rec: VnfRecord,
+        translation: Translation,
+        *,
+        pods: list[Obj],
+        now: float,
+        node_status: NodeStatus | None = None,
     ) -> list[float]:
         retry = []
         memory = rec.policy_state.setdefault("heal", {})
@@ -316,7 +347,7 @@ class PolicyEngine:
             for vdu in policy.targets:
                 key = f"{policy.name}/{vdu}/{policy.trigger}"
                 mem = memory.setdefault(key, {"attempts": []})
-                affected = self._condition_pods(policy, vdu, pods, now)
+                affected = self._condition_pods(policy, vdu, pods, now, node_status)
                 if not affected:
                     mem.pop("last", None)
                     continue

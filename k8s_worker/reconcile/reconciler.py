@@ -25,7 +25,7 @@ from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
-from k8s_worker.policy.engine import PolicyEngine, note_respawn
+from k8s_worker.policy.engine import NodeStatus, PolicyEngine, note_respawn
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
 from k8s_worker.record.model import utcnow
@@ -67,6 +67,7 @@ class Reconciler:
         owns: Callable[[str], bool] = lambda vnf_id: True,
         policy: PolicyEngine | None = None,
         host: str = "",
+        node_status: NodeStatus | None = None,
     ) -> None:
         self.store = store
         self.ops = operations
@@ -78,6 +79,7 @@ class Reconciler:
         self.owns = owns
         self.policy = policy
         self.host = host
+        self.node_status = node_status
         self._failures: dict[str, int] = {}
         self.listeners: list[Callable[[VnfRecord], None]] = []
         self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
@@ -338,7 +340,11 @@ class Reconciler:
             return rec, None
         before = json.dumps(rec.st, sort_keys=True)
         retry = self.policy.evaluate(
-            rec, translation, pods=self.ops.cluster.vnf_pods(rec.vnf_id), busy=op is not None
+            rec,
+            translation,
+            pods=self.ops.cluster.vnf_pods(rec.vnf_id),
+            busy=op is not None,
+            node_status=self.node_status,
         )
         if json.dumps(rec.st, sort_keys=True) == before:
             return rec, retry

@@ -211,3 +211,42 @@ def test_sustained_unready_replicas_fire_the_trigger_once_after_its_period():
     engine.evaluate(rec, translation, pods=[ready_pod("a", True), ready_pod("b", True)], busy=False)
     last = [e["payload"] for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"][-1]
     assert last["decision"] == "resolved" and rec.current() is None
+
+
+VNFD_NODE = VNFD.replace("actions: {failure: respawn}", "actions: {node_not_ready: respawn}")
+
+
+def test_pods_on_a_not_ready_node_are_respawned_only_after_the_grace():
+    translation = translate(
+        VNFD_NODE.replace("backoff: 5}", "backoff: 5, node_not_ready_seconds: 30}"), vnf_id=VNF_ID
+    )
+    clock = Clock(now=1000)
+    engine = PolicyEngine(clock=clock)
+    rec = record()
+    pods = [
+        {
+            "metadata": {"name": "p-on-bad", "labels": {LABEL_VDU: "VDU1"}},
+            "spec": {"nodeName": "bad"},
+            "status": {"phase": "Running"},
+        },
+        {
+            "metadata": {"name": "p-on-good", "labels": {LABEL_VDU: "VDU1"}},
+            "spec": {"nodeName": "good"},
+            "status": {"phase": "Running"},
+        },
+    ]
+
+    def nodes(name: str) -> tuple[bool, float | None]:
+        return (False, 990.0) if name == "bad" else (True, 0.0)
+
+    engine.evaluate(rec, translation, pods=pods, busy=False, node_status=nodes)
+    assert rec.current() is None  # NotReady for 10 s only
+    clock.now = 1021
+    engine.evaluate(rec, translation, pods=pods, busy=False, node_status=nodes)
+    op = rec.current()
+    assert op is not None and op.args["pods"] == ["p-on-bad"]
+    assert "node_not_ready" in op.args["cause"]
+    # Without node readiness (no RBAC to watch nodes) nothing is decided.
+    rec2 = record()
+    engine.evaluate(rec2, translation, pods=pods, busy=False, node_status=None)
+    assert rec2.current() is None and rec2.outbox() == []
