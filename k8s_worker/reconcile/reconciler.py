@@ -402,7 +402,13 @@ class Reconciler:
             r.drop_published(last)
             return len(r.outbox()) != before
 
-        return await self.store.mutate(rec.vnf_id, drop)
+        # Usually the record has not moved since we wrote it: drop in place, one
+        # CAS write; if it has (an intake journaled an operation meanwhile), re-read.
+        drop(rec)
+        try:
+            return await self.store.write_status(rec)
+        except KubeConflict:
+            return await self.store.mutate(rec.vnf_id, drop)
 
 
 def _sooner(a: float | None, b: float | None) -> float | None:
