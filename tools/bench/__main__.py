@@ -1,4 +1,9 @@
-"""Entry point: ``python -m tools.bench intake [--count N] [--rounds R] [--url amqp://...]``.
+"""Entry point: ``python -m tools.bench <mode>``.
+
+Modes: ``intake`` (RPC drain rate), ``lifecycle`` (M VNFs instantiated at
+once), ``respawn`` (detection latency), ``scale`` (1,000 VNFs in one worker),
+``failover`` (a replica killed).  ``python -m tools.bench <mode> --help``
+lists each mode's options.
 
 ``intake-drain`` is the child process one run of the intake benchmark
 starts (one contender draining one pre-loaded queue); it is not meant to be
@@ -13,6 +18,45 @@ import sys
 import warnings
 
 URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+E2E_MODES = ("lifecycle", "respawn", "scale", "failover")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
+    """The end-to-end modes: real worker processes on the test bed."""
+    lc = sub.add_parser("lifecycle", help="M VNFs instantiated at once: cast -> ACTIVE")
+    lc.add_argument("--sizes", type=_ints, default=[10, 100], help="comma-separated M values")
+    lc.add_argument("--rounds", type=int, default=1, help="rounds, sizes rotated")
+    lc.add_argument("--timeout", type=float, default=300.0)
+    rs = sub.add_parser("respawn", help="respawn detection latency vs a raw watch")
+    rs.add_argument("--respawns", type=int, default=60)
+    rs.add_argument("--vnfs", type=int, default=10)
+    rs.add_argument("--profile", action="store_true", help="run the worker under py-spy")
+    sc = sub.add_parser("scale", help="1,000 VNFs x 2 pods in one worker: memory, CPU, lag")
+    sc.add_argument("--vnfs", type=int, default=1000)
+    sc.add_argument("--batch", type=int, default=100)
+    sc.add_argument("--churn", type=int, default=500, help="pod deletions")
+    sc.add_argument("--churn-rate", type=float, default=25.0, help="deletions per second")
+    sc.add_argument("--profile", action="store_true", help="run the worker under py-spy")
+    fo = sub.add_parser("failover", help="SIGKILL one of 3 replicas: hand-over time")
+    fo.add_argument("--vnfs", type=int, default=100)
+    fo.add_argument("--replicas", type=int, default=3)
+    fo.add_argument("--rounds", type=int, default=1)
+
+
+def run_e2e(args: argparse.Namespace) -> int:
+    import importlib
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    module = importlib.import_module(f"tools.bench.{args.mode}")
+    print(f"command: python -m tools.bench {' '.join(sys.argv[1:])}")
+    return module.main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     drain.add_argument("--prefetch", type=int, default=128)
     drain.add_argument("--oslo-prefetch", type=int, default=None)
     drain.add_argument("--timeout", type=float, default=120.0)
+    add_e2e_modes(sub)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
+    if args.mode in E2E_MODES:
+        return run_e2e(args)
     if args.mode == "intake-drain":
         from tools.bench import contenders
 

@@ -1,0 +1,190 @@
+"""Lifecycle: M VNFs instantiated at once, cast -> vnf.instantiate.end (issue 10, mode 2).
+
+What it answers: how long Tacker's conductor waits for ACTIVE when it casts M
+instantiate_vnf at once (M = 10 and 100 by default), and how that compares
+with (a) the time Kubernetes itself needs to make the pods ready and (b) the
+polling that Tacker's own Kubernetes driver did.  All three are measured in
+the same run, on the same VNFs:
+
+- ours: cast (time.time() just before the oslo RPCClient's cast) ->
+  ``vnf.instantiate.end`` received by an oslo notification listener;
+- Kubernetes, from the pods' own conditions: the VNF's first pod
+  creationTimestamp -> the last pod's Ready lastTransitionTime (the API
+  server's timestamps have a resolution of one second), and, with
+  sub-millisecond resolution, cast -> the last pod seen Ready by a raw watch
+  in this process (the earliest moment any watcher could know);
+- polling baseline: one task per VNF started with the cast that, like
+  Tacker's driver's ``create_wait``, sleeps 5 s, lists the VNF's pods,
+  and repeats until every pod is Running and Ready.
+
+Each round starts one fresh worker (the worker's defaults; it watches only the
+round's namespace), and removes everything afterwards; sizes are rotated over
+``--rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from k8s_worker.tosca import LABEL_VNF_ID
+from tools.bench import stats
+from tools.bench.peer import Conductor, Events, vnfd
+from tools.bench.podwatch import PodWatch, is_ready
+from tools.bench.testbed import Run
+
+REPLICAS = 2
+POLL_SECONDS = 5.0
+
+
+@dataclass
+class Round:
+    m: int
+    load_before: str = ""
+    load_after: str = ""
+    ours: list[float] = field(default_factory=list)
+    k8s_conditions: list[float] = field(default_factory=list)
+    k8s_watch: list[float] = field(default_factory=list)
+    after_ready: list[float] = field(default_factory=list)
+    poller: list[float] = field(default_factory=list)
+    ours_rate: float = 0.0
+    poller_rate: float = 0.0
+    k8s_rate: float = 0.0
+
+
+def _ts(value: str) -> float:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def _poll_like_tacker(core: client.CoreV1Api, namespace: str, vnf_id: str) -> float:
+    """Tacker's create_wait: every 5 s list the VNF's pods; when all are ready, done."""
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        resp = await core.list_namespaced_pod(
+            namespace, label_selector=f"{LABEL_VNF_ID}={vnf_id}", _preload_content=False
+        )
+        pods = json.loads(await resp.read())["items"]
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        if len(live) >= REPLICAS and all(is_ready(p) for p in live):
+            return time.time()
+
+
+async def one_round(m: int, *, within: float) -> Round:
+    result = Round(m, load_before=stats.loadavg())
+    run = Run("lifecycle")
+    events: Events | None = None
+    watch: PodWatch | None = None
+    try:
+        api = await run.open()
+        core = client.CoreV1Api(api)
+        await run.start_worker("bench-lc")
+        events = Events(run.transport_url, run.names)
+        conductor = Conductor(run.transport_url, run.names)
+        watch = PodWatch(api, run.names.namespace)
+        await watch.start()
+        descriptor = vnfd(REPLICAS)
+        vnf_ids = [str(uuid.uuid4()) for _ in range(m)]
+        pollers: dict[str, asyncio.Task[float]] = {}
+
+        async def cast(vnf_id: str) -> float:
+            pollers[vnf_id] = asyncio.create_task(
+                _poll_like_tacker(core, run.names.namespace, vnf_id)
+            )
+            return await conductor.instantiate(
+                vnf_id, vnfd=descriptor, namespace=run.names.namespace
+            )
+
+        sent = dict(zip(vnf_ids, await asyncio.gather(*map(cast, vnf_ids)), strict=True))
+        ends = await asyncio.gather(
+            *(events.wait(v, "vnf.instantiate.end", within=within) for v in vnf_ids)
+        )
+        polled = await asyncio.wait_for(asyncio.gather(*pollers.values()), POLL_SECONDS * 3)
+        result.load_after = stats.loadavg()
+        resp = await core.list_namespaced_pod(
+            run.names.namespace, label_selector=LABEL_VNF_ID, _preload_content=False
+        )
+        pods = json.loads(await resp.read())["items"]
+        first = min(sent.values())
+        for vnf_id, end, poll_done in zip(vnf_ids, ends, polled, strict=True):
+            t0 = sent[vnf_id]
+            mine = [p for p in pods if p["metadata"]["labels"].get(LABEL_VNF_ID) == vnf_id]
+            created = min(_ts(p["metadata"]["creationTimestamp"]) for p in mine)
+            ready_at = max(
+                _ts(c["lastTransitionTime"])
+                for p in mine
+                for c in p["status"]["conditions"]
+                if c["type"] == "Ready"
+            )
+            seen_ready = max(watch.times[p["metadata"]["name"]].ready or 0.0 for p in mine)
+            result.ours.append(end["received"] - t0)
+            result.k8s_conditions.append(ready_at - created)
+            result.k8s_watch.append(seen_ready - t0)
+            result.after_ready.append(end["received"] - seen_ready)
+            result.poller.append(poll_done - t0)
+        span = max(e["received"] for e in ends) - first
+        result.ours_rate = 60 * m / span
+        result.poller_rate = 60 * m / (max(polled) - first)
+        last_ready = max(t.ready or 0.0 for t in watch.times.values())
+        result.k8s_rate = 60 * m / (last_ready - first)
+        return result
+    finally:
+        if watch is not None:
+            await watch.stop()
+        if events is not None:
+            events.stop()
+        await run.cleanup()
+
+
+def report(rounds: list[Round]) -> None:
+    for m in sorted({r.m for r in rounds}):
+        mine = [r for r in rounds if r.m == m]
+
+        def line(label: str, attr: str, unit: str = "s", mine: list[Round] = mine) -> None:
+            values = [x for r in mine for x in getattr(r, attr)]
+            scale = 1.0 if unit == "s" else 1000.0
+            print(f"    {label:44s} {stats.summary(values, unit=unit, scale=scale)}")
+
+        def rate(label: str, attr: str, mine: list[Round] = mine) -> None:
+            print(f"    {label:44s} {', '.join(f'{getattr(r, attr):.0f}' for r in mine)}")
+
+        loads = "; ".join(f"{r.load_before} -> {r.load_after}" for r in mine)
+        print(f"  M = {m} VNFs x {REPLICAS} pods, {len(mine)} round(s), load {loads}")
+        line("ours: cast -> vnf.instantiate.end", "ours")
+        rate("ours: VNFs/min (first cast -> last .end)", "ours_rate")
+        line("k8s: pod conditions created -> Ready (1 s res)", "k8s_conditions")
+        line("k8s: raw watch, cast -> all pods Ready", "k8s_watch")
+        rate("k8s: VNFs/min (first cast -> last Ready)", "k8s_rate")
+        line("ours - k8s: last pod Ready -> .end", "after_ready", unit="ms")
+        line("5 s poller: cast -> all pods ready seen", "poller")
+        rate("5 s poller: VNFs/min (first cast -> last)", "poller_rate")
+
+
+async def run(*, sizes: list[int], rounds: int, within: float) -> list[Round]:
+    print(f"lifecycle: {stats.machine()}")
+    print(f"  sizes {sizes}, {rounds} round(s) each, order rotated; load {stats.loadavg()}")
+    results: list[Round] = []
+    for r in range(rounds):
+        order = sizes[r % len(sizes) :] + sizes[: r % len(sizes)]
+        for m in order:
+            result = await one_round(m, within=within)
+            results.append(result)
+            print(
+                f"  round {r + 1} M={m}: ours p50 {stats.percentile(result.ours, 50):.2f} s,"
+                f" watch-ready p50 {stats.percentile(result.k8s_watch, 50):.2f} s,"
+                f" poller p50 {stats.percentile(result.poller, 50):.2f} s"
+                f" (load {result.load_before} -> {result.load_after})"
+            )
+    report(results)
+    return results
+
+
+def main(args: Any) -> int:
+    asyncio.run(run(sizes=args.sizes, rounds=args.rounds, within=args.timeout))
+    return 0
