@@ -2,10 +2,12 @@
 
 Start-up: the Kubernetes client, the Vnf CRD and the record namespace, the
 informers (each synced before anything reads its cache), the notifier, the
+membership lease (so ownership is known before anything is reconciled), the
 reconciler, and last the intake, so a replica consumes RPCs only once it can
 carry them out.  Stop (SIGTERM): the intake drains first (no new work, in-flight
-casts finished or handed back), then the rest is cancelled; the VNF records
-hold everything a successor needs.
+casts finished or handed back), the lease is released so the other replicas
+take the VNFs over at once, then the rest is cancelled; the VNF records hold
+everything a successor needs.
 """
 
 from __future__ import annotations
