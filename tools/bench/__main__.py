@@ -33,6 +33,7 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--sizes", type=_ints, default=[10, 100], help="comma-separated M values")
     lc.add_argument("--rounds", type=int, default=1, help="rounds, sizes rotated")
     lc.add_argument("--timeout", type=float, default=300.0)
+    lc.add_argument("--profile", type=int, default=None, help="M whose first round runs in py-spy")
     rs = sub.add_parser("respawn", help="respawn detection latency vs a raw watch")
     rs.add_argument("--respawns", type=int, default=60)
     rs.add_argument("--vnfs", type=int, default=10)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import pathlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
-from tools.bench import stats
+from tools.bench import profile, stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, is_ready
 from tools.bench.testbed import Run
@@ -52,6 +53,8 @@ class Round:
     ours: list[float] = field(default_factory=list)
     k8s_conditions: list[float] = field(default_factory=list)
     k8s_watch: list[float] = field(default_factory=list)
+    first_pod: list[float] = field(default_factory=list)
+    pods_ready: list[float] = field(default_factory=list)
     after_ready: list[float] = field(default_factory=list)
     poller: list[float] = field(default_factory=list)
     ours_rate: float = 0.0
@@ -76,7 +79,7 @@ async def _poll_like_tacker(core: client.CoreV1Api, namespace: str, vnf_id: str)
             return time.time()
 
 
-async def one_round(m: int, *, within: float) -> Round:
+async def one_round(m: int, *, within: float, profile_to: pathlib.Path | None = None) -> Round:
     result = Round(m, load_before=stats.loadavg())
     run = Run("lifecycle")
     events: Events | None = None
@@ -84,7 +87,8 @@ async def one_round(m: int, *, within: float) -> Round:
     try:
         api = await run.open()
         core = client.CoreV1Api(api)
-        await run.start_worker("bench-lc")
+        wrap = profile.pyspy_wrap(profile_to) if profile_to else None
+        await run.start_worker("bench-lc", wrap=wrap)
         events = Events(run.transport_url, run.names)
         conductor = Conductor(run.transport_url, run.names)
         watch = PodWatch(api, run.names.namespace)
@@ -123,6 +127,9 @@ async def one_round(m: int, *, within: float) -> Round:
                 if c["type"] == "Ready"
             )
             seen_ready = max(watch.times[p["metadata"]["name"]].ready or 0.0 for p in mine)
+            seen_first = min(watch.times[p["metadata"]["name"]].seen for p in mine)
+            result.first_pod.append(seen_first - t0)
+            result.pods_ready.append(seen_ready - seen_first)
             result.ours.append(end["received"] - t0)
             result.k8s_conditions.append(ready_at - created)
             result.k8s_watch.append(seen_ready - t0)
@@ -160,31 +167,43 @@ def report(rounds: list[Round]) -> None:
         rate("ours: VNFs/min (first cast -> last .end)", "ours_rate")
         line("k8s: pod conditions created -> Ready (1 s res)", "k8s_conditions")
         line("k8s: raw watch, cast -> all pods Ready", "k8s_watch")
+        line("  split: cast -> first pod exists (worker+ctrl)", "first_pod")
+        line("  split: first pod exists -> all Ready (k8s)", "pods_ready")
         rate("k8s: VNFs/min (first cast -> last Ready)", "k8s_rate")
         line("ours - k8s: last pod Ready -> .end", "after_ready", unit="ms")
         line("5 s poller: cast -> all pods ready seen", "poller")
         rate("5 s poller: VNFs/min (first cast -> last)", "poller_rate")
 
 
-async def run(*, sizes: list[int], rounds: int, within: float) -> list[Round]:
+async def run(
+    *, sizes: list[int], rounds: int, within: float, profile_m: int | None = None
+) -> list[Round]:
     print(f"lifecycle: {stats.machine()}")
     print(f"  sizes {sizes}, {rounds} round(s) each, order rotated; load {stats.loadavg()}")
     results: list[Round] = []
     for r in range(rounds):
         order = sizes[r % len(sizes) :] + sizes[: r % len(sizes)]
         for m in order:
-            result = await one_round(m, within=within)
+            out = None
+            if profile_m == m and r == 0:
+                out = pathlib.Path("/tmp") / f"bench-lifecycle-{m}-{uuid.uuid4().hex[:6]}.pyspy.txt"
+            result = await one_round(m, within=within, profile_to=out)
             results.append(result)
             print(
                 f"  round {r + 1} M={m}: ours p50 {stats.percentile(result.ours, 50):.2f} s,"
                 f" watch-ready p50 {stats.percentile(result.k8s_watch, 50):.2f} s,"
                 f" poller p50 {stats.percentile(result.poller, 50):.2f} s"
                 f" (load {result.load_before} -> {result.load_after})"
+                + (" [worker under py-spy]" if out else "")
             )
+            if out is not None:
+                profile.report(out)
     report(results)
     return results
 
 
 def main(args: Any) -> int:
-    asyncio.run(run(sizes=args.sizes, rounds=args.rounds, within=args.timeout))
+    asyncio.run(
+        run(sizes=args.sizes, rounds=args.rounds, within=args.timeout, profile_m=args.profile)
+    )
     return 0

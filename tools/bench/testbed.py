@@ -61,16 +61,25 @@ class Names:
 class WorkerProcess:
     """One worker replica, started and stopped by its own pid only."""
 
-    def __init__(self, config_path: pathlib.Path, *, host: str, log: pathlib.Path) -> None:
+    def __init__(
+        self,
+        config_path: pathlib.Path,
+        *,
+        host: str,
+        log: pathlib.Path,
+        wrap: list[str] | None = None,
+    ) -> None:
         self.config = config_path
         self.host = host
         self.log = log
+        self.wrap = wrap or []  # e.g. py-spy record ... --
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, *, within: float = 90.0) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
+                *self.wrap,
                 sys.executable,
                 "-m",
                 "k8s_worker.cmd.worker",
@@ -94,8 +103,13 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int:
+        """The worker's own pid (the child of the wrapper when there is one)."""
         assert self.proc is not None
-        return self.proc.pid
+        if not self.wrap:
+            return self.proc.pid
+        task = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        children = task.read_text().split()
+        return int(children[0]) if children else self.proc.pid
 
     @property
     def alive(self) -> bool:
@@ -120,16 +134,21 @@ class WorkerProcess:
         if not self.alive:
             return
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        os.kill(self.pid, signal.SIGTERM)  # the worker itself; a wrapper then exits too
         try:
             await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
             await self.kill()
 
     async def kill(self) -> None:
+        """SIGKILL the worker (and its wrapper, if any)."""
         if self.alive:
             assert self.proc is not None
-            self.proc.kill()
+            pid = self.pid
+            os.kill(pid, signal.SIGKILL)
+            if pid != self.proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
             await self.proc.wait()
 
 
@@ -186,9 +205,11 @@ http_port = 0
 """)
         return path
 
-    async def start_worker(self, host: str, extra: str = "") -> WorkerProcess:
+    async def start_worker(
+        self, host: str, extra: str = "", *, wrap: list[str] | None = None
+    ) -> WorkerProcess:
         proc = WorkerProcess(
-            self.write_config(host, extra), host=host, log=self.workdir / f"{host}.log"
+            self.write_config(host, extra), host=host, log=self.workdir / f"{host}.log", wrap=wrap
         )
         self.workers[host] = proc
         await proc.start()
