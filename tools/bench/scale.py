@@ -1,0 +1,212 @@
+"""Scale: 1,000 VNFs x 2 pods in one worker: memory, CPU under churn, lag (issue 10, mode 4).
+
+What it answers: can one replica hold a thousand VNFs (target: resident
+memory under 300 MiB), what a churn of pod deaths costs it in CPU, and how far
+behind Kubernetes its vnf.respawn notifications fall while it churns.
+
+- memory: VmRSS (and the peak, VmHWM) of the worker process from
+  /proc/<pid>/status, at start (no VNF), after each batch of ``--batch``
+  instantiations, and after the fleet has been idle for 10 s;
+- CPU: utime + stime of the worker from /proc/<pid>/stat over 10 idle seconds
+  (the fleet's background cost: lease renewals, watch bookmarks) and over the
+  churn, from the first deletion until the last vnf.respawn was received;
+- churn: ``--churn`` pods (one of each of as many VNFs) deleted at
+  ``--churn-rate`` per second; lag = vnf.respawn received by the oslo
+  listener - this process's raw watch seeing the pod deleted (p50/p99), and
+  every deletion must be reported (lost ones are counted).
+
+The worker runs with its defaults and watches only the run's namespace.  At
+the end it is stopped (SIGTERM, by pid) and the VNF and record namespaces are
+deleted (cascading to every object), which is much faster than 1,000
+terminate_vnf casts; ``--vnfs`` runs a smaller fleet when time is short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import time
+import uuid
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from tools.bench import profile, stats
+from tools.bench.peer import Conductor, Events, vnfd
+from tools.bench.podwatch import PodWatch, gone_how, is_ready
+from tools.bench.testbed import Run, WorkerProcess
+
+REPLICAS = 2
+IDLE_SECONDS = 10.0
+
+
+def _rss(worker: WorkerProcess) -> str:
+    rss, hwm = worker.rss_mib()
+    return f"VmRSS {rss:6.1f} MiB (peak {hwm:6.1f})"
+
+
+async def _instantiate(
+    run: Run, conductor: Conductor, events: Events, worker: WorkerProcess, *, vnfs: int, batch: int
+) -> list[str]:
+    descriptor = vnfd(REPLICAS)
+    ns = run.names.namespace
+    vnf_ids: list[str] = []
+    t0 = time.time()
+    for start in range(0, vnfs, batch):
+        ids = [str(uuid.uuid4()) for _ in range(min(batch, vnfs - start))]
+        t = time.time()
+        await asyncio.gather(
+            *(conductor.instantiate(v, vnfd=descriptor, namespace=ns) for v in ids)
+        )
+        await asyncio.gather(*(events.wait(v, "vnf.instantiate.end", within=300) for v in ids))
+        vnf_ids += ids
+        print(
+            f"    {len(vnf_ids):5d} VNFs ACTIVE: batch {time.time() - t:5.1f} s,"
+            f" {_rss(worker)}, load {stats.loadavg()}",
+            flush=True,
+        )
+    print(f"    {vnfs} VNFs in {time.time() - t0:.0f} s")
+    return vnf_ids
+
+
+async def _churn(
+    core: client.CoreV1Api,
+    watch: PodWatch,
+    events: Events,
+    worker: WorkerProcess,
+    *,
+    namespace: str,
+    vnf_ids: list[str],
+    count: int,
+    rate: float,
+) -> dict[str, Any]:
+    victims: list[tuple[str, str]] = []
+    for vnf_id in vnf_ids[:count]:
+        ready = sorted(
+            p["metadata"]["name"] for p in watch.of_vnf(vnf_id) if is_ready(p) and not gone_how(p)
+        )
+        if ready:
+            victims.append((vnf_id, ready[0]))
+    acted: dict[str, float] = {}
+    cpu0, t0 = worker.cpu_seconds(), time.time()
+
+    async def kill(i: int, pod: str) -> None:
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.time()))
+        acted[pod] = time.time()
+        await core.delete_namespaced_pod(pod, namespace, grace_period_seconds=0)
+
+    await asyncio.gather(*(kill(i, pod) for i, (_, pod) in enumerate(victims)))
+    deadline = time.time() + 120
+    received: dict[str, float] = {}
+    while time.time() < deadline:
+        for vnf_id, pod in victims:
+            if pod not in received:
+                for event in events.of(vnf_id, "vnf.respawn"):
+                    if event["payload"].get("old_pod") == pod:
+                        received[pod] = event["received"]
+        if len(received) == len(victims):
+            break
+        await asyncio.sleep(0.2)
+    t1 = max(received.values(), default=time.time())
+    cpu = worker.cpu_seconds() - cpu0
+    lags = [received[p] - watch.times[p].gone for _, p in victims if p in received]  # type: ignore[operator]
+    return {
+        "deleted": len(victims),
+        "reported": len(received),
+        "seconds": t1 - t0,
+        "cpu": cpu,
+        "lag": lags,
+        "e2e": [received[p] - acted[p] for _, p in victims if p in received],
+    }
+
+
+async def measure(
+    *,
+    vnfs: int,
+    batch: int,
+    churn: int,
+    churn_rate: float,
+    profile_to: pathlib.Path | None,
+) -> None:
+    run = Run("scale")
+    events: Events | None = None
+    watch: PodWatch | None = None
+    try:
+        api = await run.open()
+        core = client.CoreV1Api(api)
+        wrap = profile.pyspy_wrap(profile_to) if profile_to else None
+        worker = await run.start_worker("bench-sc", wrap=wrap)
+        print(f"  worker pid {worker.pid} ready: {_rss(worker)}; load {stats.loadavg()}")
+        events = Events(run.transport_url, run.names)
+        conductor = Conductor(run.transport_url, run.names)
+        watch = PodWatch(api, run.names.namespace)
+        await watch.start()
+        vnf_ids = await _instantiate(run, conductor, events, worker, vnfs=vnfs, batch=batch)
+        cpu0 = worker.cpu_seconds()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_cpu = worker.cpu_seconds() - cpu0
+        rss, hwm = worker.rss_mib()
+        verdict = "met" if rss < 300 else "NOT met"
+        print(
+            f"  {vnfs} VNFs x {REPLICAS} pods ({len(watch.pods)} pods), idle {IDLE_SECONDS:.0f} s:"
+        )
+        print(
+            f"    memory: VmRSS {rss:.1f} MiB, peak VmHWM {hwm:.1f} MiB"
+            f" (target < 300 MiB: {verdict})"
+        )
+        print(
+            f"    idle CPU: {idle_cpu:.2f} s in {IDLE_SECONDS:.0f} s"
+            f" ({100 * idle_cpu / IDLE_SECONDS:.1f}% of a core); load {stats.loadavg()}"
+        )
+        result = await _churn(
+            core,
+            watch,
+            events,
+            worker,
+            namespace=run.names.namespace,
+            vnf_ids=vnf_ids,
+            count=churn,
+            rate=churn_rate,
+        )
+        n, secs, cpu = result["deleted"], result["seconds"], result["cpu"]
+        print(f"  churn: {n} pods deleted at {churn_rate:.0f}/s, reported {result['reported']}:")
+        print(
+            f"    CPU {cpu:.2f} s over {secs:.1f} s ({100 * cpu / secs:.0f}% of a core),"
+            f" {1000 * cpu / max(n, 1):.1f} ms per respawn"
+        )
+        print(
+            f"    lag vnf.respawn - raw watch sees the pod deleted: {stats.summary(result['lag'])}"
+        )
+        print(
+            f"    deletion request -> vnf.respawn received:        {stats.summary(result['e2e'])}"
+        )
+        print(f"    lost: {n - result['reported']}; {_rss(worker)}; load {stats.loadavg()}")
+    finally:
+        if watch is not None:
+            await watch.stop()
+        if events is not None:
+            events.stop()
+        await run.cleanup()
+    if profile_to is not None:
+        profile.report(profile_to)
+
+
+def main(args: Any) -> int:
+    print(f"scale: {stats.machine()}")
+    print(
+        f"  {args.vnfs} VNFs x {REPLICAS} pods in batches of {args.batch}; churn {args.churn}"
+        f" deletions at {args.churn_rate}/s; load {stats.loadavg()}"
+    )
+    out = None
+    if args.profile:
+        out = pathlib.Path("/tmp") / f"bench-scale-{uuid.uuid4().hex[:6]}.pyspy.txt"
+    asyncio.run(
+        measure(
+            vnfs=args.vnfs,
+            batch=args.batch,
+            churn=args.churn,
+            churn_rate=args.churn_rate,
+            profile_to=out,
+        )
+    )
+    return 0
