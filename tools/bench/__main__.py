@@ -37,13 +37,17 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     rs = sub.add_parser("respawn", help="respawn detection latency vs a raw watch")
     rs.add_argument("--respawns", type=int, default=60)
     rs.add_argument("--vnfs", type=int, default=10)
-    rs.add_argument("--profile", action="store_true", help="run the worker under py-spy")
+    rs.add_argument(
+        "--profile", action="store_true", help="py-spy on the worker during the measured window"
+    )
     sc = sub.add_parser("scale", help="1,000 VNFs x 2 pods in one worker: memory, CPU, lag")
     sc.add_argument("--vnfs", type=int, default=1000)
     sc.add_argument("--batch", type=int, default=100)
     sc.add_argument("--churn", type=int, default=500, help="pod deletions")
     sc.add_argument("--churn-rate", type=float, default=25.0, help="deletions per second")
-    sc.add_argument("--profile", action="store_true", help="run the worker under py-spy")
+    sc.add_argument(
+        "--profile", action="store_true", help="py-spy on the worker during the measured window"
+    )
     fo = sub.add_parser("failover", help="SIGKILL one of 3 replicas: hand-over time")
     fo.add_argument("--vnfs", type=int, default=100)
     fo.add_argument("--replicas", type=int, default=3)

@@ -25,6 +25,7 @@ received and its VNF has 2 ready pods again, so latencies do not queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import time
 import uuid
@@ -78,6 +79,33 @@ async def kill_pod(core: client.CoreV1Api, namespace: str, pod: str, kind: str) 
     return t
 
 
+async def _kill_loop(
+    core: client.CoreV1Api,
+    namespace: str,
+    watch: PodWatch,
+    events: Events,
+    vnf_ids: list[str],
+    respawns: int,
+    samples: list[Sample],
+) -> None:
+    """Kill one pod at a time, round robin over the VNFs; one Sample per kill."""
+    for i in range(respawns):
+        vnf_id = vnf_ids[i % len(vnf_ids)]
+        victim = sorted(await settled(watch, vnf_id))[0]
+        await asyncio.sleep(0.2)  # the worker's reconcile of the last change is over
+        kind = "delete" if i % 2 == 0 else "chaos"
+        t = await kill_pod(core, namespace, victim, kind)
+        got = await events.wait(vnf_id, "vnf.respawn", within=60, old_pod=victim)
+        gone = watch.times[victim].gone
+        new = min(
+            (x.seen for x in watch.times.values() if x.vnf_id == vnf_id and x.seen > t),
+            default=None,
+        )
+        if gone is None or new is None:
+            raise RuntimeError(f"the watch missed {victim} ({kind}): gone {gone}, new {new}")
+        samples.append(Sample(kind, t, gone, new, got["received"], got["published"]))
+
+
 async def measure(
     *, vnfs: int, respawns: int, profile_to: pathlib.Path | None = None
 ) -> tuple[list[Sample], dict[str, Any]]:
@@ -88,8 +116,7 @@ async def measure(
     try:
         api = await run.open()
         core = client.CoreV1Api(api)
-        wrap = profile.pyspy_wrap(profile_to) if profile_to else None
-        worker = await run.start_worker("bench-rs", wrap=wrap)
+        worker = await run.start_worker("bench-rs")
         events = Events(run.transport_url, run.names)
         conductor = Conductor(run.transport_url, run.names)
         watch = PodWatch(api, run.names.namespace)
@@ -103,21 +130,9 @@ async def measure(
         await asyncio.gather(*(events.wait(v, "vnf.instantiate.end") for v in vnf_ids))
         cpu0 = worker.cpu_seconds()
         samples: list[Sample] = []
-        for i in range(respawns):
-            vnf_id = vnf_ids[i % vnfs]
-            victim = sorted(await settled(watch, vnf_id))[0]
-            await asyncio.sleep(0.2)  # the worker's reconcile of the last change is over
-            kind = "delete" if i % 2 == 0 else "chaos"
-            t = await kill_pod(core, ns, victim, kind)
-            got = await events.wait(vnf_id, "vnf.respawn", within=60, old_pod=victim)
-            gone = watch.times[victim].gone
-            new = min(
-                (x.seen for x in watch.times.values() if x.vnf_id == vnf_id and x.seen > t),
-                default=None,
-            )
-            if gone is None or new is None:
-                raise RuntimeError(f"the watch missed {victim} ({kind}): gone {gone}, new {new}")
-            samples.append(Sample(kind, t, gone, new, got["received"], got["published"]))
+        sampler = profile.Attached(worker.pid, profile_to) if profile_to else None
+        async with sampler or contextlib.nullcontext():
+            await _kill_loop(core, ns, watch, events, vnf_ids, respawns, samples)
         info["cpu_seconds"] = worker.cpu_seconds() - cpu0
         info["load_after"] = stats.loadavg()
         await asyncio.sleep(2)

@@ -24,6 +24,7 @@ terminate_vnf casts; ``--vnfs`` runs a smaller fleet when time is short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import time
 import uuid
@@ -134,8 +135,7 @@ async def measure(
     try:
         api = await run.open()
         core = client.CoreV1Api(api)
-        wrap = profile.pyspy_wrap(profile_to) if profile_to else None
-        worker = await run.start_worker("bench-sc", wrap=wrap)
+        worker = await run.start_worker("bench-sc")
         print(f"  worker pid {worker.pid} ready: {_rss(worker)}; load {stats.loadavg()}")
         events = Events(run.transport_url, run.names)
         conductor = Conductor(run.transport_url, run.names)
@@ -158,16 +158,18 @@ async def measure(
             f"    idle CPU: {idle_cpu:.2f} s in {IDLE_SECONDS:.0f} s"
             f" ({100 * idle_cpu / IDLE_SECONDS:.1f}% of a core); load {stats.loadavg()}"
         )
-        result = await _churn(
-            core,
-            watch,
-            events,
-            worker,
-            namespace=run.names.namespace,
-            vnf_ids=vnf_ids,
-            count=churn,
-            rate=churn_rate,
-        )
+        sampler = profile.Attached(worker.pid, profile_to) if profile_to else None
+        async with sampler or contextlib.nullcontext():
+            result = await _churn(
+                core,
+                watch,
+                events,
+                worker,
+                namespace=run.names.namespace,
+                vnf_ids=vnf_ids,
+                count=churn,
+                rate=churn_rate,
+            )
         n, secs, cpu = result["deleted"], result["seconds"], result["cpu"]
         print(f"  churn: {n} pods deleted at {churn_rate:.0f}/s, reported {result['reported']}:")
         print(
