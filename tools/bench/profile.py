@@ -26,7 +26,18 @@ _LINE = re.compile(r":\d+\)$")
 
 def pyspy_wrap(output: pathlib.Path) -> list[str]:
     exe = shutil.which("py-spy", path=str(pathlib.Path(sys.executable).parent)) or "py-spy"
-    return [exe, "record", "--format", "raw", "--rate", str(RATE), "-o", str(output), "--"]
+    return [
+        exe,
+        "record",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--rate",
+        str(RATE),
+        "-o",
+        str(output),
+        "--",
+    ]
 
 
 def top(output: pathlib.Path, *, n: int = 15, only: str = "") -> list[tuple[str, float, float]]:
