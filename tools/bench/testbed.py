@@ -93,7 +93,10 @@ class WorkerProcess:
             )
         assert self.proc.stdout is not None
         try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), within)
+            async with asyncio.timeout(within):
+                line = b"-"
+                while line and line.strip() != b"READY":  # a wrapper may print first
+                    line = await self.proc.stdout.readline()
         except TimeoutError:
             line = b""
         if line.strip() != b"READY":
