@@ -8,7 +8,9 @@ nor disturbs other developers' runs on the same bed.  Everything a run creates
 is removed by :meth:`Run.cleanup`: the worker processes it started (by pid),
 its namespaces and its queues and exchanges.  The workers watch only the run's
 VNF namespace (``[kubernetes] namespaces``), so pods of concurrent test runs do
-not inflate the figures.
+not inflate the figures.  The replicas' fanout queues have random names, so
+they are declared to expire 60 s after their last consumer
+(``rabbit_transient_queues_ttl``) rather than after oslo's 30 minutes.
 """
 
 from __future__ import annotations
@@ -200,6 +202,8 @@ record_namespace = {n.records}
 namespaces = {n.namespace}
 [oslo_messaging_notifications]
 topics = {n.notify}
+[oslo_messaging_rabbit]
+rabbit_transient_queues_ttl = 60
 [service]
 log_format = json
 http_host = 127.0.0.1
