@@ -21,7 +21,7 @@ from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.record import Operation, VnfRecord
 from k8s_worker.record.model import utcnow
-from k8s_worker.tosca import LABEL_VDU, Translation, VnfdError, translate
+from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError, translate
 
 Outcome = Done | Waiting
 
@@ -54,6 +54,9 @@ class Operations:
         self.namespaces = namespaces
         self._translations: OrderedDict[str, Translation] = OrderedDict()
         self._cache_size = cache_size
+        # Policies do not depend on the VNF's id: one entry per distinct descriptor,
+        # so the policy engine never re-parses TOSCA however many VNFs share one.
+        self._policies: OrderedDict[str, Policies] = OrderedDict()
 
     # -- translation (cached: tosca-parser is not cheap) ------------------------
     async def translation(self, rec: VnfRecord) -> Translation:
@@ -89,6 +92,21 @@ class Operations:
         while len(self._translations) > self._cache_size:
             self._translations.popitem(last=False)
         return result
+
+    async def policies(self, rec: VnfRecord) -> Policies:
+        """The VNF's normalized policies, cached by descriptor and parameters."""
+        spec = rec.spec
+        key_src = json.dumps([spec.get("vnfd"), spec.get("params")], sort_keys=True, default=str)
+        key = hashlib.sha256(key_src.encode()).hexdigest()
+        cached = self._policies.get(key)
+        if cached is not None:
+            self._policies.move_to_end(key)
+            return cached
+        policies = (await self.translation(rec)).policies
+        self._policies[key] = policies
+        while len(self._policies) > self._cache_size:
+            self._policies.popitem(last=False)
+        return policies
 
     def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
         ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace

@@ -39,7 +39,7 @@ from k8s_worker.policy.decisions import (
     step_trigger,
 )
 from k8s_worker.record import Operation, VnfRecord
-from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Translation
+from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
 LOG = structlog.get_logger(__name__)
 Obj = dict[str, Any]
@@ -96,7 +96,7 @@ class PolicyEngine:
     def evaluate(
         self,
         rec: VnfRecord,
-        translation: Translation,
+        policies: Policies,
         *,
         pods: list[Obj],
         busy: bool,
@@ -106,25 +106,21 @@ class PolicyEngine:
         time-based condition (trigger period, heal backoff) needs another look."""
         now = self.clock()
         retry: list[float] = []
-        retry.extend(self._observe_triggers(rec, translation, pods=pods, now=now))
-        busy = self._alarms(rec, translation, busy=busy, now=now)
+        retry.extend(self._observe_triggers(rec, policies, pods=pods, now=now))
+        busy = self._alarms(rec, policies, busy=busy, now=now)
         if not busy and rec.status not in ("ERROR", "PENDING_DELETE"):
-            retry.extend(self._heals(rec, translation, pods=pods, now=now, node_status=node_status))
+            retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
 
     # -- alarms --------------------------------------------------------------------
-    def _resolve(
-        self, translation: Translation, alarm: dict[str, Any]
-    ) -> list[tuple[str, str]] | str:
+    def _resolve(self, policies: Policies, alarm: dict[str, Any]) -> list[tuple[str, str]] | str:
         """The (scaling policy, direction) pairs an alarm stands for, or a reason why none."""
         name, trigger, state = alarm["policy"], alarm["trigger"], alarm["state"]
         triggers = [
-            t
-            for t in translation.policies.alarms
-            if (t.policy == name and t.name == trigger) or t.name == name
+            t for t in policies.alarms if (t.policy == name and t.name == trigger) or t.name == name
         ]
         if not triggers:
-            triggers = [t for t in translation.policies.alarms if t.name == trigger]
+            triggers = [t for t in policies.alarms if t.name == trigger]
         if triggers:
             if state != "firing":
                 return []
@@ -135,16 +131,13 @@ class PolicyEngine:
                 if a.kind == "scale" and a.policy
             ]
         try:
-            translation.policies.scaling_policy(name)
+            policies.scaling_policy(name)
         except KeyError:
-            known = sorted(
-                {p.name for p in translation.policies.scaling}
-                | {t.policy for t in translation.policies.alarms}
-            )
+            known = sorted({p.name for p in policies.scaling} | {t.policy for t in policies.alarms})
             return f"no scaling or alarm policy {name!r} (the VNFD has: {', '.join(known)})"
         return [(name, "out" if state == "firing" else "in")]
 
-    def _alarms(self, rec: VnfRecord, translation: Translation, *, busy: bool, now: float) -> bool:
+    def _alarms(self, rec: VnfRecord, policies: Policies, *, busy: bool, now: float) -> bool:
         alarms: list[dict[str, Any]] = rec.policy_state.get("alarms") or []
         keep: list[dict[str, Any]] = []
         for alarm in alarms:
@@ -163,7 +156,7 @@ class PolicyEngine:
                     )
                 keep.append(alarm)
                 continue
-            resolved = self._resolve(translation, alarm)
+            resolved = self._resolve(policies, alarm)
             if isinstance(resolved, str):
                 self._emit(
                     rec,
@@ -191,7 +184,7 @@ class PolicyEngine:
                 continue
             for policy_name, direction in resolved:
                 try:
-                    policy = translation.policies.scaling_policy(policy_name)
+                    policy = policies.scaling_policy(policy_name)
                 except KeyError:
                     continue
                 last = (rec.policy_state.get("lastScale") or {}).get(policy_name)
@@ -239,11 +232,11 @@ class PolicyEngine:
         return None
 
     def _observe_triggers(
-        self, rec: VnfRecord, translation: Translation, *, pods: list[Obj], now: float
+        self, rec: VnfRecord, policies: Policies, *, pods: list[Obj], now: float
     ) -> list[float]:
         retry = []
         states = rec.policy_state.setdefault("triggers", {})
-        for trigger in translation.policies.alarms:
+        for trigger in policies.alarms:
             if trigger.metric not in OBSERVED_METRICS or trigger.threshold is None:
                 continue
             value = self._metric(rec, trigger, pods, now)
@@ -335,7 +328,7 @@ class PolicyEngine:
     def _heals(
         self,
         rec: VnfRecord,
-        translation: Translation,
+        policies: Policies,
         *,
         pods: list[Obj],
         now: float,
@@ -343,7 +336,7 @@ class PolicyEngine:
     ) -> list[float]:
         retry = []
         memory = rec.policy_state.setdefault("heal", {})
-        for policy in translation.policies.heals:
+        for policy in policies.heals:
             for vdu in policy.targets:
                 key = f"{policy.name}/{vdu}/{policy.trigger}"
                 mem = memory.setdefault(key, {"attempts": []})
@@ -353,7 +346,7 @@ class PolicyEngine:
                     continue
                 if mem.get("exhausted"):
                     continue
-                scaling = next(iter(translation.policies.scaling_for(vdu)), None)
+                scaling = next(iter(policies.scaling_for(vdu)), None)
                 last_scaled = (rec.policy_state.get("lastScale") or {}).get(
                     scaling.name if scaling else ""
                 )

@@ -335,13 +335,13 @@ class Reconciler:
         if not rec.st.get("namespace") or self.policy is None:
             return rec, None
         try:
-            translation = await self.ops.translation(rec)
+            policies = await self.ops.policies(rec)
         except OperationFailed:
             return rec, None
         before = json.dumps(rec.st, sort_keys=True)
         retry = self.policy.evaluate(
             rec,
-            translation,
+            policies,
             pods=self.ops.cluster.vnf_pods(rec.vnf_id),
             busy=op is not None,
             node_status=self.node_status,

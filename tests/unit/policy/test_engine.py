@@ -82,19 +82,19 @@ def test_a_burst_of_alarms_scales_once_then_cooldown():
     for _ in range(20):
         add_alarm(rec, policy="SP1", trigger="cpu_high", state="firing", details={}, now=0)
     assert len(rec.policy_state["alarms"]) == 1 and rec.policy_state["alarms"][0]["count"] == 20
-    engine.evaluate(rec, T, pods=[], busy=False)
+    engine.evaluate(rec, T.policies, pods=[], busy=False)
     assert decisions(rec) == [("act", f"auto-{VNF_ID[:8]}-1")]
     scale = rec.current()
     assert scale.operation == "scale" and scale.automatic and scale.args["type"] == "out"
     # While the scale runs, a new alarm waits (reported once as deferred).
     add_alarm(rec, policy="SP1", trigger="cpu_high", state="firing", details={}, now=0)
-    engine.evaluate(rec, T, pods=[], busy=True)
-    engine.evaluate(rec, T, pods=[], busy=True)
+    engine.evaluate(rec, T.policies, pods=[], busy=True)
+    engine.evaluate(rec, T.policies, pods=[], busy=True)
     assert [d for d, _ in decisions(rec)] == ["act", "deferred"]
     # After it, inside the cooldown: not acted on; the alarm is not lost, it is decided.
     rec.desired_replicas["VDU1"] = 2
     clock.now += 30
-    engine.evaluate(rec, T, pods=[], busy=False)
+    engine.evaluate(rec, T.policies, pods=[], busy=False)
     assert [d for d, _ in decisions(rec)] == ["act", "deferred", "cooldown"]
     assert rec.policy_state["alarms"] == []
 
@@ -103,20 +103,20 @@ def test_cooldown_survives_in_the_record():
     clock = Clock()
     rec = record()
     add_alarm(rec, policy="SP1", trigger="t", state="firing", details={}, now=0)
-    PolicyEngine(clock=clock).evaluate(rec, T, pods=[], busy=False)
+    PolicyEngine(clock=clock).evaluate(rec, T.policies, pods=[], busy=False)
     # A new engine (a restarted replica) reads the same record.
     copy = VnfRecord(rec.copy().obj)
     copy.desired_replicas["VDU1"] = 1
     clock.now += 10
     add_alarm(copy, policy="SP1", trigger="t", state="firing", details={}, now=0)
-    PolicyEngine(clock=clock).evaluate(copy, T, pods=[], busy=False)
+    PolicyEngine(clock=clock).evaluate(copy, T.policies, pods=[], busy=False)
     assert [d for d, _ in decisions(copy)][-1] == "cooldown"
 
 
 def test_unknown_policy_is_rejected_with_the_known_ones():
     rec = record()
     add_alarm(rec, policy="nope", trigger="t", state="firing", details={}, now=0)
-    PolicyEngine(clock=Clock()).evaluate(rec, T, pods=[], busy=False)
+    PolicyEngine(clock=Clock()).evaluate(rec, T.policies, pods=[], busy=False)
     event = rec.outbox()[-1]
     assert event["priority"] == "ERROR"
     assert event["payload"]["decision"] == "rejected" and "SP1" in event["payload"]["reason"]
@@ -126,25 +126,25 @@ def test_failed_pods_are_respawned_until_the_attempt_limit_then_error():
     clock = Clock()
     engine = PolicyEngine(clock=clock)
     rec = record()
-    engine.evaluate(rec, T, pods=[failed_pod("p1")], busy=False)
+    engine.evaluate(rec, T.policies, pods=[failed_pod("p1")], busy=False)
     assert rec.current().args["pods"] == ["p1"]
     rec.st["operations"] = []  # the heal ran
     clock.now += 1
-    retry = engine.evaluate(rec, T, pods=[failed_pod("p2")], busy=False)
+    retry = engine.evaluate(rec, T.policies, pods=[failed_pod("p2")], busy=False)
     assert retry is not None and retry > 0 and rec.current() is None  # backoff
     clock.now += 10
-    engine.evaluate(rec, T, pods=[failed_pod("p2")], busy=False)
+    engine.evaluate(rec, T.policies, pods=[failed_pod("p2")], busy=False)
     assert rec.current().args["pods"] == ["p2"]
     rec.st["operations"] = []
     clock.now += 60
-    engine.evaluate(rec, T, pods=[failed_pod("p3")], busy=False)
+    engine.evaluate(rec, T.policies, pods=[failed_pod("p3")], busy=False)
     assert rec.current() is None
     assert rec.status == "ERROR"
     last = [e for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"][-1]
     assert last["payload"]["decision"] == "attempts_exhausted" and last["priority"] == "ERROR"
     # It does not loop: the next look decides nothing new.
     before = len(rec.outbox())
-    engine.evaluate(rec, T, pods=[failed_pod("p3")], busy=False)
+    engine.evaluate(rec, T.policies, pods=[failed_pod("p3")], busy=False)
     assert len(rec.outbox()) == before
 
 
@@ -189,13 +189,13 @@ def test_sustained_unready_replicas_fire_the_trigger_once_after_its_period():
     rec = record()
     rec.desired_replicas["VDU1"] = 2
     pods = [ready_pod("a", True), ready_pod("b", False)]
-    retry = engine.evaluate(rec, translation, pods=pods, busy=False)
+    retry = engine.evaluate(rec, translation.policies, pods=pods, busy=False)
     assert rec.current() is None and retry == 30  # 3 evaluations x 10 s
     clock.now += 29
-    engine.evaluate(rec, translation, pods=pods, busy=False)
+    engine.evaluate(rec, translation.policies, pods=pods, busy=False)
     assert rec.current() is None
     clock.now += 1
-    engine.evaluate(rec, translation, pods=pods, busy=False)
+    engine.evaluate(rec, translation.policies, pods=pods, busy=False)
     op = rec.current()
     assert (
         op is not None and op.automatic and op.args == {"policy": "SP1", "type": "out", "steps": 1}
@@ -205,10 +205,12 @@ def test_sustained_unready_replicas_fire_the_trigger_once_after_its_period():
     # Still unready but already firing: no second scale.
     rec.st["operations"] = []
     clock.now += 60
-    engine.evaluate(rec, translation, pods=pods, busy=False)
+    engine.evaluate(rec, translation.policies, pods=pods, busy=False)
     assert rec.current() is None
     # Recovery resolves it: a decision is reported, nothing is scaled.
-    engine.evaluate(rec, translation, pods=[ready_pod("a", True), ready_pod("b", True)], busy=False)
+    engine.evaluate(
+        rec, translation.policies, pods=[ready_pod("a", True), ready_pod("b", True)], busy=False
+    )
     last = [e["payload"] for e in rec.outbox() if e["eventType"] == "vnf.policy.triggered"][-1]
     assert last["decision"] == "resolved" and rec.current() is None
 
@@ -239,14 +241,14 @@ def test_pods_on_a_not_ready_node_are_respawned_only_after_the_grace():
     def nodes(name: str) -> tuple[bool, float | None]:
         return (False, 990.0) if name == "bad" else (True, 0.0)
 
-    engine.evaluate(rec, translation, pods=pods, busy=False, node_status=nodes)
+    engine.evaluate(rec, translation.policies, pods=pods, busy=False, node_status=nodes)
     assert rec.current() is None  # NotReady for 10 s only
     clock.now = 1021
-    engine.evaluate(rec, translation, pods=pods, busy=False, node_status=nodes)
+    engine.evaluate(rec, translation.policies, pods=pods, busy=False, node_status=nodes)
     op = rec.current()
     assert op is not None and op.args["pods"] == ["p-on-bad"]
     assert "node_not_ready" in op.args["cause"]
     # Without node readiness (no RBAC to watch nodes) nothing is decided.
     rec2 = record()
-    engine.evaluate(rec2, translation, pods=pods, busy=False, node_status=None)
+    engine.evaluate(rec2, translation.policies, pods=pods, busy=False, node_status=None)
     assert rec2.current() is None and rec2.outbox() == []
