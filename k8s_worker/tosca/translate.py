@@ -7,6 +7,10 @@ manifests in apply order. Pure: no I/O, no cluster.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +85,36 @@ def _load(vnfd: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+_MODELS: OrderedDict[str, VnfModel] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+MODEL_CACHE_SIZE = 512
+
+
+def _read_cached(vnfd: str | bytes | Mapping[str, Any], params: dict[str, Any] | None) -> VnfModel:
+    """The VNF model of a descriptor, parsed once per distinct (descriptor, params).
+
+    Parsing is the expensive part (tosca-parser, serialized by its lock), and it
+    does not depend on the VNF: many VNFs of one descriptor, or one VNF
+    reconciled again, reuse the model; only the cheap naming and manifests are
+    made per VNF.  The model is immutable (frozen dataclasses).
+    """
+    raw = vnfd.decode() if isinstance(vnfd, bytes) else vnfd
+    key = hashlib.sha256(
+        json.dumps([raw, params or {}], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is not None:
+            _MODELS.move_to_end(key)
+            return model
+    model = _read(_load(vnfd), params)
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+    return model
+
+
 def _read(tpl: dict[str, Any], params: dict[str, Any] | None) -> VnfModel:
     out = ProblemCollector()
     version = tpl.get("tosca_definitions_version")
@@ -138,7 +172,7 @@ def translate(
         problems.add(None, "namespace", f"{namespace!r} is not a valid namespace name")
     problems.raise_if_any()
 
-    model = _read(_load(vnfd), params)
+    model = _read_cached(vnfd, params)
     ns = model.namespace or namespace
     annotations = {manifests.ANNOTATION_VNF_NAME: vnf_name} if vnf_name else {}
 
