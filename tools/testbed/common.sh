@@ -32,12 +32,16 @@ bin() {
   echo "$p"
 }
 
-# alive NAME: true when the process whose pid we recorded for NAME is running.
+# alive NAME: true when the process whose pid we recorded for NAME is running,
+# and is still that program (a pid left from an earlier boot or session may
+# have been reused by something else).
 alive() {
-  local f=$TKW_STATE/$1.pid pid
+  local f=$TKW_STATE/$1.pid pid token=$1
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [ "$token" = rabbitmq ] && token=rabbit
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$token"
 }
 
 # stop_pid NAME: stop the process we started under NAME, by its recorded pid.
@@ -45,7 +49,7 @@ stop_pid() {
   local f=$TKW_STATE/$1.pid pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && alive "$1"; then
     say "stopping $1 (pid $pid)"
     kill "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
