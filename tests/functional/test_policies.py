@@ -13,30 +13,7 @@ from kubernetes_asyncio import client
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, wait_for_pods
-
-VNFD = """
-tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
-topology_template:
-  node_templates:
-    VDU1:
-      type: tosca.nodes.nfv.VDU.Tacker
-      properties:
-        vnfcs:
-          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox:1.36}
-  policies:
-    - SP1:
-        type: tosca.policies.tacker.Scaling
-        targets: [VDU1]
-        properties: {min_instances: 1, max_instances: 3, default_instances: 1, increment: 1,
-                     cooldown: COOLDOWN}
-    - HP1:
-        type: tosca.policies.tacker.Monitoring
-        targets: [VDU1]
-        properties:
-          name: pod-health
-          parameters: {max_attempts: 2, window: 600, backoff: 1}
-          actions: {failure: respawn}
-"""
+from tests.vnfds import heal_policy, one_vdu
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +64,7 @@ async def _instantiate(conductor, events, namespace, *, cooldown: int) -> str:
             "name": "pol",
             "tenant_id": "tenant-1",
             "namespace": namespace,
-            "vnfd": VNFD.replace("COOLDOWN", str(cooldown)),
+            "vnfd": one_vdu(cooldown=cooldown, policies=heal_policy(backoff=1)),
         },
     )
     await events.wait(vnf_id, "vnf.instantiate.end")

@@ -21,23 +21,10 @@ from kubernetes_asyncio import client
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import pod_ready, set_unschedulable, wait_for_pods
+from tests.vnfds import one_vdu
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-VNFD = """
-tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
-topology_template:
-  node_templates:
-    VDU1:
-      type: tosca.nodes.nfv.VDU.Tacker
-      properties:
-        vnfcs:
-          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox:1.36}
-  policies:
-    - SP1:
-        type: tosca.policies.tacker.Scaling
-        targets: [VDU1]
-        properties: {min_instances: 1, max_instances: 3, default_instances: 1, increment: 1}
-"""
+VNFD = one_vdu()
 LEASE = "[cluster]\nlease_duration = 6\nrenew_interval = 1.5\n"
 
 

@@ -5,30 +5,9 @@ from __future__ import annotations
 from k8s_worker.policy.engine import PolicyEngine, add_alarm
 from k8s_worker.record import VnfRecord
 from k8s_worker.tosca import LABEL_VDU, translate
+from tests.vnfds import heal_policy, one_vdu
 
-VNFD = """
-tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
-topology_template:
-  node_templates:
-    VDU1:
-      type: tosca.nodes.nfv.VDU.Tacker
-      properties:
-        vnfcs:
-          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox}
-  policies:
-    - SP1:
-        type: tosca.policies.tacker.Scaling
-        targets: [VDU1]
-        properties: {min_instances: 1, max_instances: 2, default_instances: 1, increment: 1,
-                     cooldown: 60}
-    - HP1:
-        type: tosca.policies.tacker.Monitoring
-        targets: [VDU1]
-        properties:
-          name: pod-health
-          parameters: {max_attempts: 2, window: 600, backoff: 5}
-          actions: {failure: respawn}
-"""
+VNFD = one_vdu(max_instances=2, cooldown=60, policies=heal_policy(backoff=5))
 VNF_ID = "6f1c3a2e-0000-4000-8000-000000000001"
 
 
@@ -148,21 +127,11 @@ def test_failed_pods_are_respawned_until_the_attempt_limit_then_error():
     assert len(rec.outbox()) == before
 
 
-VNFD_TRIGGER = """
-tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
-topology_template:
-  node_templates:
-    VDU1:
-      type: tosca.nodes.nfv.VDU.Tacker
-      properties:
-        vnfcs:
-          app: {num_cpus: 0.1, mem_size: 32 MB, image: busybox}
-  policies:
-    - SP1:
-        type: tosca.policies.tacker.Scaling
-        targets: [VDU1]
-        properties: {min_instances: 1, max_instances: 4, default_instances: 2, increment: 1,
-                     cooldown: 0}
+VNFD_TRIGGER = one_vdu(
+    max_instances=4,
+    default_instances=2,
+    cooldown=0,
+    policies="""\
     - unready_watch:
         type: tosca.policies.tacker.Alarming
         triggers:
@@ -172,7 +141,8 @@ topology_template:
             condition: {threshold: 0, granularity: 10, evaluations: 3, comparison_operator: gt}
             metadata: VDU1
             action: [SP1-out]
-"""
+""",
+)
 
 
 def ready_pod(name: str, ready: bool) -> dict:
@@ -215,13 +185,15 @@ def test_sustained_unready_replicas_fire_the_trigger_once_after_its_period():
     assert last["decision"] == "resolved" and rec.current() is None
 
 
-VNFD_NODE = VNFD.replace("actions: {failure: respawn}", "actions: {node_not_ready: respawn}")
-
-
 def test_pods_on_a_not_ready_node_are_respawned_only_after_the_grace():
-    translation = translate(
-        VNFD_NODE.replace("backoff: 5}", "backoff: 5, node_not_ready_seconds: 30}"), vnf_id=VNF_ID
+    vnfd = one_vdu(
+        max_instances=2,
+        cooldown=60,
+        policies=heal_policy(
+            backoff=5, trigger="node_not_ready", extra="node_not_ready_seconds: 30"
+        ),
     )
+    translation = translate(vnfd, vnf_id=VNF_ID)
     clock = Clock(now=1000)
     engine = PolicyEngine(clock=clock)
     rec = record()
