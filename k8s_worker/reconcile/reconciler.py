@@ -338,7 +338,7 @@ class Reconciler:
             policies = await self.ops.policies(rec)
         except OperationFailed:
             return rec, None
-        before = json.dumps(rec.st, sort_keys=True)
+        before = _policy_fingerprint(rec)
         retry = self.policy.evaluate(
             rec,
             policies,
@@ -346,7 +346,7 @@ class Reconciler:
             busy=op is not None,
             node_status=self.node_status,
         )
-        if json.dumps(rec.st, sort_keys=True) == before:
+        if _policy_fingerprint(rec) == before:
             return rec, retry
         rec = await self._write(rec)
         return (await self.flush(rec) or rec), retry
@@ -415,3 +415,10 @@ def _sooner(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
     return a if b is None else min(a, b)
+
+
+def _policy_fingerprint(rec: VnfRecord) -> tuple[str, int]:
+    """What the policy engine can change: its memory, and the outbox (every
+    journaled operation and status change comes with a notification).  Cheaper
+    than serializing the whole status (journal, pod memory) twice per pass."""
+    return json.dumps(rec.policy_state, sort_keys=True), len(rec.outbox())
