@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -133,6 +134,33 @@ def _node_up() -> bool:
     )
 
 
+def _await_node(*, within: float) -> None:
+    """Wait for the node to register and boot.
+
+    ``rabbitmq-server -detached`` returns before the Erlang node has registered
+    with epmd, and ``await_startup`` fails at once (exit 69) on a node it cannot
+    reach, so poll until it answers.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        result = subprocess.run(
+            ["rabbitmqctl", "-n", NODE, "await_startup", "--timeout", "10"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            logs = sorted((BASE / "log").glob("*.log"))
+            tail = logs[-1].read_text()[-2000:] if logs else "(no server log)"
+            raise AssertionError(
+                f"private RabbitMQ node {NODE} did not start within {within:.0f} s:\n"
+                f"{result.stderr.strip()}\n--- server log ---\n{tail}"
+            )
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def private_broker() -> Iterator[str]:
     if shutil.which("rabbitmq-server") is None:
@@ -152,13 +180,17 @@ def private_broker() -> Iterator[str]:
             "RABBITMQ_LOG_BASE": str(BASE / "log"),
             "RABBITMQ_PID_FILE": str(BASE / "pid"),
         }
+        (BASE / "pid").unlink(missing_ok=True)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, timeout=60)
         started = True
-        _ctl("await_startup", "--timeout", "120")
+        _await_node(within=120)
     yield f"rabbit://guest:guest@127.0.0.1:{PORT}/"
     if started:
         pid = int((BASE / "pid").read_text().strip())
         os.kill(pid, 15)
+        deadline = time.monotonic() + 30  # so a later run never reuses a node that is stopping
+        while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 async def test_no_cast_is_lost_across_a_broker_restart(
