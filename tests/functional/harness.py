@@ -9,6 +9,7 @@ notification listener that keeps every notification it receives.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import pathlib
 import signal
@@ -85,6 +86,16 @@ http_port = 0
     return path
 
 
+def die_with_parent() -> None:
+    """Run in the child before exec: SIGKILL it when the test run dies.
+
+    The test bed outlives a run, so a worker left by an aborted run would go on
+    consuming from the shared broker and loading the next run.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class WorkerProcess:
     def __init__(self, config: pathlib.Path, *, log: pathlib.Path) -> None:
         self.config = config
@@ -105,6 +116,7 @@ class WorkerProcess:
             stderr=self._log_file,
             env=env,
             cwd=str(ROOT),
+            preexec_fn=die_with_parent,
         )
         try:
             line = await asyncio.wait_for(self.proc.stdout.readline(), within)

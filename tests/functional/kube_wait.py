@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, watch
+from kubernetes_asyncio.client.exceptions import ApiException
 
 Pod = dict[str, Any]
 #: kwok's chaos stage sets a pod carrying this label (value "true") Failed.
@@ -19,6 +21,9 @@ CHAOS_FAILED = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
 
 def pod_ready(pod: Pod) -> bool:
+    """Running and Ready, and not being deleted (a terminating pod is on its way out)."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
     conditions = (pod.get("status") or {}).get("conditions") or []
     return pod.get("status", {}).get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
@@ -42,13 +47,8 @@ async def wait_for_pods(
     core = client.CoreV1Api(api)
     pods: dict[str, Pod] = {}
 
-    async def run() -> dict[str, Pod]:
-        listed = await core.list_namespaced_pod(namespace, label_selector=selector)
-        for item in listed.items:
-            pods[item.metadata.name] = api.sanitize_for_serialization(item)
-        if predicate(pods):
-            return pods
-        version = listed.metadata.resource_version
+    async def watch_from(version: str) -> dict[str, Pod] | None:
+        """Apply watch events until the predicate holds (the pods) or the watch fails (None)."""
         while True:
             w = watch.Watch()
             async with w.stream(
@@ -60,6 +60,8 @@ async def wait_for_pods(
                 timeout_seconds=30,
             ) as stream:
                 async for event in stream:
+                    if event["type"] == "ERROR":
+                        return None  # e.g. 410 Gone: list again
                     obj = api.sanitize_for_serialization(event["object"])
                     version = obj["metadata"]["resourceVersion"]
                     if event["type"] == "BOOKMARK":
@@ -71,6 +73,27 @@ async def wait_for_pods(
                         pods[name] = obj
                     if predicate(pods):
                         return pods
+
+    async def run() -> dict[str, Pod]:
+        while True:
+            try:
+                listed = await core.list_namespaced_pod(namespace, label_selector=selector)
+                pods.clear()
+                for item in listed.items:
+                    pods[item.metadata.name] = api.sanitize_for_serialization(item)
+                if predicate(pods):
+                    return pods
+                found = await watch_from(listed.metadata.resource_version)
+                if found is not None:
+                    return found
+            except (ApiException, aiohttp.ClientError, ConnectionError) as exc:
+                # 410 Gone, 429 or 5xx while an API server restarts, a cut stream:
+                # list again within the same deadline, as an informer would.
+                if isinstance(exc, ApiException) and not (
+                    exc.status in (410, 429) or (exc.status or 0) >= 500
+                ):
+                    raise
+            await asyncio.sleep(0.5)
 
     try:
         return await asyncio.wait_for(run(), within)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 from tests.functional.harness import ROOT
 
@@ -21,7 +22,16 @@ async def test_the_demo_plays_every_step_and_cleans_up(amqp_url: str, kubeconfig
         cwd=str(ROOT),
         env=dict(os.environ, PYTHONWARNINGS="ignore"),
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 900)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 540)
+    finally:
+        if proc.returncode is None:
+            # Ctrl-C: the demo's own clean-up stops its replicas and its VNF.
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except TimeoutError:
+                proc.kill()
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text[-6000:]
     for expected in (

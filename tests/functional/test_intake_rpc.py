@@ -184,9 +184,11 @@ async def test_oslo_rpc_server_ping(client: Any, worker: WorkerProcess) -> None:
 
 
 async def test_call_monitor_keeps_a_long_call_alive(client: Any, worker: WorkerProcess) -> None:
-    slow = client.prepare(timeout=30, call_monitor_timeout=2)
-    got = await asyncio.to_thread(slow.call, CTX, "get_vnf", vnf_id="slow-5")
-    assert got["id"] == "slow-5"
+    # The call outlives its monitor timeout twice over: only heartbeats keep it
+    # alive (4 s, not less, leaves room for a stall on a loaded machine).
+    slow = client.prepare(timeout=30, call_monitor_timeout=4)
+    got = await asyncio.to_thread(slow.call, CTX, "get_vnf", vnf_id="slow-9")
+    assert got["id"] == "slow-9"
 
 
 async def test_failing_calls_raise_the_right_class(client: Any, worker: WorkerProcess) -> None:

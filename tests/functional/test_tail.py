@@ -51,6 +51,7 @@ class TailProcess:
         self.stderr: list[str] = []
         self.listening: dict[str, Any] = {}
         self._drain: asyncio.Task[None] | None = None
+        self._read: list[str] = []
 
     async def start(self, *, within: float = 30.0) -> TailProcess:
         env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
@@ -83,6 +84,15 @@ class TailProcess:
         async for raw in self.proc.stderr:
             self.stderr.append(raw.decode().rstrip())
 
+    async def read_until(self, text: str, *, within: float = 30.0) -> None:
+        """Read stdout lines until one contains ``text``; ``finish`` still returns them."""
+        assert self.proc is not None and self.proc.stdout is not None
+        while not self._read or text not in self._read[-1]:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), within)
+            if not raw:
+                raise AssertionError(f"tail exited before printing {text!r}: {self._read}")
+            self._read.append(raw.decode().rstrip("\n"))
+
     async def finish(self, *, within: float = 30.0) -> tuple[int, list[str]]:
         """Wait for the exit; the return code and the stdout lines."""
         assert self.proc is not None
@@ -93,7 +103,7 @@ class TailProcess:
         code = await asyncio.wait_for(self.proc.wait(), within)
         if self._drain is not None:
             await asyncio.wait_for(self._drain, within)
-        return code, out.decode().splitlines()
+        return code, self._read + out.decode().splitlines()
 
     def send(self, signum: int) -> None:
         assert self.proc is not None
@@ -219,6 +229,9 @@ async def test_filtered_events_arrive_in_order_from_both_publishers(
         "vnf.status.update",
         _payload(VNF_A, 3, old_status="PENDING_CREATE", status="ACTIVE"),
     )
+    # The oslo peer publishes on its own connection, so a later event of ours
+    # could overtake it at the broker; the tool prints in arrival order.
+    await tail.read_until('"sequence": 3')
     await notifier.publish(
         "vnf.instantiate.error",
         _payload(VNF_A, 4, op_id="op-1", error={"type": "Boom", "message": "no"}),
@@ -429,8 +442,9 @@ def _read_until_closed(fd: int) -> str:
 async def test_timeout_before_count_exits_3(
     transport_url: str, names: dict[str, str], notifier: Notifier, tails: list[TailProcess]
 ) -> None:
+    await notifier.start()  # connected before the tool's clock starts
     tail = TailProcess(
-        *_broker_args(transport_url, names), "--json", "--count", "2", "--timeout", "2"
+        *_broker_args(transport_url, names), "--json", "--count", "2", "--timeout", "5"
     )
     tails.append(await tail.start())
     await notifier.publish("vnf.terminate.end", _payload(VNF_A, 9))

@@ -112,6 +112,9 @@ start_apiserver() {
 }
 
 start_controllers() {
+  # --node-monitor-grace-period: the tests restart the API server; kwok's node
+  # leases must not look stale meanwhile, or the nodes go NotReady and their
+  # pods lose Ready for good (kwok's stages only make Pending pods Ready).
   start kube-controller-manager "$(bin kube-controller-manager)" \
     --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
     --authorization-kubeconfig="$KUBECONFIG_OUT" \
@@ -119,7 +122,8 @@ start_controllers() {
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
     --use-service-account-credentials=false --profiling=false \
     --kube-api-qps=500 --kube-api-burst=1000 --concurrent-deployment-syncs=20 \
-    --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40
+    --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 \
+    --node-monitor-grace-period=2m
   start kube-scheduler "$(bin kube-scheduler)" \
     --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
     --authorization-kubeconfig="$KUBECONFIG_OUT" \
@@ -135,7 +139,12 @@ make_nodes() {
   local i name
   for i in $(seq 0 $((TKW_KWOK_NODES - 1))); do
     name=kwok-node-$i
-    api "$API/api/v1/nodes/$name" >/dev/null && continue
+    if api "$API/api/v1/nodes/$name" >/dev/null; then
+      # A run aborted while the nodes were cordoned must not leave every later pod Pending.
+      api -X PATCH -H 'Content-Type: application/merge-patch+json' \
+        "$API/api/v1/nodes/$name" -d '{"spec": {"unschedulable": false}}' >/dev/null
+      continue
+    fi
     say "node $name: creating (kwok plays it)"
     api -X POST -H 'Content-Type: application/json' "$API/api/v1/nodes" -d @- >/dev/null <<JSON
 {"apiVersion": "v1", "kind": "Node",
