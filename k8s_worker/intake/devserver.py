@@ -1,7 +1,11 @@
 """A stand-alone intake process for tests and demos (real broker, test-double handler).
 
     python -m k8s_worker.intake.devserver --transport-url rabbit://... --host w1 \
-        --topic t1 [--journal ops.jsonl] [--delay 0.2] [--durable]
+        --topic t1 [--journal ops.jsonl] [--delay 0.2] [--durable] [--config-file x.conf]
+
+``--config-file`` is an oslo.config file for options without a flag (e.g.
+``[oslo_messaging_rabbit] ssl``, ``ssl_ca_file``); the flags and the settings
+fixed in ``build_conf`` override it.
 
 Prints ``READY`` on stdout once it consumes; SIGTERM drains and exits 0.
 """
@@ -29,7 +33,8 @@ def build_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     register_oslo_opts(conf)
     worker_conf.register_opts(conf)
-    conf([], project="k8s_worker", default_config_files=[])
+    files = [args.config_file] if args.config_file else []
+    conf([], project="k8s_worker", default_config_files=files)
     conf.set_override("transport_url", args.transport_url)
     conf.set_override("control_exchange", args.exchange)
     conf.set_override("topic", args.topic, group="k8s_worker")
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--drain-timeout", type=float, default=10.0)
     parser.add_argument("--durable", action="store_true")
+    parser.add_argument("--config-file", default="")
     args = parser.parse_args(argv)
     configure_logging()
     asyncio.run(serve(args))
