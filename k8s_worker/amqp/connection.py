@@ -117,7 +117,10 @@ class ConnectionSettings:
         if self.ssl_cert_file:
             context.load_cert_chain(self.ssl_cert_file, self.ssl_key_file or None)
         if self.ssl_version and self.ssl_version.lower() in _TLS_VERSIONS:
-            context.minimum_version = _TLS_VERSIONS[self.ssl_version.lower()]
+            # oslo (kombu) speaks exactly the version named, not "at least" it.
+            version = _TLS_VERSIONS[self.ssl_version.lower()]
+            context.minimum_version = version
+            context.maximum_version = version
         return context
 
 
@@ -148,11 +151,15 @@ async def connect(
     name = f"{os.path.basename(sys.argv[0])}:{os.getpid()}:{purpose}"
     stop = tenacity.stop_after_attempt(max_attempts) if max_attempts else tenacity.stop_never
 
+    tried: list[BrokerHost] = []  # the host of the attempt that just failed
+
     def _log_retry(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         LOG.warning(
             "amqp.connect_failed",
             purpose=purpose,
+            host=tried[-1].host if tried else None,
+            port=tried[-1].port if tried else None,
             attempt=state.attempt_number,
             error=str(exc),
             retry_in=round(state.upcoming_sleep, 2),
@@ -174,6 +181,7 @@ async def connect(
     async for attempt in retrying:
         with attempt:
             host = hosts.next()
+            tried[:] = [host]
             connection = await aio_pika.connect(
                 settings.url_for(host),
                 ssl_context=context,

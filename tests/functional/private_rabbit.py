@@ -12,9 +12,15 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
+
+#: The session's private node with a plain listener (``private_rabbit`` fixture).
+PRIVATE_NODE = os.environ.get("TKW_INTAKE_NODE", "tkwintake@localhost")
+PRIVATE_PORT = int(os.environ.get("TKW_INTAKE_AMQP_PORT", "5679"))
+PRIVATE_BASE = pathlib.Path(os.environ.get("TKW_INTAKE_RMQ_DIR", "/tmp/tkw-intake-rmq"))
 
 
 @dataclass
@@ -79,7 +85,11 @@ class PrivateRabbit:
         self.pid_file.unlink(missing_ok=True)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, timeout=60)
         self.started = True
-        self._await_node(within=within)
+        try:
+            self._await_node(within=within)
+        except BaseException:
+            self.stop()  # never leave a half-started node for the next run to trip on
+            raise
 
     def _await_node(self, *, within: float) -> None:
         """Wait for the node to register and boot.
@@ -108,18 +118,30 @@ class PrivateRabbit:
             time.sleep(0.5)
 
     def stop(self, *, within: float = 30) -> None:
-        """Stop the node by its pid (only if this object started it) and wait for it to exit."""
-        if not self.started or not self.pid_file.exists():
+        """Stop the node by its pid (only if this object started it) and wait for it to exit.
+
+        SIGTERM first; SIGKILL if it is still there after ``within`` seconds, so a
+        later start never finds a node that is stopping.
+        """
+        if not self.started:
+            return
+        self.started = False
+        deadline = time.monotonic() + 60  # the node writes its pid file once it runs
+        while not self.pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not self.pid_file.exists():
             return
         pid = int(self.pid_file.read_text().strip())
-        try:
-            os.kill(pid, 15)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + within  # so a later run never reuses a stopping node
-        while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.started = False
+        for signum, wait in ((signal.SIGTERM, within), (signal.SIGKILL, 10.0)):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait
+            while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if not pathlib.Path(f"/proc/{pid}").exists():
+                return
 
 
 def _openssl(*args: str, cwd: pathlib.Path) -> None:

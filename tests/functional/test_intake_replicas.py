@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import pathlib
-import shutil
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
-import pytest
 
 from k8s_worker.intake.testing import WorkerProcess, oslo_rpc_client, read_journal, wait_for
+from tests.functional.private_rabbit import PRIVATE_PORT, PrivateRabbit
 
 CTX = {"user_id": "bob", "project_id": "tenant-b"}
 
@@ -112,89 +107,8 @@ async def test_a_cast_whose_worker_is_killed_is_completed_once_by_another(
         await _cleanup(amqp_url, names, ["doomed", "survivor"])
 
 
-# -- a private broker for the restart test ---------------------------------------------------
-
-NODE = os.environ.get("TKW_INTAKE_NODE", "tkwintake@localhost")
-PORT = int(os.environ.get("TKW_INTAKE_AMQP_PORT", "5679"))
-BASE = pathlib.Path(os.environ.get("TKW_INTAKE_RMQ_DIR", "/tmp/tkw-intake-rmq"))
-
-
-def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-n", NODE, *args], check=True, capture_output=True, timeout=120)
-
-
-def _node_up() -> bool:
-    return (
-        subprocess.run(
-            ["rabbitmqctl", "-n", NODE, "await_startup", "--timeout", "1"],
-            capture_output=True,
-            timeout=30,
-        ).returncode
-        == 0
-    )
-
-
-def _await_node(*, within: float) -> None:
-    """Wait for the node to register and boot.
-
-    ``rabbitmq-server -detached`` returns before the Erlang node has registered
-    with epmd, and ``await_startup`` fails at once (exit 69) on a node it cannot
-    reach, so poll until it answers.
-    """
-    deadline = time.monotonic() + within
-    while True:
-        result = subprocess.run(
-            ["rabbitmqctl", "-n", NODE, "await_startup", "--timeout", "10"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            logs = sorted((BASE / "log").glob("*.log"))
-            tail = logs[-1].read_text()[-2000:] if logs else "(no server log)"
-            raise AssertionError(
-                f"private RabbitMQ node {NODE} did not start within {within:.0f} s:\n"
-                f"{result.stderr.strip()}\n--- server log ---\n{tail}"
-            )
-        time.sleep(1)
-
-
-@pytest.fixture(scope="module")
-def private_broker() -> Iterator[str]:
-    if shutil.which("rabbitmq-server") is None:
-        pytest.skip("rabbitmq-server is not installed")
-    started = False
-    if not _node_up():
-        BASE.mkdir(parents=True, exist_ok=True)
-        shutil.chown(BASE, "rabbitmq", "rabbitmq")
-        env = {
-            **os.environ,
-            "RABBITMQ_NODENAME": NODE,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(PORT),
-            "RABBITMQ_DIST_PORT": str(PORT + 20000),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_MNESIA_BASE": str(BASE / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(BASE / "log"),
-            "RABBITMQ_PID_FILE": str(BASE / "pid"),
-        }
-        (BASE / "pid").unlink(missing_ok=True)
-        subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True, timeout=60)
-        started = True
-        _await_node(within=120)
-    yield f"rabbit://guest:guest@127.0.0.1:{PORT}/"
-    if started:
-        pid = int((BASE / "pid").read_text().strip())
-        os.kill(pid, 15)
-        deadline = time.monotonic() + 30  # so a later run never reuses a node that is stopping
-        while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-
 async def test_no_cast_is_lost_across_a_broker_restart(
-    private_broker: str, tmp_path: pathlib.Path
+    private_rabbit: PrivateRabbit, private_broker: str, tmp_path: pathlib.Path
 ) -> None:
     names = _names("restart")
     url = private_broker + "?amqp_durable_queues=true"
@@ -215,10 +129,9 @@ async def test_no_cast_is_lost_across_a_broker_restart(
         for i, op in enumerate(ops[:20]):
             await asyncio.to_thread(client.heal_vnf, CTX, vnf_id=f"v{i}", op_id=op)
         await wait_for(lambda: len(_done(journal)) >= 3, within=20, what="the first casts")
-        await asyncio.to_thread(
-            _ctl, "stop_app"
-        )  # mid-stream: some done, some in flight, some queued
-        await asyncio.to_thread(_ctl, "start_app")
+        # Mid-stream: some done, some in flight, some queued.
+        await asyncio.to_thread(private_rabbit.ctl, "stop_app")
+        await asyncio.to_thread(private_rabbit.ctl, "start_app")
         for i, op in enumerate(ops[20:], start=20):
             await asyncio.to_thread(client.heal_vnf, CTX, vnf_id=f"v{i}", op_id=op)
         await wait_for(
@@ -230,7 +143,7 @@ async def test_no_cast_is_lost_across_a_broker_restart(
         assert await worker.terminate() == 0
     finally:
         await worker.kill()
-        connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PORT}/")
+        connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PRIVATE_PORT}/")
         async with connection:
             for queue in (names["topic"], f"{names['topic']}.rw"):
                 channel = await connection.channel()

@@ -37,7 +37,7 @@ from tests.functional.harness import (
     WorkerProcess,
     write_config,
 )
-from tests.functional.test_intake_replicas import _ctl, private_broker  # noqa: F401
+from tests.functional.private_rabbit import PrivateRabbit
 
 MANIFESTS = ROOT / "etc" / "kubernetes"
 WORKER_NS = "tacker-k8s-worker"
@@ -324,7 +324,8 @@ async def test_the_manifests_rbac_is_enough_to_run_the_worker(
 
 
 async def test_readyz_turns_unready_without_the_broker_and_ready_again(
-    private_broker: str,  # noqa: F811
+    private_rabbit: PrivateRabbit,
+    private_broker: str,
     kubeconfig: str,
     tmp_path: pathlib.Path,
 ) -> None:
@@ -351,7 +352,7 @@ async def test_readyz_turns_unready_without_the_broker_and_ready_again(
 
     try:
         assert (await probe_until(200))["ready"] is True
-        await asyncio.to_thread(_ctl, "stop_app")
+        await asyncio.to_thread(private_rabbit.ctl, "stop_app")
         try:
             down = await asyncio.wait_for(probe_until(503), 60)
             assert down["checks"]["broker"]["ok"] is False
@@ -359,7 +360,7 @@ async def test_readyz_turns_unready_without_the_broker_and_ready_again(
             live, _ = await http_get(f"http://127.0.0.1:{port}/healthz")
             assert live == 200
         finally:
-            await asyncio.to_thread(_ctl, "start_app")
+            await asyncio.to_thread(private_rabbit.ctl, "start_app")
         up = await asyncio.wait_for(probe_until(200), 90)
         assert up["checks"]["broker"]["ok"] is True
     finally:
