@@ -5,11 +5,15 @@ a broker (the shared test-bed broker is never restarted under other tests);
 one per session, so no module boots the same node while another stops it.
 """
 
+import asyncio
+import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import STATE
+from tests.functional import harness
 from tests.functional.private_rabbit import PRIVATE_BASE, PRIVATE_NODE, PRIVATE_PORT, PrivateRabbit
 
 
@@ -35,3 +39,32 @@ def private_rabbit() -> Iterator[PrivateRabbit]:
 def private_broker(private_rabbit: PrivateRabbit) -> str:
     """The private node as an oslo.messaging transport_url."""
     return f"rabbit://guest:guest@127.0.0.1:{PRIVATE_PORT}/"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_record_namespaces() -> Iterator[None]:
+    """Delete the records namespaces the session's workers created.
+
+    Each test's workers keep their VNF records in a namespace of their own
+    (``Names.fresh``); the test bed outlives the run, so they must not pile up.
+    """
+    yield
+    kubeconfig = os.environ.get("TKW_KUBECONFIG", str(STATE / "kubeconfig"))
+    if harness.RECORD_NAMESPACES and os.path.exists(kubeconfig):
+        asyncio.run(_delete_namespaces(kubeconfig, sorted(harness.RECORD_NAMESPACES)))
+
+
+async def _delete_namespaces(kubeconfig: str, names: list[str]) -> None:
+    from kubernetes_asyncio import client, config
+    from kubernetes_asyncio.client.rest import ApiException
+
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    async with client.ApiClient(configuration=configuration) as api:
+        core = client.CoreV1Api(api)
+        for name in names:
+            try:
+                await core.delete_namespace(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise

@@ -35,6 +35,10 @@ CTX = {
 }
 
 
+#: Records namespaces named in this session; the functional conftest deletes them.
+RECORD_NAMESPACES: set[str] = set()
+
+
 @dataclass
 class Names:
     topic: str
@@ -45,6 +49,7 @@ class Names:
     @classmethod
     def fresh(cls) -> Names:
         s = uuid.uuid4().hex[:8]
+        RECORD_NAMESPACES.add(f"tkw-records-{s}")
         return cls(
             topic=f"tkw_e2e_{s}",
             exchange=f"tkw_e2e_x_{s}",
