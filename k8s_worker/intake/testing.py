@@ -9,6 +9,7 @@ that a cast is completed exactly once across replicas.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import pathlib
@@ -25,6 +26,16 @@ from rpc.exceptions import VnfNotFound
 EXPLODE = "explode"
 #: get_vnf("slow-<seconds>") answers after that many seconds.
 SLOW = "slow-"
+
+
+def die_with_parent() -> None:
+    """Run in a test's child process before exec: SIGKILL it when the test run dies.
+
+    The test bed outlives a run, so a worker left by an aborted run would go on
+    consuming from the shared broker and loading the next run.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -262,11 +273,19 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         with self.log.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=err, env=env
+                *self.argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=env,
+                preexec_fn=die_with_parent,
             )
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), ready_within)
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), ready_within)
+        except TimeoutError:
+            line = b""
         if line.strip() != b"READY":
+            await self.kill()  # a worker that never got ready must not go on consuming
             raise RuntimeError(f"worker {self.host} did not start: {self.log.read_text()[-2000:]}")
         return self
 

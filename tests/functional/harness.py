@@ -9,7 +9,6 @@ notification listener that keeps every notification it receives.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import pathlib
 import signal
@@ -23,7 +22,7 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from k8s_worker.intake.testing import oslo_rpc_client
+from k8s_worker.intake.testing import die_with_parent, oslo_rpc_client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CTX = {
@@ -89,16 +88,6 @@ http_port = 0
 {extra}
 """)
     return path
-
-
-def die_with_parent() -> None:
-    """Run in the child before exec: SIGKILL it when the test run dies.
-
-    The test bed outlives a run, so a worker left by an aborted run would go on
-    consuming from the shared broker and loading the next run.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class WorkerProcess:
