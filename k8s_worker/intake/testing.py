@@ -9,10 +9,10 @@ that a cast is completed exactly once across replicas.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import os
 import pathlib
+import shutil
 import signal
 import sys
 import tempfile
@@ -28,14 +28,17 @@ EXPLODE = "explode"
 SLOW = "slow-"
 
 
-def die_with_parent() -> None:
-    """Run in a test's child process before exec: SIGKILL it when the test run dies.
+def die_with_parent() -> list[str]:
+    """A command prefix that SIGKILLs a test's child process when the test run dies.
 
     The test bed outlives a run, so a worker left by an aborted run would go on
-    consuming from the shared broker and loading the next run.
+    consuming from the shared broker and loading the next run.  util-linux's
+    ``setpriv`` sets PR_SET_PDEATHSIG and execs the command (same pid); a
+    ``preexec_fn`` would do it too, but makes every spawn a fork that eventlet
+    (imported by oslo libraries) warns about.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 @dataclass
@@ -273,11 +276,11 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         with self.log.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
+                *die_with_parent(),
                 *self.argv,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
                 env=env,
-                preexec_fn=die_with_parent,
             )
         assert self.proc.stdout is not None
         try:

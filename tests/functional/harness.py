@@ -100,6 +100,7 @@ class WorkerProcess:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
         self._log_file = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
+            *die_with_parent(),
             sys.executable,
             "-m",
             "k8s_worker.cmd.worker",
@@ -110,7 +111,6 @@ class WorkerProcess:
             stderr=self._log_file,
             env=env,
             cwd=str(ROOT),
-            preexec_fn=die_with_parent,
         )
         try:
             line = await asyncio.wait_for(self.proc.stdout.readline(), within)
