@@ -34,6 +34,11 @@ LOG = structlog.get_logger(__name__)
 PRIORITIES = ("AUDIT", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SAMPLE")
 
 
+def utc_timestamp() -> str:
+    """Now, as oslo's Notifier writes it (``str`` of a naive UTC datetime)."""
+    return str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+
+
 class Notifier:
     def __init__(
         self,
@@ -94,15 +99,23 @@ class Notifier:
         *,
         priority: str,
         ctx: RequestContext | None,
+        message_id: str | None = None,
+        timestamp: str | None = None,
     ) -> dict[str, Any]:
-        """The message dict (inside the envelope) oslo's Notifier._notify builds."""
+        """The message dict (inside the envelope) oslo's Notifier._notify builds.
+
+        ``message_id`` and ``timestamp`` are fresh unless given: an event kept in
+        a VNF record's outbox brings its own, so publishing it again (after a
+        replica died between the publish and the outbox update) repeats the same
+        message, which a consumer can recognise by ``message_id``.
+        """
         message: dict[str, Any] = {
-            "message_id": str(uuid.uuid4()),
+            "message_id": message_id or str(uuid.uuid4()),
             "publisher_id": self.publisher_id,
             "event_type": event_type,
             "priority": priority,
             "payload": redact(dict(payload)),
-            "timestamp": str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None)),
+            "timestamp": timestamp or utc_timestamp(),
         }
         context = ctx.redacted() if ctx is not None else {}
         message.update({f"_context_{k}": v for k, v in context.items()})
@@ -116,6 +129,8 @@ class Notifier:
         *,
         priority: str = "INFO",
         ctx: RequestContext | None = None,
+        message_id: str | None = None,
+        timestamp: str | None = None,
     ) -> None:
         """Publish one notification to every topic; returns once the broker confirmed."""
         priority = priority.upper()
@@ -123,7 +138,15 @@ class Notifier:
             raise ValueError(f"unknown notification priority {priority!r}")
         if not self.enabled:
             return
-        body = encode(self.build(event_type, payload, priority=priority, ctx=ctx))
+        message = self.build(
+            event_type,
+            payload,
+            priority=priority,
+            ctx=ctx,
+            message_id=message_id,
+            timestamp=timestamp,
+        )
+        body = encode(message)
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self._attempts),
             wait=tenacity.wait_exponential(multiplier=0.2, max=5),

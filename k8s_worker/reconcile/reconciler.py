@@ -42,7 +42,13 @@ class NotOwner(Exception):
 
 class Publisher:  # the part of k8s_worker.notify.Notifier the reconciler uses
     async def publish(
-        self, event_type: str, payload: dict[str, Any], *, priority: str = "INFO"
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        priority: str = "INFO",
+        message_id: str | None = None,
+        timestamp: str | None = None,
     ) -> None: ...
 
 
@@ -393,7 +399,11 @@ class Reconciler:
         self._fence(rec)
         for entry in entries:
             await self.publisher.publish(
-                entry["eventType"], entry["payload"], priority=entry["priority"]
+                entry["eventType"],
+                entry["payload"],
+                priority=entry["priority"],
+                message_id=rec.message_id(entry),
+                timestamp=entry.get("timestamp"),  # absent in entries written before it existed
             )
         last = entries[-1]["sequence"]
 

@@ -18,10 +18,14 @@ import datetime as dt
 import enum
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
+
+#: uuid5 namespace of notification message ids (``VnfRecord.message_id``).
+_MESSAGE_ID_NAMESPACE = uuid.UUID("5f0d9c1e-3b7a-4c55-9a53-6c1f3e2b8d47")
 
 JOURNAL_KEEP = 50  # finished operations kept in the journal
 SEEN_OPS_KEEP = 500  # op_ids remembered for de-duplication
@@ -306,12 +310,28 @@ class VnfRecord:
         seq = int(self.st.get("sequence", 0)) + 1
         self.st["sequence"] = seq
         body = {"vnf_id": self.vnf_id, "tenant_id": self.tenant_id, "sequence": seq, **payload}
-        entry = {"sequence": seq, "eventType": event_type, "priority": priority, "payload": body}
+        entry = {
+            "sequence": seq,
+            "eventType": event_type,
+            "priority": priority,
+            "payload": body,
+            # When it happened (oslo's format), not when the outbox is published.
+            "timestamp": str(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
+        }
         self.st.setdefault("outbox", []).append(entry)
         return entry
 
     def outbox(self) -> list[dict[str, Any]]:
         return list(self.st.get("outbox", []))
+
+    def message_id(self, entry: dict[str, Any]) -> str:
+        """The notification's ``message_id``: the same each time this entry is published.
+
+        Derived from the record's uid (a VNF id used again after a terminate gets
+        a new record, so a new uid) and the entry's sequence.
+        """
+        uid = self.obj["metadata"].get("uid") or self.vnf_id
+        return str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"{uid}/{entry['sequence']}"))
 
     def drop_published(self, up_to_sequence: int) -> None:
         self.st["outbox"] = [e for e in self.st.get("outbox", []) if e["sequence"] > up_to_sequence]

@@ -183,7 +183,9 @@ async def run(tail: Tail, *, count: int | None) -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    LOG.info("tail.done", outcome=outcome.value, shown=tail.shown)
+    LOG.info(
+        "tail.done", outcome=outcome.value, shown=tail.shown, repeats_skipped=tail.recent.repeats
+    )
     if outcome is Outcome.CONNECTION_LOST:
         return EXIT_BROKER
     if outcome is Outcome.TIMED_OUT and count is not None:

@@ -28,6 +28,7 @@ from k8s_worker.amqp.connection import ConnectionSettings, connect
 from k8s_worker.amqp.topology import ExchangeSpec, RabbitSettings, declare_exchange
 from k8s_worker.tail.event import Event, Malformed, parse
 from k8s_worker.tail.filters import EventFilter
+from k8s_worker.tail.repeats import RecentMessages
 
 LOG = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class Tail:
         self._filter = event_filter
         self._sink = sink
         self.shown = 0
+        self.recent = RecentMessages()  # events published twice are shown once
         #: why the broker closed the connection, when it did
         self.close_reason: BaseException | None = None
         self.queue_name = options.queue or ephemeral_queue_name()
@@ -227,6 +229,8 @@ class Tail:
                 if isinstance(item, Malformed):
                     LOG.warning("tail.malformed", reason=item.reason, key=item.routing_key)
                     self._sink(item)
+                elif self.recent.repeat(item.message_id):
+                    LOG.debug("tail.repeat_skipped", message_id=item.message_id)
                 elif self._filter.matches(item):
                     self._sink(item)
                     self.shown += 1

@@ -171,6 +171,8 @@ class _Endpoint:
                 "publisher_id": publisher_id,
                 "event_type": event_type,
                 "payload": payload,
+                "message_id": metadata.get("message_id"),
+                "timestamp": metadata.get("timestamp"),
             }
         )
 

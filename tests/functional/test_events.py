@@ -10,13 +10,18 @@ losing or repeating anything.
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from kubernetes_asyncio import client
 
+from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
+from k8s_worker.record.model import record_name
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, set_unschedulable, wait_for_pods
@@ -147,3 +152,58 @@ async def test_respawns_and_status_follow_the_pods(
 
     await conductor("terminate_vnf", vnf_id=vnf_id, op_id="t1")
     await events.wait(vnf_id, "vnf.terminate.end")
+
+
+async def test_an_event_published_again_after_a_crash_is_the_same_message(
+    transport_url, names, worker, events, kube_api, namespace, tmp_path
+):
+    """A replica killed after publishing but before dropping the event from the
+    record's outbox: the next one publishes it again, as the same message (same
+    message_id, sequence and timestamp), and k8s-worker-tail shows it once."""
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "k8s_worker.cmd.tail",
+        "--transport-url", transport_url, "--exchange", names.exchange,
+        "--topic", names.notify, "--json", "--event", "vnf.instantiate.end",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(ROOT),
+    )  # fmt: skip
+    try:
+        while b"tail.listening" not in await asyncio.wait_for(tail.stderr.readline(), 30):
+            pass
+        conductor = Conductor(transport_url, names)
+        vnf_id = str(uuid.uuid4())
+        vnf = {"id": vnf_id, "name": "again", "tenant_id": "tenant-1", "vnfd": one_vdu()}
+        await conductor("instantiate_vnf", op_id="i-again", vnf=vnf | {"namespace": namespace})
+        first = (await events.wait(vnf_id, "vnf.instantiate.end"))[0]
+
+        # The crash window, recreated: the worker stopped, the event back in the outbox.
+        assert await worker.stop() == 0
+        custom = client.CustomObjectsApi(kube_api)
+        plural = dict(group=VNF_GROUP, version=VNF_VERSION, plural="vnfs")
+        obj = await custom.get_namespaced_custom_object(
+            **plural, namespace=names.records, name=record_name(vnf_id)
+        )
+        obj["status"]["outbox"] = [
+            {
+                "sequence": first["payload"]["sequence"],
+                "eventType": "vnf.instantiate.end",
+                "priority": "INFO",
+                "payload": first["payload"],
+                "timestamp": first["timestamp"],
+            }
+        ]
+        await custom.replace_namespaced_custom_object_status(
+            **plural, namespace=names.records, name=record_name(vnf_id), body=obj
+        )
+        await worker.start()
+
+        again = (await events.wait(vnf_id, "vnf.instantiate.end", count=2))[1]
+        assert again["message_id"] == first["message_id"]
+        assert again["timestamp"] == first["timestamp"]
+        assert again["payload"] == first["payload"]
+        await asyncio.sleep(1)  # the tail has had the repeat too
+    finally:
+        tail.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(tail.communicate(), 30)
+    shown = [json.loads(line) for line in out.decode().splitlines()]
+    assert [e["message_id"] for e in shown] == [first["message_id"]], err.decode()[-2000:]
+    assert b'"repeats_skipped": 1' in err or b"repeats_skipped=1" in err, err.decode()[-2000:]
