@@ -242,9 +242,10 @@ async def test_chaos_three_replicas_thirty_vnfs(
         problems = []
         for vnf_id in vnfs:
             seen = events.of(vnf_id)
-            by_seq: dict[int, set[str]] = collections.defaultdict(set)
+            # A repeat (at-least-once, across a kill) must be the same message.
+            by_seq: dict[int, set[tuple[str, str]]] = collections.defaultdict(set)
             for e in seen:
-                by_seq[e["payload"]["sequence"]].add(e["event_type"])
+                by_seq[e["payload"]["sequence"]].add((e["event_type"], e["message_id"]))
             seqs = sorted(by_seq)
             dupes = len(seen) - len(seqs)
             conflicts = [s for s, kinds in by_seq.items() if len(kinds) > 1]
