@@ -182,11 +182,17 @@ async def connect(
         with attempt:
             host = hosts.next()
             tried[:] = [host]
-            connection = await aio_pika.connect(
+            connection = aio_pika.Connection(
                 settings.url_for(host),
                 ssl_context=context,
                 client_properties={"connection_name": name},
             )
+            try:
+                await connection.connect()
+            except BaseException:
+                # Closed here, not by its __del__ later (a coroutine nobody awaits).
+                await connection.close()
+                raise
             LOG.info("amqp.connected", purpose=purpose, host=host.host, port=host.port)
             return connection
     raise AssertionError("unreachable")  # pragma: no cover
