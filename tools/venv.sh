@@ -18,5 +18,12 @@ if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VENV/.complete" ]; then
   touch "$VENV/.complete"
 fi
 # pbr takes the version from git; a shallow or tagless clone still installs.
-PBR_VERSION=${PBR_VERSION:-0.1.0} "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$_root" >/dev/null
+# setuptools' advice on every build is noise here: shown only when the install fails.
+_log=$(mktemp)
+if ! PBR_VERSION=${PBR_VERSION:-0.1.0} "$VENV/bin/pip" install -q --no-deps --no-build-isolation \
+    -e "$_root" >"$_log" 2>&1; then
+  cat "$_log" >&2; rm -f "$_log"
+  echo "[venv] error: installing the project into $VENV failed" >&2; exit 1
+fi
+rm -f "$_log"
 export VENV
