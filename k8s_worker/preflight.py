@@ -23,6 +23,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings
+from k8s_worker.intake.envelope import EnvelopeError, compress
 from k8s_worker.kube.kinds import VNF_GROUP
 from k8s_worker.logs import scrub
 
@@ -58,6 +59,14 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             f"configuration error: [DEFAULT] transport_url: the {url.transport!r} driver is "
             "not supported; use rabbit://user:password@host:port/vhost"
         )
+    compression = conf.oslo_messaging_rabbit.kombu_compression
+    if compression:
+        try:
+            compress(b"", compression)
+        except EnvelopeError as exc:
+            raise StartupError(
+                f"configuration error: [oslo_messaging_rabbit] kombu_compression: {exc}"
+            ) from exc
     kubeconfig = conf.kubernetes.kubeconfig
     if kubeconfig and not os.path.isfile(os.path.expanduser(kubeconfig)):
         raise StartupError(

@@ -91,7 +91,12 @@ class Consumer:
         raw: dict[str, Any] = {}
         request: RpcRequest | None = None
         try:
-            raw = decode(message.body, content_encoding=message.header.properties.content_encoding)
+            properties = message.header.properties
+            raw = decode(
+                message.body,
+                content_encoding=properties.content_encoding,
+                compression=(properties.headers or {}).get("compression"),
+            )
             request = RpcRequest.from_message(raw)
             if request.unique_id and request.unique_id in self._completed:
                 LOG.info("intake.duplicate_ignored", unique_id=request.unique_id)

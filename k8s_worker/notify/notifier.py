@@ -4,8 +4,9 @@ Exchange ``[DEFAULT] control_exchange``, routing key ``<topic>.<priority>`` for
 each ``[oslo_messaging_notifications] topics``, the 2.0 envelope around
 ``{message_id, publisher_id, event_type, priority, payload, timestamp}`` plus
 the (sanitized) context, and the default queue oslo declares so nothing is lost
-before a listener binds.  Unlike oslo, every publish waits for the broker's
-publisher confirm and is retried on a new connection when the old one died.
+before a listener binds; the body compressed as ``kombu_compression`` says.
+Unlike oslo, every publish waits for the broker's publisher confirm and is
+retried on a new connection when the old one died.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from k8s_worker.amqp.connection import ConnectionSettings, connect
 from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue, notification_queue
 from k8s_worker.intake.context import RequestContext
-from k8s_worker.intake.envelope import CONTENT_TYPE, encode
+from k8s_worker.intake.envelope import CONTENT_TYPE, compress, encode
 from k8s_worker.intake.redact import redact
 
 LOG = structlog.get_logger(__name__)
@@ -58,6 +59,9 @@ class Notifier:
             conf, url=notif.transport_url or conf.transport_url
         )
         self._rabbit = RabbitSettings.from_conf(conf)
+        self._compression = conf.oslo_messaging_rabbit.kombu_compression or None
+        if self._compression:
+            compress(b"", self._compression)  # an unknown codec fails here, not per event
         self._attempts = attempts
         self._lock = asyncio.Lock()
         self._connection: AbstractConnection | None = None
@@ -177,6 +181,9 @@ class Notifier:
                     await declare_queue(channel, spec)
                     self._declared.add(key)
             exchange = await channel.get_exchange(self._exchange, ensure=False)
+        headers: dict[str, Any] = {}
+        if self._compression:
+            body, headers["compression"] = compress(body, self._compression)
         for topic in self.topics:
             await exchange.publish(
                 aio_pika.Message(
@@ -184,6 +191,7 @@ class Notifier:
                     content_type=CONTENT_TYPE,
                     content_encoding="utf-8",
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    headers=headers,
                 ),
                 routing_key=f"{topic}.{priority}",
             )

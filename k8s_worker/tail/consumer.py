@@ -224,6 +224,7 @@ class Tail:
                     message.body,
                     routing_key=message.routing_key or "",
                     content_encoding=message.content_encoding,
+                    compression=(message.headers or {}).get("compression"),
                     message_id=message.message_id,
                 )
                 if isinstance(item, Malformed):

@@ -92,6 +92,7 @@ def parse(
     *,
     routing_key: str,
     content_encoding: str | None = None,
+    compression: str | None = None,
     message_id: str | None = None,
 ) -> Event | Malformed:
     """The notification in ``body`` (an oslo 2.0 envelope or a bare 1.0 dict)."""
@@ -100,7 +101,7 @@ def parse(
         return Malformed(reason, routing_key=routing_key, size=len(body), message_id=message_id)
 
     try:
-        message = decode(body, content_encoding=content_encoding)
+        message = decode(body, content_encoding=content_encoding, compression=compression)
     except EnvelopeError as exc:
         return bad(str(exc))
     event_type = message.get("event_type")

@@ -232,6 +232,25 @@ async def test_a_duplicate_op_id_is_executed_once(client: Any, worker: WorkerPro
     assert [r["op_id"] for r in _done(worker)].count(op) == 1
 
 
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "lzma"])
+async def test_casts_and_calls_compressed_by_the_peer_are_read(
+    client: Any, worker: WorkerProcess, transport_url: str, names: dict[str, str], codec: str
+) -> None:
+    """A conductor with ``[oslo_messaging_rabbit] kombu_compression`` set."""
+    cfg.CONF.set_override("kombu_compression", codec, group="oslo_messaging_rabbit")
+    try:
+        zipped = oslo_rpc_client(transport_url, topic=names["topic"], exchange=names["exchange"])
+        vnf_id = f"vnf-{codec}-{uuid.uuid4().hex[:6]}"
+        await asyncio.to_thread(
+            zipped.instantiate_vnf, CTX, vnf=_vnf(vnf_id, config={"k": "v" * 2000}), op_id=vnf_id
+        )
+        got = await asyncio.to_thread(zipped.get_vnf, CTX, vnf_id=vnf_id)
+    finally:
+        cfg.CONF.clear_override("kombu_compression", group="oslo_messaging_rabbit")
+    assert got["id"] == vnf_id and got["status"] == "ACTIVE"
+    assert [r["op_id"] for r in _done(worker)].count(vnf_id) == 1
+
+
 async def test_bad_casts_are_reported_once_and_never_loop(
     client: Any, worker: WorkerProcess, errors: _Errors, amqp_url: str, names: dict[str, str]
 ) -> None:

@@ -182,8 +182,19 @@ QUICK = "\n[service]\nstartup_timeout = 3\n"
         (("[DEFAULT]", "[DEFAULT\n"), "Failed to parse"),
         (("transport_url = rabbit://", "transport_url = kafka://"), "[DEFAULT] transport_url"),
         (("kubeconfig = /", "kubeconfig = /nonexistent/"), "[kubernetes] kubeconfig"),
+        (
+            ("[DEFAULT]", "[oslo_messaging_rabbit]\nkombu_compression = snappy\n[DEFAULT]"),
+            "[oslo_messaging_rabbit] kombu_compression: unknown compression 'snappy'",
+        ),
     ],
-    ids=["out-of-range", "bad-choice", "unparsable", "unsupported-driver", "no-kubeconfig"],
+    ids=[
+        "out-of-range",
+        "bad-choice",
+        "unparsable",
+        "unsupported-driver",
+        "no-kubeconfig",
+        "unknown-compression",
+    ],
 )
 async def test_a_bad_configuration_is_one_clear_line(
     tmp_path: pathlib.Path, good_config: str, edit: tuple[str, str], expected: str

@@ -314,6 +314,72 @@ async def test_a_malformed_message_is_an_error_line_not_a_crash(
     assert not any("Traceback" in line for line in tail.stderr)
 
 
+async def test_compressed_notifications_are_read_by_the_tool_and_by_oslo(
+    transport_url: str, names: dict[str, str], tails: list[TailProcess]
+) -> None:
+    """``kombu_compression`` on the publishers: the worker's notifier compresses as
+    kombu does (an oslo listener reads it), and the tool reads both kinds."""
+    tail = TailProcess(*_broker_args(transport_url, names), "--json", "--count", "2")
+    tails.append(await tail.start())
+    received: list[tuple[str, int]] = []
+
+    class Endpoint:
+        def info(
+            self, ctxt: dict, publisher_id: str, event_type: str, payload: dict, metadata: dict
+        ) -> None:
+            received.append((event_type, payload["sequence"]))
+
+    oslo_rpc_client(transport_url, topic=names["topic"], exchange=names["exchange"])  # cfg.CONF
+    cfg.CONF.set_override("control_exchange", names["exchange"])
+    cfg.CONF.set_override("kombu_compression", "bzip2", group="oslo_messaging_rabbit")
+    try:
+        transport = oslo_messaging.get_notification_transport(cfg.CONF, url=transport_url)
+        listener = oslo_messaging.get_notification_listener(
+            transport,
+            [oslo_messaging.Target(topic=names["topic"], exchange=names["exchange"])],
+            [Endpoint()],
+            executor="threading",
+        )
+        listener.start()
+        oslo_peer = oslo_messaging.Notifier(
+            transport, publisher_id="oslo.peer", driver="messagingv2", topics=[names["topic"]]
+        )
+        await asyncio.to_thread(oslo_peer.info, {}, "vnf.scale.start", _payload(VNF_A, 1))
+    finally:
+        cfg.CONF.clear_override("control_exchange")
+        cfg.CONF.clear_override("kombu_compression", group="oslo_messaging_rabbit")
+
+    conf = cfg.ConfigOpts()
+    register_oslo_opts(conf)
+    conf([], project="k8s_worker", default_config_files=[])
+    conf.set_override("transport_url", transport_url)
+    conf.set_override("control_exchange", names["exchange"])
+    conf.set_override("topics", [names["topic"]], group="oslo_messaging_notifications")
+    conf.set_override("kombu_compression", "gzip", group="oslo_messaging_rabbit")
+    ours = Notifier(conf, publisher_id="k8s_worker.tail-test")
+    try:
+        await ours.publish("vnf.scale.end", _payload(VNF_A, 2, op_id="s1"))
+    finally:
+        await ours.close()
+
+    code, lines = await tail.finish()
+    assert code == 0, tail.stderr
+    assert [(e[0], e[2]) for e in _events(lines)] == [("vnf.scale.start", 1), ("vnf.scale.end", 2)]
+    try:
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(received, key=lambda r: r[1]) == [
+            ("vnf.scale.start", 1),
+            ("vnf.scale.end", 2),
+        ]
+    finally:
+        listener.stop()
+        listener.wait()
+        transport.cleanup()
+
+
 async def test_a_kept_queue_replays_what_arrived_while_the_tool_was_not_running(
     transport_url: str,
     amqp_url: str,
