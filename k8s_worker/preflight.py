@@ -23,6 +23,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings
+from k8s_worker.amqp.options import rabbit_options
 from k8s_worker.intake.envelope import EnvelopeError, compress
 from k8s_worker.kube.kinds import VNF_GROUP
 from k8s_worker.logs import scrub
@@ -59,7 +60,7 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             f"configuration error: [DEFAULT] transport_url: the {url.transport!r} driver is "
             "not supported; use rabbit://user:password@host:port/vhost"
         )
-    compression = conf.oslo_messaging_rabbit.kombu_compression
+    compression = rabbit_options(conf).kombu_compression
     if compression:
         try:
             compress(b"", compression)

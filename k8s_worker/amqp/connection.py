@@ -24,7 +24,7 @@ from aio_pika.abc import AbstractConnection
 from oslo_config import cfg
 from yarl import URL
 
-from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options
 
 LOG = structlog.get_logger(__name__)
 
@@ -63,8 +63,7 @@ class ConnectionSettings:
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, *, url: str | None = None) -> ConnectionSettings:
-        register_oslo_opts(conf)
-        rabbit = conf.oslo_messaging_rabbit
+        rabbit = rabbit_options(conf, url=url)
         parsed = oslo_messaging.TransportURL.parse(conf, url or conf.transport_url)
         hosts = tuple(
             BrokerHost(

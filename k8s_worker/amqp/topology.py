@@ -19,7 +19,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from oslo_config import cfg
 
-from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options
 
 LOG = structlog.get_logger(__name__)
 
@@ -42,9 +42,8 @@ class RabbitSettings:
     prefetch_count: int = 0
 
     @classmethod
-    def from_conf(cls, conf: cfg.ConfigOpts) -> RabbitSettings:
-        register_oslo_opts(conf)
-        r = conf.oslo_messaging_rabbit
+    def from_conf(cls, conf: cfg.ConfigOpts, *, url: str | None = None) -> RabbitSettings:
+        r = rabbit_options(conf, url=url)
         if r.rabbit_quorum_queue and r.rabbit_ha_queues:
             raise RuntimeError(
                 "Configuration Error: rabbit_quorum_queue and rabbit_ha_queues both enabled"

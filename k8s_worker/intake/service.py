@@ -23,7 +23,7 @@ from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue, rpc_server_queues
 from k8s_worker.intake.consumer import Consumer
 from k8s_worker.intake.dispatcher import Dispatcher
@@ -59,7 +59,7 @@ class IntakeService:
         self._reply_channel: AbstractChannel | None = None
         self._replies = ReplySender(
             lambda: self._reply_channel,
-            missing_queue_timeout=conf.oslo_messaging_rabbit.kombu_missing_consumer_retry_timeout,
+            missing_queue_timeout=rabbit_options(conf).kombu_missing_consumer_retry_timeout,
         )
         self._consumer = Consumer(
             dispatcher=Dispatcher(handler),

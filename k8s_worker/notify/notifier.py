@@ -24,7 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue, notification_queue
 from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.envelope import CONTENT_TYPE, compress, encode
@@ -55,11 +55,10 @@ class Notifier:
         self.topics: tuple[str, ...] = tuple(notif.topics)
         self.enabled = not (notif.driver and set(notif.driver) <= {"noop"})
         self._exchange = conf.control_exchange
-        self._settings = ConnectionSettings.from_conf(
-            conf, url=notif.transport_url or conf.transport_url
-        )
-        self._rabbit = RabbitSettings.from_conf(conf)
-        self._compression = conf.oslo_messaging_rabbit.kombu_compression or None
+        url = notif.transport_url or conf.transport_url
+        self._settings = ConnectionSettings.from_conf(conf, url=url)
+        self._rabbit = RabbitSettings.from_conf(conf, url=url)
+        self._compression = rabbit_options(conf, url=url).kombu_compression or None
         if self._compression:
             compress(b"", self._compression)  # an unknown codec fails here, not per event
         self._attempts = attempts

@@ -201,10 +201,9 @@ def main(argv: list[str] | None = None, *, usage: str = "") -> int:
             vnf_ids=args.vnf, tenants=args.tenant, events=args.event, priorities=args.priority
         )
         conf = build_conf(args)
-        settings = ConnectionSettings.from_conf(
-            conf, url=conf.oslo_messaging_notifications.transport_url or conf.transport_url
-        )
-        rabbit = RabbitSettings.from_conf(conf)
+        url = conf.oslo_messaging_notifications.transport_url or conf.transport_url
+        settings = ConnectionSettings.from_conf(conf, url=url)
+        rabbit = RabbitSettings.from_conf(conf, url=url)
     except (ValueError, cfg.Error, oslo_messaging.MessagingException, RuntimeError) as exc:
         parser.error(str(exc))
     topics = tuple(conf.oslo_messaging_notifications.topics)
