@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     intake.add_argument("--vnfs", type=int, default=None, help="distinct VNFs (default: count)")
     intake.add_argument("--only", default="raw,ours,oslo", help="comma-separated contenders to run")
     intake.add_argument(
+        "--processes",
+        type=_ints,
+        default=[1],
+        help="comma-separated numbers of competing consumer processes per contender, e.g. 1,2,4",
+    )
+    intake.add_argument(
         "--profile",
         default="",
         help="comma-separated contenders whose first run goes under pyinstrument",
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     drain.add_argument("--prefetch", type=int, default=128)
     drain.add_argument("--oslo-prefetch", type=int, default=None)
     drain.add_argument("--timeout", type=float, default=120.0)
+    drain.add_argument(
+        "--idle", type=float, default=1.0, help="with --count 0: stop after this many idle seconds"
+    )
     add_e2e_modes(sub)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -121,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             vnfs=args.vnfs,
             modes=tuple(m for m in args.only.split(",") if m),
             profile=tuple(m for m in args.profile.split(",") if m),
+            processes=tuple(args.processes),
         )
     )
     return 0

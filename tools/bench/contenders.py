@@ -28,6 +28,13 @@ the run proves every ack arrived.  CPU seconds of the
 whole process (every thread) over the same window are reported too: with
 other work on the machine they vary less than wall time.
 Logging is the worker's production setup at INFO for all three.
+
+Several processes on one queue (``--processes``): each child is started with
+``count`` 0 and ``idle`` seconds, prints READY once it is connected and
+waits for a line on stdin before it consumes, so every competing consumer
+starts together; it then stops after ``idle`` seconds without a message and
+reports its first delivery and last ack on the system-wide monotonic clock,
+which the parent combines into one window.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ class Result:
     seconds: float
     cpu_seconds: float
     note: str = ""
+    started: float = 0.0  # time.monotonic() of the first delivery (comparable across processes)
+    ended: float = 0.0  # ... and of the last ack
 
     @property
     def rate(self) -> float:
@@ -69,21 +78,59 @@ class Result:
 
 
 class _Window:
-    """First delivery -> last ack, in wall and process CPU time."""
+    """First delivery -> last ack, in wall and process CPU time.
+
+    ``count`` 0: no fixed count; every ack moves the end (see ``until_idle``).
+    """
 
     def __init__(self, count: int) -> None:
         self.count = count
         self.handled = 0
-        self.t0 = self.c0 = self.t1 = self.c1 = 0.0
+        self.t0 = self.c0 = self.t1 = self.c1 = self.m0 = self.m1 = 0.0
 
     def start(self) -> None:
-        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        self.t0, self.c0, self.m0 = time.perf_counter(), time.process_time(), time.monotonic()
 
     def stop(self) -> None:
-        self.t1, self.c1 = time.perf_counter(), time.process_time()
+        self.t1, self.c1, self.m1 = time.perf_counter(), time.process_time(), time.monotonic()
+
+    def handled_one(self) -> bool:
+        """Count an ack; True when it was the last one of a fixed count."""
+        self.handled += 1
+        if not self.count:
+            self.stop()
+            return False
+        if self.handled == self.count:
+            self.stop()
+            return True
+        return False
+
+    def idle_for(self, seconds: float) -> bool:
+        return self.handled > 0 and time.perf_counter() - self.t1 > seconds
 
     def result(self, mode: str, note: str = "") -> Result:
-        return Result(mode, self.count, self.t1 - self.t0, self.c1 - self.c0, note)
+        return Result(
+            mode,
+            self.handled if not self.count else self.count,
+            self.t1 - self.t0,
+            self.c1 - self.c0,
+            note,
+            started=self.m0,
+            ended=self.m1,
+        )
+
+
+async def until_idle(window: _Window, idle: float, done: asyncio.Event) -> None:
+    """Set ``done`` once messages came and none has for ``idle`` seconds."""
+    while not window.idle_for(idle):  # noqa: ASYNC110 (idleness is a time, not an event)
+        await asyncio.sleep(0.05)
+    done.set()
+
+
+async def barrier() -> None:
+    """READY on stdout, then wait for the parent's line on stdin."""
+    print("READY", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
 
 
 class AiormqProbe:
@@ -109,9 +156,7 @@ class AiormqProbe:
             channel: Any, delivery_tag: int, multiple: bool = False, wait: bool = True
         ) -> None:
             await ack(channel, delivery_tag, multiple, wait)
-            window.handled += 1
-            if window.handled == window.count:
-                window.stop()
+            if window.handled_one():
                 done.set()
 
         cls._on_deliver_frame = on_deliver  # type: ignore[method-assign]
@@ -140,7 +185,9 @@ def transport_url(url: str) -> str:
     return "rabbit://" + url.split("://", 1)[1]
 
 
-async def drain_raw(url: str, *, queue: str, count: int, prefetch: int) -> Result:
+async def drain_raw(
+    url: str, *, queue: str, count: int, prefetch: int, idle: float = 0.0
+) -> Result:
     loads = json.loads
     probe = AiormqProbe(count).install()
     try:
@@ -154,15 +201,20 @@ async def drain_raw(url: str, *, queue: str, count: int, prefetch: int) -> Resul
                 loads(loads(message.body)["oslo.message"])
                 await message.ack()
 
+            if not count:
+                await barrier()
+                watcher = asyncio.create_task(until_idle(probe.window, idle, probe.done))
             await source.consume(on_message)
             await probe.done.wait()
+            if not count:
+                await watcher
     finally:
         probe.uninstall()
     return probe.window.result("raw", f"prefetch {prefetch}")
 
 
 async def drain_ours(
-    url: str, *, topic: str, host: str, count: int, prefetch: int
+    url: str, *, topic: str, host: str, count: int, prefetch: int, idle: float = 0.0
 ) -> tuple[Result, list[str]]:
     from k8s_worker.intake.service import IntakeService
     from k8s_worker.intake.testing import NoopHandler
@@ -174,8 +226,13 @@ async def drain_ours(
     probe = AiormqProbe(count).install()
     stop = asyncio.Event()
     try:
+        if not count:
+            await barrier()
+            watcher = asyncio.create_task(until_idle(probe.window, idle, probe.done))
         runner = asyncio.create_task(service.run(stop))
         await probe.done.wait()
+        if not count:
+            await watcher
         stop.set()
         await runner
     finally:
@@ -194,14 +251,19 @@ class _OsloEndpoint:
 
     def instantiate_vnf(self, ctxt: dict[str, Any], **kwargs: Any) -> None:
         with self._lock:
-            self.window.handled += 1
-            if self.window.handled == self.window.count:
-                self.window.stop()
+            if self.window.handled_one():
                 self.done.set()
 
 
 def drain_oslo(
-    url: str, *, topic: str, host: str, count: int, prefetch: int | None, timeout: float
+    url: str,
+    *,
+    topic: str,
+    host: str,
+    count: int,
+    prefetch: int | None,
+    timeout: float,
+    idle: float = 0.0,
 ) -> Result:
     import oslo_messaging
     from oslo_messaging._drivers import amqpdriver
@@ -230,8 +292,14 @@ def drain_oslo(
         transport, oslo_messaging.Target(topic=topic, server=host), [endpoint], executor="threading"
     )
     try:
+        if not count:
+            asyncio.run(barrier())
         server.start()
-        if not endpoint.done.wait(timeout):
+        if not count:
+            deadline = time.monotonic() + timeout
+            while not window.idle_for(idle) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        elif not endpoint.done.wait(timeout):
             raise TimeoutError(f"oslo handled {window.handled} of {count} in {timeout} s")
     finally:
         listener_cls.__call__ = call  # type: ignore[method-assign]
@@ -253,12 +321,19 @@ def main(args: Any) -> int:
     extra: dict[str, Any] = {}
     if args.mode == "raw":
         result = asyncio.run(
-            drain_raw(args.url, queue=args.topic, count=args.count, prefetch=args.prefetch)
+            drain_raw(
+                args.url, queue=args.topic, count=args.count, prefetch=args.prefetch, idle=args.idle
+            )
         )
     elif args.mode == "ours":
         result, queues = asyncio.run(
             drain_ours(
-                args.url, topic=args.topic, host=args.host, count=args.count, prefetch=args.prefetch
+                args.url,
+                topic=args.topic,
+                host=args.host,
+                count=args.count,
+                prefetch=args.prefetch,
+                idle=args.idle,
             )
         )
         extra["queues"] = queues
@@ -270,6 +345,7 @@ def main(args: Any) -> int:
             count=args.count,
             prefetch=args.oslo_prefetch,
             timeout=args.timeout,
+            idle=args.idle,
         )
     print(json.dumps({**asdict(result), **extra}), flush=True)
     return 0

@@ -22,6 +22,13 @@ oslo.messaging's own RPC server.  What makes the three comparable:
   median reported, because other work shares the two cores (the load average
   is printed before and after).
 
+``--processes 1,2,4`` also runs each contender as 2 and 4 competing consumer
+processes on the same queue (each its own connection, as replicas are): the
+children connect, wait at a barrier, start together and stop when the queue
+has stayed empty for a second; the rate is every message over first delivery
+(any child) to last ack (any child), and it is set beside the same contender
+with one process.
+
 ``--profile ours`` runs that contender's first run under pyinstrument
 (``pip install pyinstrument`` into the venv; not a dependency of the worker)
 and writes the text report to the temp directory; that run is slower.
@@ -103,6 +110,84 @@ async def one_run(
     return result
 
 
+async def parallel_run(
+    mode: str,
+    *,
+    url: str,
+    bodies: list[bytes],
+    processes: int,
+    prefetch: int,
+    oslo_prefetch: int | None,
+    run_limit: float,
+) -> Result:
+    """``processes`` children of one contender draining one pre-loaded queue together."""
+    topic = f"bench_{mode}_{uuid.uuid4().hex[:8]}"
+    conf = bench_conf(url)
+    spec = rpc_server_queues(
+        RabbitSettings.from_conf(conf), exchange=conf.control_exchange, topic=topic, server=HOST
+    )[0]
+    await broker.declare(url, spec)
+    await broker.fill(url, topic, bodies)
+    hosts = [f"{HOST}{i}" for i in range(processes)]
+    children = []
+    for host in hosts:
+        argv = [
+            sys.executable, "-m", "tools.bench", "intake-drain", mode, f"--url={url}",
+            f"--topic={topic}", f"--host={host}", "--count=0", "--idle=1.0",
+            f"--prefetch={prefetch}", f"--timeout={run_limit}",
+        ]  # fmt: skip
+        if oslo_prefetch is not None:
+            argv.append(f"--oslo-prefetch={oslo_prefetch}")
+        children.append(
+            await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
+        )
+    try:
+        for child in children:  # every consumer connected before any consumes
+            assert child.stdout is not None
+            line = await asyncio.wait_for(child.stdout.readline(), 60)
+            if line.strip() != b"READY":
+                raise RuntimeError(f"{mode} child did not get ready: {line!r}")
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write(b"GO\n")
+        outputs = await asyncio.wait_for(
+            asyncio.gather(*(child.communicate() for child in children)), run_limit + 30
+        )
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    results: list[Result] = []
+    queues = [topic]
+    for child, (out, err) in zip(children, outputs, strict=True):
+        if child.returncode != 0:
+            raise RuntimeError(f"{mode} child failed:\n{err.decode()[-3000:]}")
+        data = json.loads(out.decode().strip().splitlines()[-1])
+        queues += data.pop("queues", [])
+        results.append(Result(**data))
+    queues += [f"{topic}.{host}" for host in hosts]
+    left = await broker.depth(url, topic)
+    await broker.delete(url, sorted(set(queues)))
+    busy = [r for r in results if r.count]
+    total = Result(
+        mode,
+        sum(r.count for r in results),
+        max(r.ended for r in busy) - min(r.started for r in busy),
+        sum(r.cpu_seconds for r in results),
+        f"{processes} processes, messages each {[r.count for r in results]}",
+    )
+    if left or total.count != len(bodies):
+        total.note += f"; INVALID: {total.count} of {len(bodies)} handled, {left} left"
+    return total
+
+
 def _profile_path(mode: str) -> str:
     path = os.path.join(tempfile.gettempdir(), f"bench-intake-{mode}.pyinstrument.txt")
     print(f"  profiling {mode} (round 1 is slower) into {path}")
@@ -124,6 +209,7 @@ async def run(
     modes: tuple[str, ...] = MODES,
     run_limit: float = 120.0,
     profile: tuple[str, ...] = (),
+    processes: tuple[int, ...] = (1,),
 ) -> dict[str, Any]:
     bodies = payload.bodies(count, vnfs=vnfs or count)
     print(
@@ -175,4 +261,69 @@ async def run(
                 f" median of per-round ratios {per_round:5.2f};"
                 f" by CPU per message {cpu_ratio:5.2f}"
             )
+    several = [n for n in processes if n > 1]
+    if several:
+        summary.update(
+            await _scaling(
+                url=url,
+                bodies=bodies,
+                modes=modes,
+                processes=several,
+                single=summary,
+                rounds=rounds,
+                prefetch=prefetch,
+                oslo_prefetch=oslo_prefetch,
+                run_limit=run_limit,
+            )
+        )
+    return summary
+
+
+async def _scaling(
+    *,
+    url: str,
+    bodies: list[bytes],
+    modes: tuple[str, ...],
+    processes: list[int],
+    single: dict[str, Any],
+    rounds: int,
+    prefetch: int,
+    oslo_prefetch: int | None,
+    run_limit: float,
+) -> dict[str, Any]:
+    """Each contender as N competing processes, beside its one-process median."""
+    print(f"competing consumer processes on one queue: {processes}, {rounds} rounds each")
+    print(f"  load average before: {_loadavg()}")
+    summary: dict[str, Any] = {}
+    for n in processes:
+        runs: dict[str, list[Result]] = {m: [] for m in modes}
+        for r in range(rounds):
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
+            for mode in order:
+                result = await parallel_run(
+                    mode,
+                    url=url,
+                    bodies=bodies,
+                    processes=n,
+                    prefetch=prefetch,
+                    oslo_prefetch=oslo_prefetch,
+                    run_limit=run_limit,
+                )
+                runs[mode].append(result)
+                if "INVALID" in result.note:
+                    print(f"  {n} x {mode}: {result.note}")
+        for mode in modes:
+            rate = statistics.median(x.rate for x in runs[mode])
+            cpu = statistics.median(x.cpu_us_per_msg for x in runs[mode])
+            summary[f"{mode}x{n}"] = rate
+            print(
+                f"  ({n} x {mode:4s}) median {rate:7.0f} msgs/s, {cpu:4.0f} us CPU/msg;"
+                f" x{rate / single[mode]:.2f} of one process; {runs[mode][0].note}"
+            )
+        if "ours" in modes:
+            for other in ("raw", "oslo"):
+                if other in modes:
+                    ratio = summary[f"oursx{n}"] / summary[f"{other}x{n}"]
+                    print(f"  {n} processes: ours/{other} = {ratio:5.2f}")
+    print(f"  load average after:  {_loadavg()}")
     return summary
