@@ -6,22 +6,32 @@ For ``Target(topic, server=host)`` the rabbit driver consumes three queues:
 arguments follow ``[oslo_messaging_rabbit]`` exactly as
 ``impl_rabbit.Connection.declare_{topic,fanout}_consumer`` compute them, so an
 unmodified oslo client and an oslo server can share the same broker objects.
+
+``declare_queue_on`` also does oslo's fallback to a non-durable declaration
+(``impl_rabbit.Consumer._declare_fallback_nondurable``): when another service
+created the control exchange first with a different durability, the broker
+refuses ours with 406 and the queue is declared non-durable instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from oslo_config import cfg
 
 from k8s_worker.amqp.options import rabbit_options
 
 LOG = structlog.get_logger(__name__)
+
+#: What oslo looks for in a PreconditionFailed before it falls back (impl_rabbit).
+DURABLE_MISMATCH = "PRECONDITION_FAILED - inequivalent arg 'durable'"
 
 
 @dataclass(frozen=True)
@@ -196,3 +206,49 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
     await queue.bind(exchange, routing_key=spec.routing_key)
     LOG.debug("amqp.declared", queue=spec.name, exchange=spec.exchange.name, key=spec.routing_key)
     return queue
+
+
+def is_durable_mismatch(exc: BaseException) -> bool:
+    """True for the 406 oslo answers with a non-durable declaration (and only that one)."""
+    return isinstance(exc, aiormq.exceptions.ChannelPreconditionFailed) and (
+        DURABLE_MISMATCH in str(exc)
+    )
+
+
+def nondurable(spec: QueueSpec) -> QueueSpec:
+    """``spec`` as oslo's ``_declare_fallback_nondurable`` re-declares it: exchange and
+    queue non-durable, the exchange's auto_delete taken from the queue's."""
+    exchange = dataclasses.replace(spec.exchange, durable=False, auto_delete=spec.auto_delete)
+    return dataclasses.replace(spec, exchange=exchange, durable=False)
+
+
+async def _declare_on_own_channel(connection: AbstractConnection, spec: QueueSpec) -> None:
+    # A 406 closes the channel it happens on: a channel of its own keeps that
+    # away from the consume and publish channels.
+    async with connection.channel(publisher_confirms=False) as channel:
+        await declare_queue(channel, spec)
+
+
+async def declare_queue_on(connection: AbstractConnection, spec: QueueSpec) -> QueueSpec:
+    """Declare ``spec`` on a short-lived channel of ``connection``; returns what was declared.
+
+    On "inequivalent arg 'durable'" (the exchange or queue exists with another
+    durability) it is declared again non-durable, as oslo does, so the worker
+    still starts next to services configured differently.  Any other 406 (e.g.
+    a different x-queue-type) is raised unchanged, and so is the fallback's own.
+    """
+    try:
+        await _declare_on_own_channel(connection, spec)
+        return spec
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        fallback = nondurable(spec)
+        if not is_durable_mismatch(exc) or fallback == spec:
+            raise
+        LOG.warning(
+            "amqp.declare_fallback_nondurable",
+            queue=spec.name,
+            exchange=spec.exchange.name,
+            error=str(exc),
+        )
+    await _declare_on_own_channel(connection, fallback)
+    return fallback

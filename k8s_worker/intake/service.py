@@ -1,7 +1,9 @@
 """The intake service: keep consuming the worker's RPC queues until told to stop.
 
-It (re)connects with backoff, declares the oslo RPC server topology, consumes
-the topic, topic.host and fanout queues and hands messages to the consumer.
+It (re)connects with backoff, declares the oslo RPC server topology (falling
+back to non-durable queues as oslo does when the control exchange exists with
+another durability), consumes the topic, topic.host and fanout queues and hands
+messages to the consumer.
 A lost connection (or consume channel) is followed by a reconnect; unacked
 messages of the dead channel return to the broker and are redelivered.  When
 ``stop`` is set it cancels its consumers, lets in-flight requests finish for
@@ -24,7 +26,7 @@ from oslo_config import cfg
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.connection import ConnectionSettings, connect
 from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
-from k8s_worker.amqp.topology import RabbitSettings, declare_queue, rpc_server_queues
+from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, rpc_server_queues
 from k8s_worker.intake.consumer import Consumer
 from k8s_worker.intake.dispatcher import Dispatcher
 from k8s_worker.intake.handler import Handler
@@ -140,10 +142,14 @@ class IntakeService:
             server=self.host,
             fanout_id=self._fanout_id,
         ):
-            queue = await declare_queue(channel, spec)
+            # Declared on a channel of its own: the 406 of a durability mismatch
+            # (and its non-durable retry) must not close the consume channel.
+            declared = await declare_queue_on(connection, spec)
             # Consumed on aiormq's channel: see the consumer module for why.
             ok = await underlay.basic_consume(
-                queue.name, self._consumer.on_message, arguments=spec.consumer_arguments or None
+                declared.name,
+                self._consumer.on_message,
+                arguments=declared.consumer_arguments or None,
             )
             assert ok.consumer_tag is not None
             tags.append((underlay, ok.consumer_tag))

@@ -4,7 +4,9 @@ Exchange ``[DEFAULT] control_exchange``, routing key ``<topic>.<priority>`` for
 each ``[oslo_messaging_notifications] topics``, the 2.0 envelope around
 ``{message_id, publisher_id, event_type, priority, payload, timestamp}`` plus
 the (sanitized) context, and the default queue oslo declares so nothing is lost
-before a listener binds; the body compressed as ``kombu_compression`` says.
+before a listener binds (declared non-durable, as oslo falls back to, when the
+exchange exists with another durability); the body compressed as
+``kombu_compression`` says.
 Unlike oslo, every publish waits for the broker's publisher confirm and is
 retried on a new connection when the old one died.
 """
@@ -25,7 +27,7 @@ from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
 from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
-from k8s_worker.amqp.topology import RabbitSettings, declare_queue, notification_queue
+from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, notification_queue
 from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.envelope import CONTENT_TYPE, compress, encode
 from k8s_worker.intake.redact import redact
@@ -171,13 +173,16 @@ class Notifier:
     async def _publish_once(self, body: bytes, priority: str) -> None:
         async with self._lock:
             channel = await self._ensure_channel()
+            assert self._connection is not None
             for topic in self.topics:
                 key = f"{topic}.{priority}"
                 if key not in self._declared:
                     spec = notification_queue(
                         self._rabbit, exchange=self._exchange, routing_key=key
                     )
-                    await declare_queue(channel, spec)
+                    # On a short-lived channel: a 406 (durability mismatch, then
+                    # oslo's non-durable retry) must not close the confirm channel.
+                    await declare_queue_on(self._connection, spec)
                     self._declared.add(key)
             exchange = await channel.get_exchange(self._exchange, ensure=False)
         headers: dict[str, Any] = {}
