@@ -69,14 +69,18 @@ class LifecycleEndpoint:
 
     async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
         await self._record(ctx, vnf_id)
-        added = False
+        added = gone = False
 
         def add(rec: VnfRecord) -> bool:
-            nonlocal added
+            nonlocal added, gone
+            if rec.terminated() and not rec.has_seen(op.op_id):
+                gone = True  # only the record is left, and it is about to go
+                return False
             added = rec.add_operation(op)
             return added
 
-        await self.store.mutate(vnf_id, add)
+        if await self.store.mutate(vnf_id, add) is None or gone:
+            raise VnfNotFound(f"no VNF {vnf_id!r} (it was terminated)", vnf_id=vnf_id)
         LOG.info(
             "intake.journaled" if added else "intake.duplicate",
             vnf_id=vnf_id,

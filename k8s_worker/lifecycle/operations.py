@@ -108,6 +108,20 @@ class Operations:
             self._policies.popitem(last=False)
         return policies
 
+    @staticmethod
+    def placed_in(rec: VnfRecord, op: Operation) -> str:
+        """The namespace the VNF's objects are in; OperationFailed when it has none
+        (its instantiate failed before it reached the cluster)."""
+        ns = rec.st.get("namespace")
+        if not ns:
+            raise OperationFailed(
+                "NotInstantiated",
+                f"cannot {op.operation}: the VNF has no objects in the cluster "
+                "(its instantiate did not get that far)",
+                vnf_status=None,
+            )
+        return ns
+
     def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
         ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace
         if not ns:
@@ -193,7 +207,7 @@ class Operations:
         ns = rec.st.get("namespace")
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
-        if not op.detail.get("deleting"):
+        if "deleting" not in op.detail:  # the count may be 0: nothing was left to delete
             op.detail["deleting"] = await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
             return Waiting("deleting the VNF's objects")
         left = await self.cluster.remaining(namespace=ns, vnf_id=rec.vnf_id)
@@ -241,7 +255,7 @@ class Operations:
             op.detail["policy"] = name
             for vdu, t in targets.items():
                 rec.desired_replicas[vdu] = t["new"]
-        ns = rec.st["namespace"]
+        ns = self.placed_in(rec, op)
         for vdu, t in op.detail["targets"].items():
             dep = self.cluster.deployment_of(rec.vnf_id, vdu)
             if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
@@ -264,7 +278,7 @@ class Operations:
         """Replace pods (named, of named VDUs, or every one not ready), restart
         VDUs (a rollout), or recreate the VNF's objects; then wait until ready."""
         translation = await self.translation(rec)
-        ns = rec.st["namespace"]
+        ns = self.placed_in(rec, op)
         names = op.args.get("vdus") or []
         known = {v.name for v in translation.vdus}
         unknown = [n for n in names if n not in known]
@@ -321,7 +335,7 @@ class Operations:
         return outcome
 
     async def _recreate(self, rec: VnfRecord, op: Operation, translation: Translation) -> Outcome:
-        ns = rec.st["namespace"]
+        ns = self.placed_in(rec, op)
         if not op.detail.get("deleted"):
             if not op.detail.get("deleting"):
                 await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
@@ -341,7 +355,13 @@ class Operations:
     # -- update ------------------------------------------------------------------------
     async def _update(self, rec: VnfRecord, op: Operation) -> Outcome:
         """Spec changes are written by the reconciler before this step (see
-        ``Reconciler._apply_update_spec``); this rolls the objects to them."""
+        ``Reconciler._apply_update_spec``); this rolls the objects to them.
+
+        A VNF whose instantiate failed before it reached the cluster (an invalid
+        VNFD, say) is created by its update: that is how a fixed VNFD is sent.
+        """
+        if not rec.st.get("namespace"):
+            return await self._instantiate(rec, op)
         translation = await self.translation(rec)
         if not op.detail.get("applied"):
             await self._apply(rec, op, translation)

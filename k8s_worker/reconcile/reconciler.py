@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from k8s_worker.kube import KubeConflict, KubeError, KubeRejected
+from k8s_worker.kube import KubeConflict, KubeError, KubeNotFound, KubeRejected, KubeUnavailable
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
@@ -101,6 +101,7 @@ class Reconciler:
             vnf_id = await self.queue.get()
             try:
                 if not self.owns(vnf_id):
+                    self._failures.pop(vnf_id, None)  # another replica's now
                     continue
                 with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
                     requeue = await self.reconcile(vnf_id)
@@ -110,6 +111,7 @@ class Reconciler:
             except asyncio.CancelledError:
                 raise
             except NotOwner:
+                self._failures.pop(vnf_id, None)
                 LOG.info("reconcile.not_owner", vnf_id=vnf_id, host=self.host)
             except Exception as exc:
                 n = self._failures[vnf_id] = self._failures.get(vnf_id, 0) + 1
@@ -147,6 +149,11 @@ class Reconciler:
         rec = await self.flush(rec)
         if rec is None:
             return None
+        if rec.terminated():
+            # The terminate completed but the record was not deleted (a crash, a
+            # conflicting write, the API server away): finish the job.
+            await self._delete_terminated(rec)
+            return None
         self._supersede_by_terminate(rec)
         op = rec.current()
         rec = await self.track_respawns(rec, op)
@@ -159,6 +166,27 @@ class Reconciler:
             return retry
         after = await self.advance(rec, op)
         return _sooner(after, retry)
+
+    async def _delete_terminated(self, rec: VnfRecord) -> None:
+        """Fail what was journaled after the terminate, report it, delete the record."""
+        late = [o for o in rec.operations() if o.active]
+        for o in late:
+            self._fail(
+                rec,
+                o,
+                OperationFailed("VnfTerminated", "the VNF was terminated", vnf_status=None),
+                keep_status=True,
+            )
+        if late:
+            rec = await self._write(rec)
+            flushed = await self.flush(rec)
+            if flushed is None:
+                return
+            rec = flushed
+        self._fence(rec)
+        await self.store.delete(rec)  # a 409 re-reads and comes back here
+        self._failures.pop(rec.vnf_id, None)
+        LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
 
     def _supersede_by_terminate(self, rec: VnfRecord) -> None:
         """A journaled terminate cancels the operations queued before it."""
@@ -181,9 +209,14 @@ class Reconciler:
 
     async def _advance(self, rec: VnfRecord, op: Operation) -> float | None:
         log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
+        refused: OperationFailed | None = None
         if op.state == OpState.STARTING:
             if op.operation == "update":
-                rec = await self._apply_update_spec(rec, op)
+                try:
+                    rec = await self._apply_update_spec(rec, op)
+                except OperationFailed as exc:
+                    # The spec keeps the descriptor that runs, and so does the VNF's status.
+                    refused = OperationFailed(exc.error_type, exc.message, vnf_status=None)
             op.state = OpState.PROCESSING
             op.started_at = utcnow()
             rec.save_operation(op)
@@ -197,6 +230,8 @@ class Reconciler:
             op = rec.find(op.op_id) or op
         self._fence(rec)
         try:
+            if refused is not None:
+                raise refused
             outcome = await self.ops.step(rec, op)
         except OperationFailed as exc:
             self._fail(rec, op, exc)
@@ -206,6 +241,31 @@ class Reconciler:
         except KubeRejected as exc:
             self._fail(rec, op, OperationFailed("KubernetesRejected", str(exc)))
             log.warning("operation.failed", error=str(exc), error_type="KubernetesRejected")
+            await self._finish(rec, op)
+            return None
+        except KubeNotFound as exc:
+            # An object the operation needs is gone (deleted out of band, say).
+            self._fail(rec, op, OperationFailed("NotFound", str(exc)))
+            log.warning("operation.failed", error=str(exc), error_type="NotFound")
+            await self._finish(rec, op)
+            return None
+        except (KubeUnavailable, KubeConflict, NotOwner, asyncio.CancelledError):
+            raise  # transient, or not ours to finish: the next pass retries
+        except Exception as exc:
+            # Anything else is retried with backoff, but not past the operation's
+            # timeout: a step that keeps failing must end in .error, not loop.
+            if _age_seconds(op.started_at) <= self.operation_timeout:
+                raise
+            self._fail(
+                rec,
+                op,
+                OperationFailed(
+                    "Timeout",
+                    f"{op.operation} did not finish in {self.operation_timeout:.0f}s; "
+                    f"it kept failing with {type(exc).__name__}: {exc}",
+                ),
+            )
+            log.warning("operation.timeout", error=str(exc), error_type=type(exc).__name__)
             await self._finish(rec, op)
             return None
         if isinstance(outcome, Done):
@@ -265,6 +325,10 @@ class Reconciler:
                 changed = True
         if not changed:
             return rec
+        # A descriptor that does not translate is refused before it is stored, so
+        # the VNF keeps running, scaling and healing from the one it has.
+        await self.ops.translation(rec)
+        self._fence(rec)
         stored = await self.store.write_spec(rec)
         stored.obj["status"] = rec.st  # keep the in-memory status changes
         return stored

@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import enum
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -276,6 +277,13 @@ class VnfRecord:
         """The oldest operation still to do: operations run one at a time, in order."""
         return next((op for op in self.operations() if op.active), None)
 
+    def terminated(self) -> bool:
+        """A terminate completed: the objects are gone and only this record is left."""
+        return any(
+            op.operation == "terminate" and op.state == OpState.COMPLETED
+            for op in self.operations()
+        )
+
     def add_operation(self, op: Operation) -> bool:
         """Journal a new operation; False if its op_id was seen before."""
         if self.has_seen(op.op_id):
@@ -288,6 +296,8 @@ class VnfRecord:
 
     def save_operation(self, op: Operation) -> None:
         op.updated_at = utcnow()
+        if not op.active:
+            op.args = _compact_args(op.args)
         ops = self.st.setdefault("operations", [])
         for i, d in enumerate(ops):
             if d["opId"] == op.op_id:
@@ -346,3 +356,26 @@ class VnfRecord:
     def desired_replicas(self) -> dict[str, int]:
         """Replicas per VDU the VNF should run (set by instantiate and scale)."""
         return self.st.setdefault("desiredReplicas", {})
+
+
+#: Arguments of finished operations kept only as a digest (the journal keeps
+#: JOURNAL_KEEP of them, and a record must stay far below etcd's size limit).
+_BULKY_ARGS = ("vnfd", "config")
+
+
+def _compact_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A finished operation's arguments with descriptors and configs replaced by
+    their sha256: the record holds what runs in its spec already."""
+    def bulky(value: Any) -> bool:
+        digest = isinstance(value, dict) and set(value) == {"sha256", "bytes"}
+        return bool(value) and isinstance(value, (str, dict)) and not digest
+
+    if not any(bulky(args.get(k)) for k in _BULKY_ARGS):
+        return args
+    out = dict(args)
+    for key in _BULKY_ARGS:
+        value = out.get(key)
+        if bulky(value):
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            out[key] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "bytes": len(text)}
+    return out

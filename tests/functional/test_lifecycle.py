@@ -3,6 +3,7 @@ notifications and the Kubernetes API out, a real worker process in between."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import uuid
 from collections.abc import AsyncIterator
@@ -223,6 +224,76 @@ async def test_invalid_vnfd_ends_in_error(conductor, events, namespace):
     assert info["status"] == "ERROR"
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="bad-t")
     await events.wait(vnf["id"], "vnf.terminate.end")
+
+
+async def test_a_fixed_vnfd_sent_as_an_update_creates_a_vnf_whose_instantiate_failed(
+    conductor, events, kube_api, namespace
+):
+    vnf = _vnf(namespace, VNFD_SCALABLE.replace("mem_size: 64 MB", "mem_size: lots"))
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="fix-i")
+    await events.wait(vnf_id, "vnf.instantiate.error", op_id="fix-i")
+    # A scale meanwhile fails at once, and says why (it never loops or waits).
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="fix-s", policy="SP1", type="out")
+    err = (await events.wait(vnf_id, "vnf.scale.error", op_id="fix-s"))[0]["payload"]["error"]
+    assert err["type"] == "InvalidVnfd"
+    await conductor("update_vnf", vnf_id=vnf_id, op_id="fix-u", vnfd=VNFD_SCALABLE)
+    await events.wait(vnf_id, "vnf.update.end", op_id="fix-u", within=90)
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    assert info["status"] == "ACTIVE"
+    assert info["vdus"][0]["ready_replicas"] == 2
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="fix-t")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="fix-t")
+
+
+async def test_an_invalid_update_is_refused_and_the_vnf_keeps_running(
+    conductor, events, kube_api, namespace
+):
+    vnf = _vnf(namespace, VNFD_SCALABLE)
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="bu-i")
+    await events.wait(vnf_id, "vnf.instantiate.end", op_id="bu-i", within=90)
+    bad = VNFD_SCALABLE.replace("mem_size: 64 MB", "mem_size: lots")
+    await conductor("update_vnf", vnf_id=vnf_id, op_id="bu-u", vnfd=bad)
+    err = (await events.wait(vnf_id, "vnf.update.error", op_id="bu-u"))[0]["payload"]["error"]
+    assert err["type"] == "InvalidVnfd" and "mem_size" in err["message"]
+    assert (await conductor("get_vnf", vnf_id=vnf_id))["status"] == "ACTIVE"
+    # The descriptor that runs is still the one scale reads.
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="bu-s", policy="SP1", type="out")
+    end = (await events.wait(vnf_id, "vnf.scale.end", op_id="bu-s", within=90))[0]["payload"]
+    assert end["replicas"] == {"VDU1": {"old": 2, "new": 3}}
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="bu-t")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="bu-t")
+
+
+async def test_objects_deleted_by_hand_fail_a_scale_and_terminate_still_ends(
+    conductor, events, kube_api, namespace
+):
+    vnf = _vnf(namespace, VNFD_SCALABLE)
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="gone-i")
+    await events.wait(vnf_id, "vnf.instantiate.end", op_id="gone-i", within=90)
+    apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
+    selector = f"{LABEL_VNF_ID}={vnf_id}"
+    for dep in (await apps.list_namespaced_deployment(namespace, label_selector=selector)).items:
+        await apps.delete_namespaced_deployment(dep.metadata.name, namespace)
+    for svc in (await core.list_namespaced_service(namespace, label_selector=selector)).items:
+        await core.delete_namespaced_service(svc.metadata.name, namespace)
+    for cm in (await core.list_namespaced_config_map(namespace, label_selector=selector)).items:
+        await core.delete_namespaced_config_map(cm.metadata.name, namespace)
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="gone-s", policy="SP1", type="out")
+    err = (await events.wait(vnf_id, "vnf.scale.error", op_id="gone-s"))[0]["payload"]["error"]
+    assert err["type"] == "NotFound"
+    # Nothing is left to delete: the terminate ends at once and the record goes.
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="gone-t")
+    end = (await events.wait(vnf_id, "vnf.terminate.end", op_id="gone-t", within=30))[0]
+    assert end["payload"]["deleted"] == 0
+    from rpc.exceptions import VnfNotFound
+
+    with pytest.raises(VnfNotFound):
+        for _ in range(50):
+            await conductor("get_vnf", vnf_id=vnf_id)
+            await asyncio.sleep(0.2)
 
 
 async def test_tenants_are_kept_apart(conductor, events, transport_url, names, kube_api, namespace):
