@@ -139,7 +139,11 @@ def configure(*, fmt: str = "auto", level: str = "INFO", stream: TextIO | None =
     if use_json(fmt, stream):
         renderer = structlog.processors.JSONRenderer(default=repr, sort_keys=False)
         tail: list[Processor] = [
-            structlog.processors.dict_tracebacks,
+            # Tracebacks as data, without each frame's local variables: those hold
+            # VNF parameters and descriptors that key-based redaction cannot see.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             redact_processor,
             renderer,
         ]

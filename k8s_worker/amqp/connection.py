@@ -14,7 +14,6 @@ import random
 import ssl
 import sys
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import aio_pika
 import oslo_messaging
@@ -91,7 +90,9 @@ class ConnectionSettings:
 
     def url_for(self, host: BrokerHost) -> URL:
         """The aio-pika URL of one host (credentials included; never log it)."""
-        path = "/" + quote(self.virtual_host, safe="") if self.virtual_host else "/"
+        # Not quoted here: URL.build quotes the path once, and aiormq reads the
+        # vhost from the decoded path (a quoted name would arrive quoted).
+        path = "/" + self.virtual_host if self.virtual_host else "/"
         return URL.build(
             scheme="amqps" if self.use_ssl else "amqp",
             user=host.username,

@@ -22,8 +22,11 @@ of a valid request; log fields are only built when something goes wrong.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import functools
+import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import structlog
@@ -43,6 +46,9 @@ from rpc.exceptions import BadRequest
 LOG = structlog.get_logger(__name__)
 
 Settle = Literal["ack", "requeue", "reject"]
+#: Seconds before a failed cast goes back to the queue: doubled per attempt, capped.
+REQUEUE_BACKOFF = 1.0
+REQUEUE_BACKOFF_MAX = 30.0
 _REJECTABLE = (EnvelopeError, MalformedRequest, UnsupportedVersion, NoSuchMethod, BadRequest)
 
 
@@ -106,10 +112,46 @@ class Consumer:
         except _REJECTABLE as exc:
             await self._reject(message, raw=raw, request=request, exc=exc)
             return
+        except Exception as exc:
+            # Input nobody foresaw: still one rejection, never an unsettled message
+            # holding a prefetch slot (aiormq would only log the callback's error).
+            LOG.error("intake.unreadable", error=repr(exc), exc_info=exc)
+            await self._reject(
+                message, raw=raw, request=request, exc=MalformedRequest(f"unreadable: {exc!r}")
+            )
+            return
         self._pool.submit(prepared.vnf_id, functools.partial(self._process, message, prepared))
 
     async def _process(self, message: DeliveredMessage, prepared: Prepared) -> None:
+        """Run one request and settle its message, whatever happens."""
+        settled = False
+
+        async def settle(how: Settle) -> None:
+            nonlocal settled
+            settled = True
+            await _settle(message, how)
+
+        try:
+            await self._run(message, prepared, settle)
+        except Exception as exc:
+            LOG.error("intake.unexpected_failure", **_describe(prepared), exc_info=exc)
+            if not settled:
+                await settle("reject")
+
+    async def _run(
+        self,
+        message: DeliveredMessage,
+        prepared: Prepared,
+        settle: Callable[[Settle], Awaitable[None]],
+    ) -> None:
         request = prepared.request
+        if message.channel.is_closed:
+            return  # the broker hands it out again, to this replica or another
+        if request.unique_id and request.unique_id in self._completed:
+            # A redelivery queued behind the original (after a channel loss).
+            LOG.info("intake.duplicate_ignored", unique_id=request.unique_id)
+            await settle("ack")
+            return
         try:
             if request.is_call and request.client_timeout:
                 async with self._replies.call_monitor(request):
@@ -118,15 +160,15 @@ class Consumer:
                 result = await self._dispatcher.invoke(prepared)
         except BadRequest as exc:
             await self._reply_or_notify(prepared, exc)
-            self._complete(request)
-            await _settle(message, "ack")
+            self._complete(message, request)
+            await settle("ack")
             _log_outcome("intake.bad_request", prepared, exc)
             return
         except Exception as exc:
             if request.is_call:
                 await self._reply(request, failure=exc)
-                self._complete(request)
-                await _settle(message, "ack")
+                self._complete(message, request)
+                await settle("ack")
                 LOG.warning(
                     "intake.call_failed", **_describe(prepared), error=repr(exc), exc_info=exc
                 )
@@ -134,7 +176,7 @@ class Consumer:
             attempts = self._attempts(message, request)
             if attempts >= self._max_attempts:
                 await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc)
-                await _settle(message, "reject")
+                await settle("reject")
                 LOG.error(
                     "intake.cast_given_up",
                     **_describe(prepared),
@@ -143,9 +185,11 @@ class Consumer:
                     exc_info=exc,
                 )
             else:
-                if request.unique_id:
-                    self._failures.put(request.unique_id, attempts)
-                await _settle(message, "requeue")
+                self._failures.put(_delivery_key(message, request), attempts)
+                # Not at once: a short outage of the API server would use up every
+                # attempt in milliseconds. The VNF's lane waits with it, in order.
+                await asyncio.sleep(min(REQUEUE_BACKOFF_MAX, REQUEUE_BACKOFF * 2 ** (attempts - 1)))
+                await settle("requeue")
                 LOG.warning(
                     "intake.cast_requeued",
                     **_describe(prepared),
@@ -155,20 +199,20 @@ class Consumer:
             return
         if request.is_call:
             await self._reply(request, result=result)
-        self._complete(request)
-        await _settle(message, "ack")
+        self._complete(message, request)
+        await settle("ack")
 
-    def _complete(self, request: RpcRequest) -> None:
+    def _complete(self, message: DeliveredMessage, request: RpcRequest) -> None:
         if request.unique_id:
             self._completed.put(request.unique_id)
-            self._failures.pop(request.unique_id)
+        self._failures.pop(_delivery_key(message, request))
 
     def _attempts(self, message: DeliveredMessage, request: RpcRequest) -> int:
         """Deliveries so far, this one included (x-delivery-count on quorum queues)."""
         headers = message.header.properties.headers or {}
         count = headers.get("x-delivery-count")
         broker = int(count) + 1 if isinstance(count, int) else 0
-        local = self._failures.get(request.unique_id) + 1 if request.unique_id else 1
+        local = self._failures.get(_delivery_key(message, request)) + 1
         seen = 2 if getattr(message.delivery, "redelivered", False) else 1
         return max(broker, local, seen)
 
@@ -245,6 +289,11 @@ class Consumer:
             error=str(exc),
             ctx=request.ctx.redacted() if request is not None else None,
         )
+
+
+def _delivery_key(message: DeliveredMessage, request: RpcRequest) -> str:
+    """What counts a message's failed deliveries: its _unique_id, else its body."""
+    return request.unique_id or "body:" + hashlib.sha256(message.body).hexdigest()
 
 
 async def _settle(message: DeliveredMessage, how: Settle) -> None:

@@ -14,7 +14,7 @@ VNF key are looked up once, when the request is prepared.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,11 +100,12 @@ def serialize_failure(exc: BaseException) -> dict[str, Any]:
     mod_name = type(exc).__module__
     if cls_name.endswith(_REMOTE_POSTFIX) and mod_name.endswith(_REMOTE_POSTFIX):
         cls_name, mod_name = cls_name[: -len(_REMOTE_POSTFIX)], mod_name[: -len(_REMOTE_POSTFIX)]
+    kwargs = getattr(exc, "kwargs", None)
     return {
         "class": cls_name,
         "module": mod_name,
         "message": str(exc),
         "tb": traceback.format_exception(type(exc), exc, exc.__traceback__),
         "args": list(exc.args),
-        "kwargs": dict(getattr(exc, "kwargs", {}) or {}),
+        "kwargs": dict(kwargs) if isinstance(kwargs, Mapping) else {},
     }

@@ -6,14 +6,20 @@ routing key ``_reply_q`` and the mandatory flag; while the reply queue is
 missing it is retried every 0.25 s for ``kombu_missing_consumer_retry_timeout``
 seconds, then abandoned (the caller is gone).  When the caller sent
 ``_timeout``, a call-monitor heartbeat (``ending: false``) goes out every
-``_timeout / 2`` seconds until the reply.
+``_timeout / 2`` seconds until the reply.  As oslo's
+``ObsoleteReplyQueuesCache`` does, a reply queue found missing is remembered
+for a minute and later replies to it are dropped at once, so a restarted
+conductor's pending calls do not each hold a worker slot for a minute.  A
+result that cannot be encoded is answered with a failure instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,10 +29,15 @@ import structlog
 import tenacity
 from aio_pika.abc import AbstractChannel
 
+from k8s_worker.intake.dispatcher import serialize_failure
 from k8s_worker.intake.envelope import CONTENT_TYPE, encode
 from k8s_worker.intake.request import RpcRequest
 
 LOG = structlog.get_logger(__name__)
+
+#: oslo's ObsoleteReplyQueuesCache: how many missing reply queues, for how long.
+OBSOLETE_SIZE = 200
+OBSOLETE_TTL = 60.0
 
 
 class ReplySender:
@@ -38,6 +49,22 @@ class ReplySender:
     ) -> None:
         self._channel = channel
         self._missing_queue_timeout = missing_queue_timeout
+        self._obsolete: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def _is_obsolete(self, reply_q: str) -> bool:
+        since = self._obsolete.get(reply_q)
+        if since is None:
+            return False
+        if time.monotonic() - since > OBSOLETE_TTL:
+            del self._obsolete[reply_q]
+            return False
+        return True
+
+    def _mark_obsolete(self, reply_q: str) -> None:
+        self._obsolete[reply_q] = time.monotonic()
+        self._obsolete.move_to_end(reply_q)
+        while len(self._obsolete) > OBSOLETE_SIZE:
+            self._obsolete.popitem(last=False)
 
     async def reply(
         self,
@@ -49,6 +76,9 @@ class ReplySender:
         ending: bool = True,
     ) -> bool:
         """Send one reply; False when it had to be abandoned."""
+        if self._is_obsolete(reply_q):
+            LOG.info("intake.reply_dropped_obsolete_queue", msg_id=msg_id, reply_q=reply_q)
+            return False
         message = {
             "result": result,
             "failure": json.dumps(failure, default=str) if failure else None,
@@ -56,7 +86,15 @@ class ReplySender:
             "_msg_id": msg_id,
             "_unique_id": uuid.uuid4().hex,
         }
-        body = encode(message)
+        try:
+            body = encode(message)
+        except (TypeError, ValueError) as exc:  # a result JSON cannot carry
+            LOG.error("intake.reply_unencodable", msg_id=msg_id, error=str(exc))
+            message["result"] = None
+            message["failure"] = json.dumps(
+                serialize_failure(ValueError(f"the result could not be encoded: {exc}"))
+            )
+            body = encode(message)
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_delay(self._missing_queue_timeout),
             wait=tenacity.wait_fixed(0.25),
@@ -75,6 +113,8 @@ class ReplySender:
                         mandatory=True,
                     )
         except Exception as exc:
+            if isinstance(exc, aio_pika.exceptions.DeliveryError):
+                self._mark_obsolete(reply_q)  # returned unroutable: the caller is gone
             LOG.error("intake.reply_abandoned", msg_id=msg_id, reply_q=reply_q, error=str(exc))
             return False
         return True

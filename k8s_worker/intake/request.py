@@ -44,6 +44,16 @@ class RpcRequest:
             args = {}
         if not isinstance(args, Mapping):
             raise MalformedRequest("'args' is not an object")
+        for key in ("_unique_id", "_msg_id", "_reply_q", "namespace"):
+            value = message.get(key)
+            if value is not None and not isinstance(value, str):
+                raise MalformedRequest(f"'{key}' is a {type(value).__name__}, not a string")
+        timeout = message.get("_timeout")
+        numeric = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if timeout is not None and not numeric:
+            raise MalformedRequest(f"'_timeout' is a {type(timeout).__name__}, not a number")
+        if not isinstance(message.get("version") or "1.0", str | int | float):
+            raise MalformedRequest("'version' is not a string")
         return cls(
             method=method,
             args=args,

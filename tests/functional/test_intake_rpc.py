@@ -278,6 +278,13 @@ async def test_bad_casts_are_reported_once_and_never_loop(
                     "_unique_id": "u3",
                 }
             ),
+            # Fields of the wrong JSON type (they once jammed a prefetch slot for good).
+            encode(
+                {"method": "heal_vnf", "args": {"vnf_id": "v-h", "op_id": "h"}, "_unique_id": ["x"]}
+            ),
+            encode(
+                {"method": "alarm", "args": {"vnf_id": "v-a"}, "namespace": {}, "_unique_id": "u5"}
+            ),
         ]
         for body in bodies:
             await exchange.publish(
@@ -290,11 +297,18 @@ async def test_bad_casts_are_reported_once_and_never_loop(
     await wait_for(
         lambda: {"vnf.scale.error", "vnf.instantiate.error"} <= reported(), within=30, what="errors"
     )
-    await wait_for(lambda: len(errors.received) >= 6, within=10, what="all six reports")
+    await wait_for(lambda: len(errors.received) >= 8, within=10, what="all eight reports")
     by_type: dict[str, list[dict[str, Any]]] = {}
     for e in errors.received:
         by_type.setdefault(e["event_type"], []).append(e)
     assert len(by_type["vnf.request.error"]) == 4  # 3 undecodable + 1 unknown method
+    heal = by_type["vnf.heal.error"][0]["payload"]
+    assert (
+        heal["error"]["type"] == "MalformedRequest"
+        and "'_unique_id' is a list" in (heal["error"]["message"])
+    )
+    alarm = by_type["vnf.alarm.error"][0]["payload"]
+    assert "'namespace' is a dict" in alarm["error"]["message"]
     scale = by_type["vnf.scale.error"][0]
     assert scale["publisher_id"] == f"k8s_worker.{worker.host}"
     assert scale["payload"]["vnf_id"] == "v-bad" and scale["payload"]["op_id"] == "o"
@@ -310,9 +324,56 @@ async def test_bad_casts_are_reported_once_and_never_loop(
         channel = await connection.channel()
         queue = await channel.declare_queue(names["topic"], passive=True)
         assert queue.declaration_result.message_count == 0
-    assert len(errors.received) == 6
+    assert len(errors.received) == 8
     log = await asyncio.to_thread(pathlib.Path(worker.log).read_text)
     assert "s3cr3t" not in log
+
+
+async def test_replies_to_a_caller_that_is_gone_are_dropped_after_the_first(
+    transport_url: str, amqp_url: str, tmp_path: pathlib.Path
+) -> None:
+    """As oslo's ObsoleteReplyQueuesCache: one abandoned reply marks the queue gone."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"topic": f"tkw_gone_{suffix}", "exchange": f"tkw_x_{suffix}", "host": f"g-{suffix}"}
+    worker = WorkerProcess(
+        # The rabbit option through the URL's query, as oslo allows.
+        transport_url=transport_url + "?kombu_missing_consumer_retry_timeout=2",
+        journal=tmp_path / "journal.jsonl",
+        **names,
+    )
+    await worker.start()
+    try:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(names["exchange"])
+            for n in (1, 2):  # the same VNF: the second waits for the first
+                body = encode(
+                    {
+                        "method": "get_vnf",
+                        "args": {"vnf_id": "v-gone"},
+                        "_msg_id": f"m{n}",
+                        "_reply_q": f"reply_gone_{suffix}",
+                        "_unique_id": f"g{n}",
+                    }
+                )
+                await exchange.publish(aio_pika.Message(body), routing_key=names["topic"])
+
+        def log() -> str:
+            return pathlib.Path(worker.log).read_text()
+
+        await wait_for(
+            lambda: "intake.reply_dropped_obsolete_queue" in log(), within=20, what="the drop"
+        )
+        records = [json.loads(line) for line in log().splitlines() if line.startswith("{")]
+        abandoned = [r["msg_id"] for r in records if r["event"] == "intake.reply_abandoned"]
+        dropped = [
+            r["msg_id"] for r in records if r["event"] == "intake.reply_dropped_obsolete_queue"
+        ]
+        assert (abandoned, dropped) == (["m1"], ["m2"])
+    finally:
+        await worker.kill()
+        await _delete_queues(transport_url, {**names, "notify": "unused"})
 
 
 async def test_sigterm_drains_in_flight_casts_and_exits_zero(

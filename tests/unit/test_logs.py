@@ -98,3 +98,20 @@ async def test_every_line_of_work_names_vnf_op_and_request(stream: io.StringIO) 
     assert observed["vnf_id"] == "v2" and observed["op_id"] is None
     assert "request_id" in observed
     assert "vnf_id" not in idle
+
+
+def test_a_traceback_shows_no_local_variables(stream: io.StringIO) -> None:
+    log = structlog.get_logger("test")
+
+    def fail(params: dict[str, str]) -> None:
+        site_specific = params["site_key"]  # noqa: F841 - a local the traceback must not show
+        raise ValueError("boom")
+
+    try:
+        fail({"site_key": "value-no-key-name-gives-away"})
+    except ValueError:
+        log.exception("op.failed")
+    (record,) = lines(stream)
+    frames = record["exception"][0]["frames"]
+    assert frames and record["exception"][0]["exc_value"] == "boom"
+    assert "value-no-key-name-gives-away" not in stream.getvalue()

@@ -48,3 +48,18 @@ def test_an_unknown_query_parameter_is_named():
 def test_a_bad_value_is_named_with_its_parameter():
     with pytest.raises(ValueError, match=r"rabbit_qos_prefetch_count='many'"):
         rabbit_options(conf(), url=URL + "?rabbit_qos_prefetch_count=many")
+
+
+@pytest.mark.parametrize("vhost", ["/", "tacker", "a/b", "tacker vh", "50%"])
+def test_the_virtual_host_reaches_aiormq_as_named(vhost: str) -> None:
+    from urllib.parse import quote
+
+    import aiormq
+
+    c = conf()
+    settings = ConnectionSettings.from_conf(
+        c, url=f"rabbit://u:p@127.0.0.1:5672/{quote(vhost, safe='')}"
+    )
+    assert settings.virtual_host == vhost
+    connection = aiormq.Connection(settings.url_for(settings.hosts[0]))
+    assert connection.vhost == vhost
