@@ -136,6 +136,28 @@ class VnfCluster:
                     )
         return left
 
+    async def delete_others(self, *, namespace: str, vnf_id: str, keep: list[str]) -> list[str]:
+        """Delete the VNF's objects that are not in ``keep`` ("Kind/name"), e.g. the
+        ones of a VDU an update dropped from the descriptor; their names."""
+        kept, removed = set(keep), []
+        for kind_name in OWNED_KINDS:
+            kind = KINDS[kind_name]
+            items, _ = await self.kube.list(
+                kind, namespace=namespace, selector=vnf_selector(vnf_id)
+            )
+            for obj in items:
+                name = f"{kind_name}/{obj['metadata']['name']}"
+                if name in kept or obj["metadata"].get("deletionTimestamp") is not None:
+                    continue
+                await self.kube.delete(
+                    kind,
+                    name=obj["metadata"]["name"],
+                    namespace=namespace,
+                    propagation="Foreground",
+                )
+                removed.append(name)
+        return removed
+
     async def remaining(self, *, namespace: str, vnf_id: str) -> list[str]:
         """Objects (and pods) of the VNF still in the cluster, asked of the API server."""
         names = []

@@ -331,8 +331,35 @@ class Operations:
             return Waiting(f"replacing {len(present)} pods")
         outcome = self._all_ready(rec, translation)
         if isinstance(outcome, Done):
+            # The Deployment's status lags the pods (the ReplicaSet and Deployment
+            # controllers write it in turn): count the replacement pods themselves.
+            outcome = self._pods_ready(rec, translation, besides=targets)
+        if isinstance(outcome, Done):
             return Done({"replaced_pods": sorted(targets), "cause": op.args.get("cause")})
         return outcome
+
+    def _pods_ready(
+        self, rec: VnfRecord, translation: Translation, *, besides: set[str]
+    ) -> Outcome:
+        """Done when each VDU has its desired number of ready pods that are not
+        being deleted and are not among ``besides`` (the pods being replaced)."""
+        pods = self.cluster.vnf_pods(rec.vnf_id)
+        waiting = []
+        for vdu in translation.vdus:
+            want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
+            ready = [
+                p
+                for p in pods
+                if (p["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu.name
+                and p["metadata"]["name"] not in besides
+                and p["metadata"].get("deletionTimestamp") is None
+                and pod_ready(p)
+            ]
+            if len(ready) < want:
+                waiting.append(f"{vdu.name} {len(ready)}/{want} replacement pods ready")
+        if waiting:
+            return Waiting("waiting for " + ", ".join(waiting))
+        return Done()
 
     async def _recreate(self, rec: VnfRecord, op: Operation, translation: Translation) -> Outcome:
         ns = self.placed_in(rec, op)
@@ -364,5 +391,14 @@ class Operations:
             return await self._instantiate(rec, op)
         translation = await self.translation(rec)
         if not op.detail.get("applied"):
+            vdus = {v.name for v in translation.vdus}
+            for gone in [name for name in rec.desired_replicas if name not in vdus]:
+                del rec.desired_replicas[gone]  # a VDU the new descriptor dropped
             await self._apply(rec, op, translation)
-        return self._all_ready(rec, translation, generations=op.detail["generations"])
+            op.detail["removed"] = await self.cluster.delete_others(
+                namespace=rec.st["namespace"], vnf_id=rec.vnf_id, keep=op.detail["objects"]
+            )
+        outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
+        if isinstance(outcome, Done) and op.detail.get("removed"):
+            return Done({"removed_objects": op.detail["removed"]})
+        return outcome

@@ -366,6 +366,7 @@ _BULKY_ARGS = ("vnfd", "config")
 def _compact_args(args: dict[str, Any]) -> dict[str, Any]:
     """A finished operation's arguments with descriptors and configs replaced by
     their sha256: the record holds what runs in its spec already."""
+
     def bulky(value: Any) -> bool:
         digest = isinstance(value, dict) and set(value) == {"sha256", "bytes"}
         return bool(value) and isinstance(value, (str, dict)) and not digest

@@ -296,6 +296,48 @@ async def test_objects_deleted_by_hand_fail_a_scale_and_terminate_still_ends(
             await asyncio.sleep(0.2)
 
 
+VNFD_TWO_VDUS = """
+tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0
+topology_template:
+  node_templates:
+    front:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        mapping_ports: ["80:8080"]
+        vnfcs:
+          web: {num_cpus: 0.1, mem_size: 64 MB, image: nginx:1.27, ports: ["8080"]}
+    back:
+      type: tosca.nodes.nfv.VDU.Tacker
+      properties:
+        vnfcs:
+          db: {num_cpus: 0.1, mem_size: 64 MB, image: postgres:16, config: "MODE: primary"}
+"""
+
+
+async def test_an_update_that_drops_a_vdu_removes_its_objects(
+    conductor, events, kube_api, namespace
+):
+    vnf = _vnf(namespace, VNFD_TWO_VDUS)
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="drop-i")
+    await events.wait(vnf_id, "vnf.instantiate.end", op_id="drop-i", within=90)
+    front_only = VNFD_TWO_VDUS.split("    back:")[0]
+    await conductor("update_vnf", vnf_id=vnf_id, op_id="drop-u", vnfd=front_only)
+    end = (await events.wait(vnf_id, "vnf.update.end", op_id="drop-u", within=90))[0]
+    removed = end["payload"]["removed_objects"]
+    assert any(name.startswith("Deployment/") for name in removed), removed
+    assert any(name.startswith("ConfigMap/") for name in removed), removed
+    apps = client.AppsV1Api(kube_api)
+    selector = f"{LABEL_VNF_ID}={vnf_id}"
+    deps = await apps.list_namespaced_deployment(namespace, label_selector=selector)
+    left = [d.metadata.name for d in deps.items if d.metadata.deletion_timestamp is None]
+    assert len(left) == 1 and "front" in left[0]
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    assert [v["name"] for v in info["vdus"]] == ["front"] and info["status"] == "ACTIVE"
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="drop-t")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="drop-t")
+
+
 async def test_tenants_are_kept_apart(conductor, events, transport_url, names, kube_api, namespace):
     from rpc.exceptions import Forbidden
 
