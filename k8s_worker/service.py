@@ -114,6 +114,7 @@ class Worker:
                     create=kconf.create_namespaces,
                     prefix=kconf.tenant_namespace_prefix,
                     allow_foreign=kconf.allow_foreign_namespaces,
+                    managed=tuple(kconf.namespaces),
                 ),
             )
             host = self.conf.k8s_worker.host

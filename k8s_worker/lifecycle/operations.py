@@ -44,6 +44,8 @@ class NamespacePolicy:
     create: bool = True
     prefix: str = "tacker-"
     allow_foreign: bool = False
+    #: ``[kubernetes] namespaces``: the only ones watched (empty: all).
+    managed: tuple[str, ...] = ()
 
 
 class Operations:
@@ -184,6 +186,13 @@ class Operations:
         translation = await self.translation(rec)
         if not op.detail.get("applied"):
             ns = self.namespace_of(rec, translation)
+            if self.namespaces.managed and ns not in self.namespaces.managed:
+                # Nothing would watch it: the VNF could never be seen ready.
+                raise OperationFailed(
+                    "NamespaceNotManaged",
+                    f"namespace {ns!r} is not one this worker manages "
+                    f"([kubernetes] namespaces: {', '.join(self.namespaces.managed)})",
+                )
             await self.cluster.ensure_namespace(
                 ns,
                 tenant_id=rec.tenant_id,

@@ -338,6 +338,32 @@ async def test_an_update_that_drops_a_vdu_removes_its_objects(
     await events.wait(vnf_id, "vnf.terminate.end", op_id="drop-t")
 
 
+async def test_a_namespace_the_worker_does_not_watch_is_refused_at_once(
+    transport_url: str, kubeconfig: str, namespace: str, tmp_path: pathlib.Path
+):
+    names = Names.fresh()
+    config = write_config(
+        tmp_path / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="ns-1",
+        extra=f"[kubernetes]\nnamespaces = {namespace}\n",
+    )
+    worker = WorkerProcess(config, log=tmp_path / "worker.log")
+    await worker.start()
+    events = Events(transport_url, names)
+    try:
+        vnf = _vnf("not-watched-" + uuid.uuid4().hex[:6], VNFD_SCALABLE)
+        await Conductor(transport_url, names)("instantiate_vnf", vnf=vnf, op_id="nw-i")
+        err = (await events.wait(vnf["id"], "vnf.instantiate.error", within=30))[0]["payload"]
+        assert err["error"]["type"] == "NamespaceNotManaged"
+        assert namespace in err["error"]["message"]
+    finally:
+        events.stop()
+        assert await worker.stop() == 0
+
+
 async def test_tenants_are_kept_apart(conductor, events, transport_url, names, kube_api, namespace):
     from rpc.exceptions import Forbidden
 
