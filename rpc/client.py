@@ -51,6 +51,11 @@ class K8sWorkerClient:
             transport, target, version_cap=version_cap, timeout=timeout
         )
 
+    @property
+    def transport(self) -> Any:
+        """The oslo.messaging transport this client sends on (the caller owns it)."""
+        return self._client.transport
+
     def prepare(self, **kwargs: Any) -> Any:
         """The underlying client's prepare (server, timeout, fanout, version...)."""
         return self._client.prepare(**kwargs)

@@ -123,9 +123,9 @@ async def test_no_cast_is_lost_across_a_broker_restart(
         concurrency=2,
         **names,
     )
+    client = oslo_rpc_client(url, **names)
     try:
         await worker.start()
-        client = oslo_rpc_client(url, **names)
         ops = [f"restart-{i}" for i in range(40)]
         for i, op in enumerate(ops[:20]):
             await asyncio.to_thread(client.heal_vnf, CTX, vnf_id=f"v{i}", op_id=op)
@@ -144,6 +144,8 @@ async def test_no_cast_is_lost_across_a_broker_restart(
         assert await worker.terminate() == 0
     finally:
         await worker.kill()
+        # Closed now: left open, it keeps reconnecting to the node once the node stops.
+        await asyncio.to_thread(client.transport.cleanup)
         connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PRIVATE_PORT}/")
         async with connection:
             for queue in (names["topic"], f"{names['topic']}.rw"):
