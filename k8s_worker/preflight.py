@@ -60,6 +60,13 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             f"configuration error: [DEFAULT] transport_url: the {url.transport!r} driver is "
             "not supported; use rabbit://user:password@host:port/vhost"
         )
+    cluster = conf.cluster
+    if cluster.renew_interval * 2 > cluster.lease_duration:
+        raise StartupError(
+            f"configuration error: [cluster] renew_interval ({cluster.renew_interval:g} s) must "
+            f"be at most half of lease_duration ({cluster.lease_duration:g} s), so that a "
+            "missed renewal does not lose the lease"
+        )
     compression = rabbit_options(conf).kombu_compression
     if compression:
         try:

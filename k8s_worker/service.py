@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import Any
 
 import structlog
 from oslo_config import cfg
@@ -23,7 +25,7 @@ from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.cluster.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
 from k8s_worker.intake.service import IntakeService
-from k8s_worker.kube import KINDS, Kube, KubeConflict
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.cluster import VnfCluster
 from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
@@ -32,9 +34,10 @@ from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
 from k8s_worker.notify.notifier import Notifier
 from k8s_worker.policy.engine import PolicyEngine
+from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import RecordStore, install_crd
+from k8s_worker.record import CRD_NAME, RecordStore, install_crd
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
@@ -76,6 +79,7 @@ class Worker:
             if kconf.install_crd:
                 await install_crd(kube)
             await self._ensure_namespace(kube, kconf.record_namespace)
+            await _require_crd(kube, namespace=kconf.record_namespace)
             store = RecordStore(kube, namespace=kconf.record_namespace)
 
             namespaces: list[str | None] = list(kconf.namespaces) or [None]
@@ -152,24 +156,31 @@ class Worker:
             intake = IntakeService(self.conf, endpoint, notifier)
             self._observe(intake=intake, kube=kube, records=records, reconciler=reconciler)
 
+            startup = _Startup(stop, limit=self.conf.service.startup_timeout)
             async with asyncio.TaskGroup() as group:
                 background = [group.create_task(i.run()) for i in self.informers]
-                await asyncio.gather(*(i.synced.wait() for i in self.informers))
-                await notifier.start()
-                background.append(group.create_task(membership.run()))
-                await membership.ready.wait()
-                background.append(group.create_task(reconciler.run()))
-                intake_task = group.create_task(intake.run(stop))
-                background.append(group.create_task(self._announce(intake)))
-                LOG.info(
-                    "worker.started",
-                    host=self.conf.k8s_worker.host,
-                    namespaces=[n or "*" for n in namespaces],
-                )
-                await intake_task  # returns after stop is set and the intake drained
+                started = await startup.step(
+                    asyncio.gather(*(i.synced.wait() for i in self.informers)),
+                    "the first list of pods, Deployments and VNF records",
+                ) and await startup.step(notifier.start(), "the notifier's broker connection")
+                if started:
+                    background.append(group.create_task(membership.run()))
+                    started = await startup.step(membership.ready.wait(), "this replica's Lease")
+                if started:
+                    background.append(group.create_task(reconciler.run()))
+                    intake_task = group.create_task(intake.run(stop))
+                    background.append(group.create_task(self._announce(intake)))
+                    LOG.info(
+                        "worker.started",
+                        host=self.conf.k8s_worker.host,
+                        namespaces=[n or "*" for n in namespaces],
+                    )
+                    await intake_task  # returns after stop is set and the intake drained
                 await membership.release()  # the others take our VNFs over now
                 for task in background:
                     task.cancel()
+            if startup.failure is not None:
+                raise startup.failure
         finally:
             with contextlib.suppress(Exception):
                 await notifier.close()
@@ -213,3 +224,50 @@ class Worker:
                 await kube.create(
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 )
+
+
+async def _require_crd(kube: Kube, *, namespace: str) -> None:
+    """The Vnf resource must exist (RBAC checks pass without it, and every record
+    watch would then fail for ever): one line saying what to do instead."""
+    try:
+        await kube.request(
+            "GET", KINDS["Vnf"].path(namespace=namespace), query=[("limit", 1)], retry=False
+        )
+    except KubeNotFound as exc:
+        raise StartupError(
+            f"the Vnf custom resource ({CRD_NAME}) is not installed: apply "
+            "etc/kubernetes/crd.yaml, or let the worker install it ([kubernetes] install_crd "
+            "= true, with the RBAC to create CustomResourceDefinitions)"
+        ) from exc
+
+
+class _Startup:
+    """The start-up steps after the checks: each ends, or a stop signal or the
+    time limit ends the start-up (a replica that cannot start must say so and
+    exit, not hang where SIGTERM goes unheard and /healthz still says ok)."""
+
+    def __init__(self, stop: asyncio.Event, *, limit: float) -> None:
+        self.stop = stop
+        self.limit = limit
+        self.failure: StartupError | None = None
+
+    async def step(self, awaitable: Awaitable[Any], what: str) -> bool:
+        task = asyncio.ensure_future(awaitable)
+        stopped = asyncio.ensure_future(self.stop.wait())
+        done, _ = await asyncio.wait(
+            {task, stopped}, timeout=self.limit, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopped.cancel()
+        if task in done:
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if stopped not in done:
+            self.failure = StartupError(
+                f"start-up did not finish: {what} within {self.limit:.0f} s "
+                "([service] startup_timeout)"
+            )
+            LOG.error("worker.startup_timeout", step=what, limit=self.limit)
+        return False

@@ -92,6 +92,7 @@ class Membership:
         self._acquired = _micro_time(wall())
         self.ready = asyncio.Event()
         self.released = False
+        self._writing = asyncio.Lock()  # a renewal never lands after the release
 
     # -- ownership ------------------------------------------------------------
     def valid(self) -> bool:
@@ -128,21 +129,34 @@ class Membership:
         }
 
     async def renew(self) -> None:
-        started = self.monotonic()
-        current = await self.kube.get_or_none(LEASE, name=self.name, namespace=self.namespace)
-        if current is None:
-            await self.kube.create(self._body())
-        else:
-            await self.kube.replace(self._body(current["metadata"]["resourceVersion"]))
-        self._renewed_at = started
+        async with self._writing:
+            if self.released:
+                return
+            started = self.monotonic()
+            current = await self.kube.get_or_none(LEASE, name=self.name, namespace=self.namespace)
+            if current is None:
+                await self.kube.create(self._body())
+            else:
+                await self.kube.replace(self._body(current["metadata"]["resourceVersion"]))
+            self._renewed_at = started
 
-    async def release(self) -> None:
-        """Give our VNFs up now (graceful stop): delete the lease."""
+    async def release(self, *, within: float = 5.0) -> None:
+        """Give our VNFs up now (graceful stop): delete the lease.
+
+        After a renewal in flight (so it cannot recreate the lease), and bounded:
+        with the API server away the lease simply expires, and the stop must
+        stay inside the pod's termination grace period.
+        """
         self.released = True
-        with contextlib.suppress(KubeError):
-            await self.kube.delete(
-                LEASE, name=self.name, namespace=self.namespace, propagation="Background"
-            )
+        try:
+            async with asyncio.timeout(within):
+                async with self._writing:
+                    await self.kube.delete(
+                        LEASE, name=self.name, namespace=self.namespace, propagation="Background"
+                    )
+        except (KubeError, TimeoutError) as exc:
+            LOG.warning("membership.release_failed", host=self.host, error=str(exc))
+            return
         LOG.info("membership.released", host=self.host)
 
     # -- members ------------------------------------------------------------------

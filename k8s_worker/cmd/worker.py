@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_STARTUP
     except KeyboardInterrupt:
         pass
+    except Exception as exc:
+        # Through the log pipeline (JSON, redacted), not as a bare traceback.
+        structlog.get_logger(__name__).critical("worker.crashed", error=repr(exc), exc_info=exc)
+        return EXIT_STARTUP
     return 0
 
 

@@ -186,6 +186,10 @@ QUICK = "\n[service]\nstartup_timeout = 3\n"
             ("[DEFAULT]", "[oslo_messaging_rabbit]\nkombu_compression = snappy\n[DEFAULT]"),
             "[oslo_messaging_rabbit] kombu_compression: unknown compression 'snappy'",
         ),
+        (
+            ("[DEFAULT]", "[cluster]\nlease_duration = 4\nrenew_interval = 3\n[DEFAULT]"),
+            "[cluster] renew_interval (3 s) must be at most half of lease_duration (4 s)",
+        ),
     ],
     ids=[
         "out-of-range",
@@ -194,6 +198,7 @@ QUICK = "\n[service]\nstartup_timeout = 3\n"
         "unsupported-driver",
         "no-kubeconfig",
         "unknown-compression",
+        "renewal-too-slow",
     ],
 )
 async def test_a_bad_configuration_is_one_clear_line(
