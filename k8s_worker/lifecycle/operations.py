@@ -16,6 +16,8 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import structlog
+
 from k8s_worker.lifecycle.cluster import VnfCluster
 from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
@@ -37,6 +39,9 @@ def pending_status(op: Operation) -> str:
     if op.operation == "scale":
         return "PENDING_SCALE_IN" if op.args.get("type") == "in" else "PENDING_SCALE_OUT"
     return PENDING_STATUS.get(op.operation, "PENDING_UPDATE")
+
+
+LOG = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,13 @@ class Operations:
             )
         except VnfdError as exc:
             raise OperationFailed("InvalidVnfd", str(exc)) from exc
+        except Exception as exc:
+            # A shape the validation did not foresee must still end the operation
+            # (and say so), never loop in the reconciler.
+            LOG.warning("tosca.unexpected_error", vnf_id=rec.vnf_id, error=repr(exc))
+            raise OperationFailed(
+                "InvalidVnfd", f"the descriptor could not be read: {type(exc).__name__}: {exc}"
+            ) from exc
         self._translations[key] = result
         while len(self._translations) > self._cache_size:
             self._translations.popitem(last=False)

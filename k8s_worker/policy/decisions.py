@@ -8,6 +8,7 @@ reached, attempts exhausted), because operators need to see both.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,17 +106,24 @@ class HealLimits:
     def of(cls, policy: HealPolicy) -> HealLimits:
         params = dict(policy.parameters)
 
-        def num(key: str, default: float) -> float:
-            try:
-                return float(params.get(key, default))
-            except ValueError:
-                return default
-
         return cls(
-            max_attempts=int(num("max_attempts", cls.max_attempts)),
-            window_seconds=num("window", cls.window_seconds),
-            backoff_seconds=num("backoff", cls.backoff_seconds),
+            max_attempts=int(parameter(params, "max_attempts", cls.max_attempts, least=1)),
+            window_seconds=parameter(params, "window", cls.window_seconds, least=1),
+            backoff_seconds=parameter(params, "backoff", cls.backoff_seconds, least=0),
         )
+
+
+def parameter(params: Mapping[str, Any], key: str, default: float, *, least: float) -> float:
+    """A numeric policy parameter; the default when it is missing, not a finite
+    number, or below ``least`` (a policy value must never crash a reconcile,
+    nor turn a limit off: ``max_attempts: .inf`` or ``window: -1``)."""
+    try:
+        value = float(params.get(key, default))
+    except (TypeError, ValueError):
+        return default
+    if not math.isfinite(value) or value < least:
+        return default
+    return value
 
 
 def decide_heal(

@@ -36,6 +36,7 @@ from k8s_worker.policy.decisions import (
     decide_heal,
     decide_scale,
     evaluate_threshold,
+    parameter,
     step_trigger,
 )
 from k8s_worker.record import Operation, VnfRecord
@@ -274,7 +275,13 @@ class PolicyEngine:
         pods: list[Obj],
         now: float,
         node_status: NodeStatus | None = None,
+        due: list[float] | None = None,
     ) -> list[str]:
+        """The pods in the policy's condition now; ``due`` gets the seconds until
+        pods that are on their way (not ready, but not for long enough yet) will
+        be: nothing else may happen to wake the VNF up then (a stuck pod sends
+        no more events)."""
+        due = due if due is not None else []
         params = dict(policy.parameters)
         mine = [
             p
@@ -285,7 +292,7 @@ class PolicyEngine:
         if trigger in ("failure", "failed", "pod_failed"):
             return sorted(p["metadata"]["name"] for p in mine if pod_failed(p))
         if trigger in ("not_ready", "notready"):
-            limit = float(params.get("not_ready_seconds", 60))
+            limit = parameter(params, "not_ready_seconds", 60, least=0)
             out = []
             for p in mine:
                 if pod_ready(p) or pod_failed(p):
@@ -296,11 +303,13 @@ class PolicyEngine:
                         since = _ts(c.get("lastTransitionTime")) or since
                 if since is not None and now - since >= limit:
                     out.append(p["metadata"]["name"])
+                elif since is not None:
+                    due.append(limit - (now - since))
             return sorted(out)
         if trigger in ("node_not_ready", "node_notready"):
             if node_status is None:
                 return []  # the worker may not watch nodes (RBAC): nothing to see
-            limit = float(params.get("node_not_ready_seconds", 0))
+            limit = parameter(params, "node_not_ready_seconds", 0, least=0)
             out = []
             for p in mine:
                 if pod_failed(p) or not (p.get("spec") or {}).get("nodeName"):
@@ -308,9 +317,11 @@ class PolicyEngine:
                 ready, since = node_status(p["spec"]["nodeName"])
                 if not ready and (since is None or now - since >= limit):
                     out.append(p["metadata"]["name"])
+                elif not ready and since is not None:
+                    due.append(limit - (now - since))
             return sorted(out)
         if trigger in ("crash_loop", "crashloop"):
-            limit = float(params.get("crash_loop_seconds", 60))
+            limit = parameter(params, "crash_loop_seconds", 60, least=0)
             out = []
             for p in mine:
                 for cs in (p.get("status") or {}).get("containerStatuses") or []:
@@ -322,6 +333,7 @@ class PolicyEngine:
                     if now - since >= limit or int(cs.get("restartCount", 0)) >= 3:
                         out.append(p["metadata"]["name"])
                         break
+                    due.append(limit - (now - since))
             return sorted(out)
         return []
 
@@ -340,7 +352,9 @@ class PolicyEngine:
             for vdu in policy.targets:
                 key = f"{policy.name}/{vdu}/{policy.trigger}"
                 mem = memory.setdefault(key, {"attempts": []})
-                affected = self._condition_pods(policy, vdu, pods, now, node_status)
+                due: list[float] = []
+                affected = self._condition_pods(policy, vdu, pods, now, node_status, due)
+                retry.extend(max(0.5, d) for d in due)
                 if not affected:
                     mem.pop("last", None)
                     continue

@@ -190,3 +190,22 @@ class TestTriggers:
     )
     def test_thresholds(self, op, value, expected):
         assert evaluate_threshold(value=value, threshold=1, comparison=op) is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (3, 600.0, 10.0)),
+        ({"max_attempts": "5", "window": 60, "backoff": 0}, (5, 60.0, 0.0)),
+        ({"max_attempts": ".inf", "window": "nan", "backoff": -1}, (3, 600.0, 10.0)),
+        ({"max_attempts": 0, "window": -1, "backoff": "soon"}, (3, 600.0, 10.0)),
+        ({"max_attempts": [1], "window": None}, (3, 600.0, 10.0)),
+    ],
+    ids=["defaults", "valid", "not-finite", "out-of-range", "wrong-type"],
+)
+def test_heal_limits_never_crash_and_never_switch_a_limit_off(given, expected):
+    from k8s_worker.policy.decisions import HealLimits
+
+    policy = type("P", (), {"parameters": given})()
+    limits = HealLimits.of(policy)
+    assert (limits.max_attempts, limits.window_seconds, limits.backoff_seconds) == expected

@@ -213,8 +213,10 @@ def test_pods_on_a_not_ready_node_are_respawned_only_after_the_grace():
     def nodes(name: str) -> tuple[bool, float | None]:
         return (False, 990.0) if name == "bad" else (True, 0.0)
 
-    engine.evaluate(rec, translation.policies, pods=pods, busy=False, node_status=nodes)
+    retry = engine.evaluate(rec, translation.policies, pods=pods, busy=False, node_status=nodes)
     assert rec.current() is None  # NotReady for 10 s only
+    # A dead node sends no more events: the engine asks to look again when the grace ends.
+    assert retry == 20
     clock.now = 1021
     engine.evaluate(rec, translation.policies, pods=pods, busy=False, node_status=nodes)
     op = rec.current()
