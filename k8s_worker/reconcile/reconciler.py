@@ -325,9 +325,27 @@ class Reconciler:
                 changed = True
         if not changed:
             return rec
-        # A descriptor that does not translate is refused before it is stored, so
-        # the VNF keeps running, scaling and healing from the one it has.
-        await self.ops.translation(rec)
+        # A descriptor that does not translate, or a config for containers it does
+        # not have, is refused before it is stored, so the VNF keeps running,
+        # scaling and healing from the one it has.
+        translation = await self.ops.translation(rec)
+        unknown = [
+            f"{vdu}/{container}" if vdu in translation.vdu_names() else vdu
+            for vdu, containers in (op.args.get("config") or {}).items()
+            for container in (containers or {"": None})
+            if vdu not in translation.vdu_names()
+            or container not in dict(translation.vdu(vdu).config_maps)
+        ]
+        if unknown:
+            known = [f"{v.name}/{c}" for v in translation.vdus for c in dict(v.config_maps)] or [
+                "none"
+            ]
+            raise OperationFailed(
+                "InvalidConfig",
+                f"no configurable container {', '.join(sorted(set(unknown)))} "
+                f"(containers with a config: {', '.join(known)})",
+                vnf_status=None,
+            )
         self._fence(rec)
         stored = await self.store.write_spec(rec)
         stored.obj["status"] = rec.st  # keep the in-memory status changes

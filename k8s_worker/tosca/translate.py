@@ -65,6 +65,9 @@ class Translation:
     instantiation_levels: Mapping[str, Mapping[str, int]]
     default_instantiation_level: str | None = None
 
+    def vdu_names(self) -> list[str]:
+        return [vdu.name for vdu in self.vdus]
+
     def vdu(self, name: str) -> Vdu:
         """The VDU called ``name``; KeyError if none."""
         for vdu in self.vdus:
@@ -226,7 +229,14 @@ def translate(
                 min_replicas=spec.min_replicas,
                 max_replicas=spec.max_replicas,
                 containers=tuple(c.name for c in spec.containers),
-                config_maps=tuple(cm_names.items()),
+                # By Kubernetes name and by the descriptor's own key ("front_end"
+                # becomes container "front-end"): a config update may use either.
+                config_maps=tuple(cm_names.items())
+                + tuple(
+                    (c.source_name, cm_names[c.name])
+                    for c in spec.containers
+                    if c.name in cm_names and c.source_name != c.name
+                ),
             )
         )
     return Translation(

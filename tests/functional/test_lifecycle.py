@@ -258,6 +258,12 @@ async def test_an_invalid_update_is_refused_and_the_vnf_keeps_running(
     err = (await events.wait(vnf_id, "vnf.update.error", op_id="bu-u"))[0]["payload"]["error"]
     assert err["type"] == "InvalidVnfd" and "mem_size" in err["message"]
     assert (await conductor("get_vnf", vnf_id=vnf_id))["status"] == "ACTIVE"
+    await conductor(
+        "update_vnf", vnf_id=vnf_id, op_id="bu-c", config={"VDU1": {"nope": {"K": "v"}}}
+    )
+    err = (await events.wait(vnf_id, "vnf.update.error", op_id="bu-c"))[0]["payload"]["error"]
+    assert err["type"] == "InvalidConfig" and "VDU1/nope" in err["message"]
+    assert "VDU1/web" in err["message"]
     # The descriptor that runs is still the one scale reads.
     await conductor("scale_vnf", vnf_id=vnf_id, op_id="bu-s", policy="SP1", type="out")
     end = (await events.wait(vnf_id, "vnf.scale.end", op_id="bu-s", within=90))[0]["payload"]

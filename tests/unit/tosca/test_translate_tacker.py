@@ -243,3 +243,18 @@ def test_tacker_defs_imports_are_served_locally() -> None:
     vnfd = tacker_vnfd({"VDU1": minimal_vdu()})
     vnfd["imports"] = ["tacker_defs.yaml", "tacker_nfv_defs.yaml"]
     assert translate(vnfd, vnf_id=VNF_ID).vdus[0].name == "VDU1"
+
+
+def test_a_config_update_may_name_a_container_as_the_descriptor_does() -> None:
+    from k8s_worker.lifecycle.cluster import render
+
+    vnfd = tacker_vnfd(
+        {"VDU1": minimal_vdu(vnfcs={"front_end": {"image": "nginx:1.25", "config": "K: old"}})}
+    )
+    result = translate(yaml.safe_dump(vnfd), vnf_id=VNF_ID)
+    names = dict(result.vdu("VDU1").config_maps)
+    assert set(names) == {"front-end", "front_end"}  # the container's name and its key
+    for key in ("front_end", "front-end"):
+        objects = render(result, namespace="ns", replicas={}, config={"VDU1": {key: {"K": "new"}}})
+        [config_map] = _by_kind(objects, "ConfigMap")
+        assert config_map["data"]["K"] == "new"
