@@ -36,7 +36,7 @@ class Decision:
     reason: str
     operation: str | None = None  # the operation to journal when decision == ACT
     args: dict[str, Any] = field(default_factory=dict)
-    retry_in: float | None = None  # for BACKOFF
+    retry_in: float | None = None  # for BACKOFF and COOLDOWN: seconds until it may act
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -68,6 +68,7 @@ def decide_scale(
             action,
             COOLDOWN,
             f"cooldown of {policy.cooldown_seconds}s: {left:.0f}s left",
+            retry_in=left,
         )
     movable = []
     for vdu in policy.targets:

@@ -9,8 +9,12 @@ states) in the record's ``status.policy``, so a restart or another replica
 picks up exactly where it stopped: a cooldown survives a restart.
 
 Alarms (from the ``alarm`` RPC, or fired by observed triggers) wait in the
-record while another operation runs; they are never dropped, and a burst of
-the same alarm collapses into one.
+record while another operation runs; a burst of the same alarm collapses into
+one, a newer state of a trigger replaces its pending older one (only the latest
+state is acted on), and at most MAX_PENDING_ALARMS wait (the oldest are dropped).
+An alarm fired by an observed trigger that meets a cooldown or a bound stays
+queued while its trigger keeps firing, so the engine acts once it may; the same
+decision on it is notified once, not on every pass.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from k8s_worker.lifecycle.observe import is_terminating, pod_failed, pod_ready
 from k8s_worker.policy.decisions import (
     ACT,
     BACKOFF,
+    BOUND,
+    COOLDOWN,
     DEFERRED,
     EXHAUSTED,
     LOGGED,
@@ -48,6 +54,7 @@ OBSERVED_METRICS = ("unready_replicas", "restarts")
 #: node name -> (Ready, since when (epoch seconds) it has been in that state)
 NodeStatus = Callable[[str], tuple[bool, float | None]]
 RESPAWN_MEMORY_SECONDS = 3600.0
+MAX_PENDING_ALARMS = 50
 
 
 def _ts(stamp: str | None) -> float | None:
@@ -64,23 +71,30 @@ def add_alarm(
     state: str,
     details: dict[str, Any] | None,
     now: float,
+    observed: bool = False,
 ) -> None:
-    """Queue an alarm in the record; repeats of a pending alarm collapse into it."""
+    """Queue an alarm in the record; repeats of a pending alarm collapse into it,
+    and a pending alarm of the same trigger in another state is dropped (it is stale)."""
     alarms = rec.policy_state.setdefault("alarms", [])
+    alarms[:] = [
+        a for a in alarms if (a["policy"], a["trigger"]) != (policy, trigger) or a["state"] == state
+    ]
     for alarm in alarms:
         if (alarm["policy"], alarm["trigger"], alarm["state"]) == (policy, trigger, state):
             alarm["count"] = int(alarm.get("count", 1)) + 1
             return
-    alarms.append(
-        {
-            "policy": policy,
-            "trigger": trigger,
-            "state": state,
-            "count": 1,
-            "details": details or {},
-            "at": now,
-        }
-    )
+    alarm = {
+        "policy": policy,
+        "trigger": trigger,
+        "state": state,
+        "count": 1,
+        "details": details or {},
+        "at": now,
+    }
+    if observed:
+        alarm["observed"] = True
+    alarms.append(alarm)
+    del alarms[:-MAX_PENDING_ALARMS]
 
 
 def note_respawn(rec: VnfRecord, *, now: float) -> None:
@@ -108,7 +122,7 @@ class PolicyEngine:
         now = self.clock()
         retry: list[float] = []
         retry.extend(self._observe_triggers(rec, policies, pods=pods, now=now))
-        busy = self._alarms(rec, policies, busy=busy, now=now)
+        busy = self._alarms(rec, policies, busy=busy, now=now, retry=retry)
         if not busy and rec.status not in ("ERROR", "PENDING_DELETE"):
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
@@ -138,7 +152,9 @@ class PolicyEngine:
             return f"no scaling or alarm policy {name!r} (the VNFD has: {', '.join(known)})"
         return [(name, "out" if state == "firing" else "in")]
 
-    def _alarms(self, rec: VnfRecord, policies: Policies, *, busy: bool, now: float) -> bool:
+    def _alarms(
+        self, rec: VnfRecord, policies: Policies, *, busy: bool, now: float, retry: list[float]
+    ) -> bool:
         alarms: list[dict[str, Any]] = rec.policy_state.get("alarms") or []
         keep: list[dict[str, Any]] = []
         for alarm in alarms:
@@ -183,6 +199,10 @@ class PolicyEngine:
                     ),
                 )
                 continue
+            # An observed trigger's alarm held back by a cooldown or a bound waits
+            # while the trigger keeps firing; each such decision is notified once.
+            reported = set(alarm.get("reported") or [])
+            waiting: list[str] = []
             for policy_name, direction in resolved:
                 try:
                     policy = policies.scaling_policy(policy_name)
@@ -204,9 +224,19 @@ class PolicyEngine:
                 if decision.decision == ACT:
                     rec.policy_state.setdefault("lastScale", {})[policy_name] = now
                     busy = True
+                elif alarm.get("observed") and decision.decision in (COOLDOWN, BOUND):
+                    signature = f"{policy_name}:{decision.decision}"
+                    waiting.append(signature)
+                    if decision.retry_in is not None:
+                        retry.append(max(0.5, decision.retry_in))
+                    if signature in reported:
+                        continue
                 self._emit(rec, decision)
                 if busy:
                     break
+            if waiting and not busy:
+                alarm["reported"] = waiting
+                keep.append(alarm)
         rec.policy_state["alarms"] = keep
         return busy
 
@@ -262,6 +292,7 @@ class PolicyEngine:
                     state=change,
                     details={"metric": trigger.metric, "value": value},
                     now=now,
+                    observed=True,
                 )
             elif holds and not new_state.firing and new_state.since is not None:
                 retry.append(max(0.5, period - (now - new_state.since)))
@@ -357,6 +388,8 @@ class PolicyEngine:
                 retry.extend(max(0.5, d) for d in due)
                 if not affected:
                     mem.pop("last", None)
+                    if mem.pop("exhausted", None):
+                        mem["attempts"] = []  # recovered: a new failure is healed again
                     continue
                 if mem.get("exhausted"):
                     continue

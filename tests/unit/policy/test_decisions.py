@@ -55,7 +55,7 @@ class TestScale:
         d = decide_scale(
             SP, trigger="t", direction="out", replicas={"VDU1": 2}, last_scaled_at=1000, now=1059
         )
-        assert d.decision == COOLDOWN and "1s left" in d.reason
+        assert d.decision == COOLDOWN and "1s left" in d.reason and d.retry_in == pytest.approx(1)
         d = decide_scale(
             SP, trigger="t", direction="out", replicas={"VDU1": 2}, last_scaled_at=1000, now=1060
         )
