@@ -44,6 +44,8 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*"), MASK),
     # scheme://user:password@host
     (re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.I), rf"\1{MASK}@"),
+    # ...,user2:password2@host2 (the further hosts of a transport_url)
+    (re.compile(r"(,[^:/@\s,]+:)[^@\s/,]+@"), rf"\1{MASK}@"),
     # 'auth_token': 'abc'  /  "password": "abc"  (reprs and JSON text)
     (
         re.compile(rf"(?i)(['\"][\w-]*(?:{_KEYWORDS})[\w-]*['\"]\s*:\s*)(['\"])(?:(?!\2).)*\2"),

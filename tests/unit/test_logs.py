@@ -35,7 +35,11 @@ def test_secrets_never_reach_a_log_line(stream: io.StringIO) -> None:
     log = structlog.get_logger("test")
     ctx = RequestContext({"auth_token": TOKEN, "request_id": "req-1", "project_id": "p"})
     log.info("with.context", ctx=ctx.values, vnf={"params": {"db_password": "hunter2"}})
-    log.warning("with.repr", error=repr({"auth_token": TOKEN}), url="rabbit://tacker:pw1@mq:5672/")
+    log.warning(
+        "with.repr",
+        error=repr({"auth_token": TOKEN}),
+        url="rabbit://tacker:pw1@mq:5672,tacker:pw3@mq2:5672/",
+    )
     try:
         raise RuntimeError(f"API said no to Authorization: Bearer {JWT}")
     except RuntimeError:
@@ -44,13 +48,13 @@ def test_secrets_never_reach_a_log_line(stream: io.StringIO) -> None:
     logging.getLogger("kubernetes_asyncio").error("token=%s rejected", TOKEN)
 
     text = stream.getvalue()
-    for secret in (TOKEN, JWT, "hunter2", "pw1", "pw2"):
+    for secret in (TOKEN, JWT, "hunter2", "pw1", "pw2", "pw3"):
         assert secret not in text
     got = lines(stream)
     assert [g["event"] for g in got][:3] == ["with.context", "with.repr", "with.traceback"]
     assert got[0]["ctx"]["auth_token"] == "***" and got[0]["ctx"]["request_id"] == "req-1"
     assert got[0]["vnf"]["params"]["db_password"] == "***"
-    assert got[1]["url"] == "rabbit://tacker:***@mq:5672/"
+    assert got[1]["url"] == "rabbit://tacker:***@mq:5672,tacker:***@mq2:5672/"
     assert "Bearer ***" in json.dumps(got[2]["exception"])
     assert got[3]["logger"] == "aio_pika" and "amqp://guest:***@127.0.0.1/" in got[3]["event"]
     assert got[4]["level"] == "error" and "token=***" in got[4]["event"]
