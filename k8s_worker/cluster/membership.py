@@ -27,6 +27,9 @@ from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeError, KubeNotFound
 from k8s_worker.watch import Informer, WatchEvent
 
 LOG = structlog.get_logger(__name__)
+
+#: A member lease this many lease durations old belongs to a replica that is gone.
+EXPIRED_AFTER = 30
 MEMBER_LABEL = "tacker.openstack.org/k8s-worker-member"
 LEASE = KINDS["Lease"]
 SAFETY = 0.8  # act only while the last renewal is younger than 80% of the lease
@@ -159,6 +162,27 @@ class Membership:
             return
         LOG.info("membership.released", host=self.host)
 
+    async def collect_expired(self, *, after: float = EXPIRED_AFTER) -> list[str]:
+        """Delete the leases of replicas gone for ``after`` lease durations (killed
+        ones never delete their own), so they do not pile up; their names."""
+        now = self.wall()
+        gone = []
+        for lease in self.informer.items():
+            spec = lease.get("spec") or {}
+            renewed = _parse(spec.get("renewTime"))
+            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+            name = lease["metadata"]["name"]
+            if name == self.name or renewed is None or now - renewed < after * duration:
+                continue
+            with contextlib.suppress(KubeError):
+                await self.kube.delete(
+                    LEASE, name=name, namespace=self.namespace, propagation="Background"
+                )
+                gone.append(name)
+        if gone:
+            LOG.info("membership.expired_leases_deleted", host=self.host, leases=gone)
+        return gone
+
     # -- members ------------------------------------------------------------------
     def _live(self) -> list[str]:
         now = self.wall()
@@ -191,7 +215,7 @@ class Membership:
         """Renew our lease and keep the member list current until cancelled."""
         watch = asyncio.create_task(self.informer.run())
         try:
-            next_renewal = 0.0
+            next_renewal = next_collection = 0.0
             while not self.released:
                 if self.monotonic() >= next_renewal:
                     next_renewal = self.monotonic() + self.renew_interval
@@ -205,6 +229,9 @@ class Membership:
                     self.recompute()  # leases expire with time, not with events
                     if self.valid():
                         self.ready.set()
+                    if self.monotonic() >= next_collection:
+                        next_collection = self.monotonic() + self.lease_duration
+                        await self.collect_expired()
                 await asyncio.sleep(min(1.0, self.renew_interval))
         finally:
             watch.cancel()

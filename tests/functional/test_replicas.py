@@ -311,3 +311,32 @@ async def test_chaos_three_replicas_thirty_vnfs(
         assert not problems, problems
     finally:
         events.stop()
+
+
+async def test_the_lease_of_a_replica_long_gone_is_deleted(fleet, kube_api):
+    from datetime import UTC, datetime, timedelta
+
+    from k8s_worker.cluster.membership import MEMBER_LABEL
+
+    await fleet.start("keeper")
+    coordination = client.CoordinationV1Api(kube_api)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    ghost = client.V1Lease(
+        metadata=client.V1ObjectMeta(name="ghost-member", labels={MEMBER_LABEL: "true"}),
+        spec=client.V1LeaseSpec(
+            holder_identity="ghost",
+            lease_duration_seconds=6,
+            acquire_time=long_ago,
+            renew_time=long_ago,
+        ),
+    )
+    await coordination.create_namespaced_lease(fleet.names.records, ghost)
+    for _ in range(100):  # the worker looks once per lease duration (6 s here)
+        leases = await coordination.list_namespaced_lease(
+            fleet.names.records, label_selector=f"{MEMBER_LABEL}=true"
+        )
+        holders = {lease.spec.holder_identity for lease in leases.items}
+        if "ghost" not in holders:
+            break
+        await asyncio.sleep(0.3)
+    assert holders == {"keeper"}, "the ghost's lease is gone, the live replica's is kept"
