@@ -52,6 +52,39 @@ from tools.bench.contenders import MODES, Result, bench_conf
 HOST = "bench"
 
 
+async def _loaded_queue(mode: str, *, url: str, bodies: list[bytes]) -> str:
+    """A fresh topic queue, declared as an oslo RPC server would, holding ``bodies``."""
+    topic = f"bench_{mode}_{uuid.uuid4().hex[:8]}"
+    conf = bench_conf(url)
+    spec = rpc_server_queues(
+        RabbitSettings.from_conf(conf), exchange=conf.control_exchange, topic=topic, server=HOST
+    )[0]
+    await broker.declare(url, spec)
+    await broker.fill(url, topic, bodies)
+    return topic
+
+
+def _drain_args(
+    mode: str,
+    *,
+    url: str,
+    topic: str,
+    host: str,
+    prefetch: int,
+    oslo_prefetch: int | None,
+    run_limit: float,
+    count: int,
+) -> list[str]:
+    """``python`` arguments of one drain child (``count`` 0: until the queue is idle)."""
+    args = [
+        "-m", "tools.bench", "intake-drain", mode, f"--url={url}", f"--topic={topic}",
+        f"--host={host}", f"--count={count}", f"--prefetch={prefetch}", f"--timeout={run_limit}",
+    ]  # fmt: skip
+    if oslo_prefetch is not None:
+        args.append(f"--oslo-prefetch={oslo_prefetch}")
+    return args
+
+
 async def one_run(
     mode: str,
     *,
@@ -62,30 +95,14 @@ async def one_run(
     run_limit: float,
     profile: str | None = None,
 ) -> Result:
-    topic = f"bench_{mode}_{uuid.uuid4().hex[:8]}"
-    conf = bench_conf(url)
-    spec = rpc_server_queues(
-        RabbitSettings.from_conf(conf), exchange=conf.control_exchange, topic=topic, server=HOST
-    )[0]
-    await broker.declare(url, spec)
-    await broker.fill(url, topic, bodies)
+    topic = await _loaded_queue(mode, url=url, bodies=bodies)
     argv = [sys.executable]
     if profile:
         argv += ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", profile]
-    argv += [
-        "-m",
-        "tools.bench",
-        "intake-drain",
-        mode,
-        f"--url={url}",
-        f"--topic={topic}",
-        f"--host={HOST}",
-        f"--count={len(bodies)}",
-        f"--prefetch={prefetch}",
-        f"--timeout={run_limit}",
-    ]
-    if oslo_prefetch is not None:
-        argv.append(f"--oslo-prefetch={oslo_prefetch}")
+    argv += _drain_args(
+        mode, url=url, topic=topic, host=HOST, prefetch=prefetch, oslo_prefetch=oslo_prefetch,
+        run_limit=run_limit, count=len(bodies),
+    )  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdout=asyncio.subprocess.PIPE,
@@ -121,23 +138,14 @@ async def parallel_run(
     run_limit: float,
 ) -> Result:
     """``processes`` children of one contender draining one pre-loaded queue together."""
-    topic = f"bench_{mode}_{uuid.uuid4().hex[:8]}"
-    conf = bench_conf(url)
-    spec = rpc_server_queues(
-        RabbitSettings.from_conf(conf), exchange=conf.control_exchange, topic=topic, server=HOST
-    )[0]
-    await broker.declare(url, spec)
-    await broker.fill(url, topic, bodies)
+    topic = await _loaded_queue(mode, url=url, bodies=bodies)
     hosts = [f"{HOST}{i}" for i in range(processes)]
     children = []
     for host in hosts:
-        argv = [
-            sys.executable, "-m", "tools.bench", "intake-drain", mode, f"--url={url}",
-            f"--topic={topic}", f"--host={host}", "--count=0", "--idle=1.0",
-            f"--prefetch={prefetch}", f"--timeout={run_limit}",
-        ]  # fmt: skip
-        if oslo_prefetch is not None:
-            argv.append(f"--oslo-prefetch={oslo_prefetch}")
+        argv = [sys.executable, *_drain_args(
+            mode, url=url, topic=topic, host=host, prefetch=prefetch, oslo_prefetch=oslo_prefetch,
+            run_limit=run_limit, count=0,
+        ), "--idle=1.0"]  # fmt: skip
         children.append(
             await asyncio.create_subprocess_exec(
                 *argv,
