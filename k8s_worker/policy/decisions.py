@@ -234,6 +234,32 @@ def decide_heal(
     return Decision(policy.name, trigger, action, REJECTED, f"unknown heal action {action!r}")
 
 
+def decide_alarm_heal(*, policy: str, trigger: str, action: str, vdus: Sequence[str]) -> Decision:
+    """What a firing alarm whose action is a heal action does to ``vdus``.
+
+    An alarm names no pods, so ``respawn`` replaces every pod of the VDUs;
+    ``vdu_autoheal``/``restart_vdu`` roll them; ``recreate`` rebuilds the
+    VNF's objects. Attempt limits belong to heal policies, which watch a
+    condition; an alarm is acted on once per alarm, as its source decided.
+    """
+    cause = f"alarm {trigger}"
+    named = ", ".join(vdus)
+    if action == "log":
+        return Decision(policy, trigger, action, LOGGED, f"alarm {trigger} on {named} (log only)")
+    if action in ("respawn", "log_and_kill"):
+        args: dict[str, Any] = {"vdus": list(vdus), "cause": cause}
+        reason = f"replacing the pods of {named}"
+    elif action in ("vdu_autoheal", "restart_vdu"):
+        args = {"vdus": list(vdus), "restart": True, "cause": cause}
+        reason = f"restarting {named}"
+    elif action == "recreate":
+        args = {"vdus": list(vdus), "recreate": True, "cause": cause}
+        reason = "recreating the VNF's objects"
+    else:
+        return Decision(policy, trigger, action, REJECTED, f"unknown heal action {action!r}")
+    return Decision(policy, trigger, action, ACT, reason, operation="heal", args=args)
+
+
 @dataclass(frozen=True)
 class TriggerState:
     since: float | None = None  # when the condition started to hold

@@ -39,6 +39,7 @@ from k8s_worker.policy.decisions import (
     RESOLVED,
     Decision,
     TriggerState,
+    decide_alarm_heal,
     decide_heal,
     decide_scale,
     evaluate_threshold,
@@ -128,8 +129,11 @@ class PolicyEngine:
         return min(retry) if retry else None
 
     # -- alarms --------------------------------------------------------------------
-    def _resolve(self, policies: Policies, alarm: dict[str, Any]) -> list[tuple[str, str]] | str:
-        """The (scaling policy, direction) pairs an alarm stands for, or a reason why none."""
+    def _resolve(
+        self, policies: Policies, alarm: dict[str, Any]
+    ) -> list[tuple[str, str, tuple[str, ...]]] | str:
+        """What an alarm stands for: ("scale", policy, (direction,)) and ("heal",
+        action, VDUs) entries, in the trigger's order, or a reason why nothing."""
         name, trigger, state = alarm["policy"], alarm["trigger"], alarm["state"]
         triggers = [
             t for t in policies.alarms if (t.policy == name and t.name == trigger) or t.name == name
@@ -139,18 +143,21 @@ class PolicyEngine:
         if triggers:
             if state != "firing":
                 return []
-            return [
-                (a.policy, a.direction or "out")
-                for t in triggers
-                for a in t.actions
-                if a.kind == "scale" and a.policy
-            ]
+            every_vdu = tuple(sorted({v for p in policies.scaling for v in p.targets}))
+            out: list[tuple[str, str, tuple[str, ...]]] = []
+            for t in triggers:
+                for a in t.actions:
+                    if a.kind == "scale" and a.policy:
+                        out.append(("scale", a.policy, (a.direction or "out",)))
+                    elif a.kind == "heal" and a.action:
+                        out.append(("heal", a.action, tuple(t.targets) or every_vdu))
+            return out
         try:
             policies.scaling_policy(name)
         except KeyError:
             known = sorted({p.name for p in policies.scaling} | {t.policy for t in policies.alarms})
             return f"no scaling or alarm policy {name!r} (the VNFD has: {', '.join(known)})"
-        return [(name, "out" if state == "firing" else "in")]
+        return [("scale", name, ("out" if state == "firing" else "in",))]
 
     def _alarms(
         self, rec: VnfRecord, policies: Policies, *, busy: bool, now: float, retry: list[float]
@@ -202,8 +209,22 @@ class PolicyEngine:
             # An observed trigger's alarm held back by a cooldown or a bound waits
             # while the trigger keeps firing; each such decision is notified once.
             reported = set(alarm.get("reported") or [])
+            done = list(alarm.get("done") or [])  # actions of this alarm already taken
             waiting: list[str] = []
-            for policy_name, direction in resolved:
+            for kind, name, detail in resolved:
+                if f"{kind}:{name}" in done:
+                    continue
+                if kind == "heal":
+                    decision = decide_alarm_heal(
+                        policy=alarm["policy"], trigger=alarm["trigger"], action=name, vdus=detail
+                    )
+                    done.append(f"{kind}:{name}")
+                    self._emit(rec, decision)
+                    if decision.decision == ACT:
+                        busy = True
+                        break
+                    continue
+                policy_name, direction = name, detail[0]
                 try:
                     policy = policies.scaling_policy(policy_name)
                 except KeyError:
@@ -223,6 +244,7 @@ class PolicyEngine:
                     )
                 if decision.decision == ACT:
                     rec.policy_state.setdefault("lastScale", {})[policy_name] = now
+                    done.append(f"{kind}:{name}")
                     busy = True
                 elif alarm.get("observed") and decision.decision in (COOLDOWN, BOUND):
                     signature = f"{policy_name}:{decision.decision}"
@@ -232,10 +254,16 @@ class PolicyEngine:
                     if signature in reported:
                         continue
                 self._emit(rec, decision)
+                if decision.decision != ACT and not alarm.get("observed"):
+                    done.append(f"{kind}:{name}")  # decided once; not again with the rest
                 if busy:
                     break
             if waiting and not busy:
                 alarm["reported"] = waiting
+                keep.append(alarm)
+            elif busy and any(f"{k}:{n}" not in done for k, n, _ in resolved):
+                # An alarm with several actions: the rest wait for this operation.
+                alarm["done"] = done
                 keep.append(alarm)
         rec.policy_state["alarms"] = keep
         return busy
