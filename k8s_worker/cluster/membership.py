@@ -165,14 +165,11 @@ class Membership:
     async def collect_expired(self, *, after: float = EXPIRED_AFTER) -> list[str]:
         """Delete the leases of replicas gone for ``after`` lease durations (killed
         ones never delete their own), so they do not pile up; their names."""
-        now = self.wall()
         gone = []
         for lease in self.informer.items():
-            spec = lease.get("spec") or {}
-            renewed = _parse(spec.get("renewTime"))
-            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+            _, age, duration = self._age(lease)
             name = lease["metadata"]["name"]
-            if name == self.name or renewed is None or now - renewed < after * duration:
+            if name == self.name or age is None or age < after * duration:
                 continue
             with contextlib.suppress(KubeError):
                 await self.kube.delete(
@@ -184,15 +181,19 @@ class Membership:
         return gone
 
     # -- members ------------------------------------------------------------------
+    def _age(self, lease: dict) -> tuple[str | None, float | None, float]:
+        """(holder, seconds since its last renewal or None, its lease duration)."""
+        spec = lease.get("spec") or {}
+        renewed = _parse(spec.get("renewTime"))
+        duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+        age = None if renewed is None else self.wall() - renewed
+        return spec.get("holderIdentity"), age, duration
+
     def _live(self) -> list[str]:
-        now = self.wall()
         live = []
         for lease in self.informer.items():
-            spec = lease.get("spec") or {}
-            renewed = _parse(spec.get("renewTime"))
-            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
-            holder = spec.get("holderIdentity")
-            if holder and renewed is not None and now - renewed < duration:
+            holder, age, duration = self._age(lease)
+            if holder and age is not None and age < duration:
                 live.append(holder)
         if self.valid() and self.host not in live:
             live.append(self.host)

@@ -375,10 +375,7 @@ class Reconciler:
         rec = await self._write(rec)
         rec = await self.flush(rec)
         if rec is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
-            self._fence(rec)
-            await self.store.delete(rec)
-            self._failures.pop(rec.vnf_id, None)
-            LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
+            await self._delete_terminated(rec)
         elif rec is not None and rec.current() is not None:
             self.queue.add(rec.vnf_id)
 

@@ -152,16 +152,23 @@ async def tails() -> AsyncIterator[list[TailProcess]]:
         await tail.kill()
 
 
-@pytest.fixture
-async def notifier(transport_url: str, names: dict[str, str]) -> AsyncIterator[Notifier]:
-    """The worker's own publisher, on the test's exchange and topic."""
+def worker_notifier(transport_url: str, names: dict[str, str], **rabbit: Any) -> Notifier:
+    """The worker's own publisher on the test's exchange and topic (``rabbit``:
+    [oslo_messaging_rabbit] overrides)."""
     conf = cfg.ConfigOpts()
     register_oslo_opts(conf)
     conf([], project="k8s_worker", default_config_files=[])
     conf.set_override("transport_url", transport_url)
     conf.set_override("control_exchange", names["exchange"])
     conf.set_override("topics", [names["topic"]], group="oslo_messaging_notifications")
-    publisher = Notifier(conf, publisher_id="k8s_worker.tail-test")
+    for option, value in rabbit.items():
+        conf.set_override(option, value, group="oslo_messaging_rabbit")
+    return Notifier(conf, publisher_id="k8s_worker.tail-test")
+
+
+@pytest.fixture
+async def notifier(transport_url: str, names: dict[str, str]) -> AsyncIterator[Notifier]:
+    publisher = worker_notifier(transport_url, names)
     yield publisher
     await publisher.close()
 
@@ -349,14 +356,7 @@ async def test_compressed_notifications_are_read_by_the_tool_and_by_oslo(
         cfg.CONF.clear_override("control_exchange")
         cfg.CONF.clear_override("kombu_compression", group="oslo_messaging_rabbit")
 
-    conf = cfg.ConfigOpts()
-    register_oslo_opts(conf)
-    conf([], project="k8s_worker", default_config_files=[])
-    conf.set_override("transport_url", transport_url)
-    conf.set_override("control_exchange", names["exchange"])
-    conf.set_override("topics", [names["topic"]], group="oslo_messaging_notifications")
-    conf.set_override("kombu_compression", "gzip", group="oslo_messaging_rabbit")
-    ours = Notifier(conf, publisher_id="k8s_worker.tail-test")
+    ours = worker_notifier(transport_url, names, kombu_compression="gzip")
     try:
         await ours.publish("vnf.scale.end", _payload(VNF_A, 2, op_id="s1"))
     finally:
