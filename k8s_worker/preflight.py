@@ -207,10 +207,17 @@ def required_permissions(conf: cfg.ConfigOpts) -> list[Permission]:
         ]
         perms.append(Permission("patch", "deployments", "apps", ns, subresource="scale"))
         perms.append(Permission("list", "replicasets", "apps", ns))
-        for resource in ("services", "configmaps"):
+        for resource in ("services", "configmaps", "secrets"):
             perms += [
-                Permission(v, resource, "", ns) for v in ("list", "create", "patch", "delete")
+                Permission(v, resource, "", ns)
+                for v in ("get", "list", "create", "patch", "delete")
             ]
+        if k.namespace_quota:
+            perms += [Permission(v, "resourcequotas", "", ns) for v in ("get", "patch")]
+        if k.namespace_container_defaults:
+            perms += [Permission(v, "limitranges", "", ns) for v in ("get", "patch")]
+    # Secret-looking VNF parameters live in a Secret beside the record.
+    perms += [Permission(v, "secrets", "", rec) for v in ("get", "create", "patch", "delete")]
     return perms
 
 

@@ -27,7 +27,7 @@ from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_ch
 from k8s_worker.intake.service import IntakeService
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.kube.client import make_api_client
-from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster
 from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
 from k8s_worker.logs import bind_request_context
@@ -38,6 +38,7 @@ from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import CRD_NAME, RecordStore, install_crd
+from k8s_worker.tenancy import NamespaceRules, PodRules, parse_grants, parse_quantity
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
@@ -112,14 +113,12 @@ class Worker:
                 node_status = nodes.status
 
             cluster = VnfCluster(kube=kube, pods=pods, deployments=deployments)
+            namespace_policy, pod_rules = tenancy_settings(self.conf)
             operations = Operations(
                 cluster=cluster,
-                namespaces=NamespacePolicy(
-                    create=kconf.create_namespaces,
-                    prefix=kconf.tenant_namespace_prefix,
-                    allow_foreign=kconf.allow_foreign_namespaces,
-                    managed=tuple(kconf.namespaces),
-                ),
+                namespaces=namespace_policy,
+                pods=pod_rules,
+                secret_params=store.secret_params,
             )
             host = self.conf.k8s_worker.host
             membership = Membership(
@@ -150,7 +149,13 @@ class Worker:
             )
             endpoint = self.metrics.instrument_handler(
                 bind_request_context(
-                    LifecycleEndpoint(store=store, cluster=cluster, queue=self.queue, kube=kube)
+                    LifecycleEndpoint(
+                        store=store,
+                        cluster=cluster,
+                        queue=self.queue,
+                        kube=kube,
+                        max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
+                    )
                 )
             )
             intake = IntakeService(self.conf, endpoint, notifier)
@@ -271,3 +276,52 @@ class _Startup:
             )
             LOG.error("worker.startup_timeout", step=what, limit=self.limit)
         return False
+
+
+def tenancy_settings(conf: cfg.ConfigOpts) -> tuple[NamespacePolicy, PodRules]:
+    """The namespace and pod rules from ``[kubernetes]`` and ``[limits]``.
+
+    Raises StartupError naming the option when a value cannot be used.
+    """
+    kconf, limits = conf.kubernetes, conf.limits
+    if kconf.allow_foreign_namespaces:
+        LOG.warning(
+            "config.deprecated",
+            option="[kubernetes] allow_foreign_namespaces",
+            detail="ignored: a namespace labelled for another tenant is always refused; "
+            "grant namespaces with [kubernetes] tenant_namespaces",
+        )
+    try:
+        grants = parse_grants(kconf.tenant_namespaces)
+    except ValueError as exc:
+        raise StartupError(f"[kubernetes] tenant_namespaces: {exc}") from None
+    for name in ("max_container_cpu", "max_container_memory"):
+        try:
+            parse_quantity(getattr(limits, name))
+        except ValueError as exc:
+            raise StartupError(f"[limits] {name}: {exc}") from None
+    rules = NamespaceRules(
+        record_namespace=kconf.record_namespace,
+        prefix=kconf.tenant_namespace_prefix,
+        forbidden=tuple(kconf.forbidden_namespaces),
+        grants=grants,
+    )
+    policy = NamespacePolicy(
+        rules=rules,
+        create=kconf.create_namespaces,
+        managed=tuple(kconf.namespaces),
+        guard=NamespaceGuard(
+            enforce=kconf.pod_security_enforce,
+            warn=kconf.pod_security_warn,
+            quota=tuple(sorted(kconf.namespace_quota.items())),
+            container_defaults=tuple(sorted(kconf.namespace_container_defaults.items())),
+        ),
+    )
+    pods = PodRules(
+        allowed_service_types=tuple(kconf.allowed_service_types),
+        max_replicas_per_vdu=limits.max_replicas_per_vdu,
+        max_pods_per_vnf=limits.max_pods_per_vnf,
+        max_container_cpu=limits.max_container_cpu,
+        max_container_memory=limits.max_container_memory,
+    )
+    return policy, pods

@@ -21,7 +21,11 @@ Context = dict[str, Any] | Any
 
 
 def get_transport(conf: cfg.ConfigOpts = cfg.CONF, *, url: str | None = None) -> Any:
-    """An RPC transport that rebuilds the worker's exceptions on the caller side."""
+    """An RPC transport that rebuilds the worker's exceptions on the caller side.
+
+    ``[DEFAULT] control_exchange`` defaults to ``tacker``, as in Tacker itself.
+    """
+    oslo_messaging.set_transport_defaults(control_exchange=contract.EXCHANGE)
     return oslo_messaging.get_rpc_transport(
         conf, url=url, allowed_remote_exmods=list(ALLOWED_REMOTE_EXMODS)
     )

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from rpc.exceptions import InvalidArguments
 
 TOPIC = "k8s_worker"
+#: The control exchange (``[DEFAULT] control_exchange``): Tacker's own default.
+EXCHANGE = "tacker"
 #: The Target version clients send (the lowest version that has every method).
 TARGET_VERSION = "1.0"
 #: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.

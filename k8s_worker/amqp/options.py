@@ -17,6 +17,15 @@ from oslo_config import cfg
 from oslo_messaging import opts as oslo_opts
 
 RABBIT_GROUP = "oslo_messaging_rabbit"
+#: ``[DEFAULT] control_exchange`` as Tacker sets it
+#: (``oslo_messaging.set_transport_defaults(control_exchange='tacker')``).
+DEFAULT_EXCHANGE = "tacker"
+
+
+def set_tacker_defaults() -> None:
+    """Make oslo's ``control_exchange`` default Tacker's, as Tacker itself does,
+    so a worker whose config names no exchange meets Tacker's conductor."""
+    oslo_messaging.set_transport_defaults(control_exchange=DEFAULT_EXCHANGE)
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
@@ -25,6 +34,7 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     The ``oslo.config.opts`` entry point ``k8s_worker.messaging``, so that the
     sample config does not offer a driver the worker does not have.
     """
+    set_tacker_defaults()
     return [
         (group, opts) for group, opts in oslo_opts.list_opts() if group != "oslo_messaging_kafka"
     ]

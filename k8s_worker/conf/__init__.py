@@ -15,7 +15,7 @@ from oslo_config import cfg
 CONF = cfg.CONF
 
 # Modules of this package that define ``register_opts(conf)`` and ``list_opts()``.
-_MODULES: tuple[str, ...] = ("worker", "intake", "kubernetes", "cluster", "service")
+_MODULES: tuple[str, ...] = ("worker", "intake", "kubernetes", "limits", "cluster", "service")
 
 
 def _modules() -> Iterable[object]:

@@ -42,7 +42,55 @@ OPTS: list[cfg.Opt] = [
     cfg.BoolOpt(
         "allow_foreign_namespaces",
         default=False,
-        help="Let a tenant's VNF use a namespace labelled for another tenant.",
+        deprecated_for_removal=True,
+        deprecated_reason="A namespace labelled for another tenant is always refused; "
+        "grant namespaces with tenant_namespaces instead.",
+        help="Ignored (a warning says so at start-up).",
+    ),
+    cfg.ListOpt(
+        "forbidden_namespaces",
+        default=["kube-*"],
+        help="Namespaces (globs) no VNF may use, whoever asks, admins included; "
+        "the record namespace is always forbidden too.",
+    ),
+    cfg.MultiStrOpt(
+        "tenant_namespaces",
+        default=[],
+        help="Namespaces a tenant may use besides its own <prefix><tenant>: "
+        "<tenant>:<namespace>[,<namespace>...], globs allowed in both parts (e.g. "
+        "t1:default, so that Tacker's samples run for t1; *:sandbox-* for every "
+        "tenant). Repeat the option for each tenant. A namespace labelled for "
+        "another tenant, a forbidden one and any other <prefix>* one stay refused.",
+    ),
+    cfg.StrOpt(
+        "pod_security_enforce",
+        default="baseline",
+        choices=["privileged", "baseline", "restricted"],
+        help="pod-security.kubernetes.io/enforce level of the namespaces the worker creates.",
+    ),
+    cfg.StrOpt(
+        "pod_security_warn",
+        default="restricted",
+        choices=["privileged", "baseline", "restricted"],
+        help="pod-security.kubernetes.io/warn level of the namespaces the worker creates.",
+    ),
+    cfg.DictOpt(
+        "namespace_quota",
+        default={},
+        help="A ResourceQuota's spec.hard for each namespace the worker creates "
+        "(e.g. pods:200,requests.cpu:50,requests.memory:100Gi); empty: none.",
+    ),
+    cfg.DictOpt(
+        "namespace_container_defaults",
+        default={},
+        help="A LimitRange's default limits of a container for each namespace the "
+        "worker creates (e.g. cpu:1,memory:1Gi); empty: none.",
+    ),
+    cfg.ListOpt(
+        "allowed_service_types",
+        default=["ClusterIP", "NodePort"],
+        help="Service types a VNF may create (LoadBalancer only when listed). "
+        "externalIPs are never allowed.",
     ),
     cfg.IntOpt(
         "operation_timeout",

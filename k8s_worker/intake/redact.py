@@ -11,8 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 MASK = "***"
+# Substrings of secret-looking keys: ours, and every key of oslo.utils'
+# mask_dict_password (passphrase, admin_pass, sslkey, encrypted_key, fernetkey,
+# the ceph/pacemaker/designate/heat "...key" family, rabbitcookie...).
 _SECRET = re.compile(
-    r"(auth_?token|token|password|passwd|secret|credential|private_?key|api_?key)", re.I
+    r"(auth_?token|token|password|passwd|pswd|passphrase|secret|credential|"
+    r"private_?key|api_?key|encrypted_?key|fernet_?key|ssl_?key|client_?key|admin_?key|"
+    r"auth_?key|heartbeat_?key|rndc_?key|encryption_?key|cookie|configdrive|"
+    r"(^|[_-])pass($|[_-])|adminpass|admin_pass|new_pass)",
+    re.I,
 )
 
 
@@ -30,3 +37,34 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def split_secret_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` as (public, secret): a parameter is secret when its key looks
+    like one, or when a key anywhere inside its value does."""
+    public: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for key, value in params.items():
+        if is_secret_key(str(key)) or redact(value) != value:
+            secret[str(key)] = value
+        else:
+            public[str(key)] = value
+    return public, secret
+
+
+def secret_values(params: Mapping[str, Any]) -> set[str]:
+    """Every scalar inside ``params`` as text (what must not leak from them)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+        elif value is not None and value != "":
+            found.add(str(value))
+
+    walk(params)
+    return found

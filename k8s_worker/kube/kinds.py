@@ -47,6 +47,8 @@ KINDS: dict[str, Kind] = {
         Kind("v1", "Service", "services"),
         Kind("v1", "Pod", "pods"),
         Kind("v1", "ServiceAccount", "serviceaccounts"),
+        Kind("v1", "ResourceQuota", "resourcequotas"),
+        Kind("v1", "LimitRange", "limitranges"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("apps/v1", "ReplicaSet", "replicasets"),
         Kind("apps/v1", "StatefulSet", "statefulsets"),

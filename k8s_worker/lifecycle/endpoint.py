@@ -17,12 +17,14 @@ from typing import Any
 import structlog
 
 from k8s_worker.intake.context import RequestContext
+from k8s_worker.intake.redact import split_secret_params
 from k8s_worker.kube import KINDS, Kube, KubeConflict
-from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.lifecycle.cluster import TENANT_LABEL, VnfCluster
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
 from k8s_worker.policy.engine import add_alarm
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, RecordStore, VnfRecord
+from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import (
     LABEL_MANAGED_BY,
     LABEL_VDU,
@@ -36,35 +38,61 @@ LOG = structlog.get_logger(__name__)
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 
-def _is_admin(ctx: RequestContext) -> bool:
+def _roles(ctx: RequestContext) -> list[str]:
+    """The caller's roles as a list: oslo contexts send a list, some callers a
+    comma-separated string; either way a role is a whole name, never a substring."""
     roles = ctx.get("roles") or []
-    return bool(ctx.get("is_admin")) or "admin" in roles
+    if isinstance(roles, str):
+        roles = roles.split(",")
+    if not isinstance(roles, list | tuple):
+        return []
+    return [str(r).strip().lower() for r in roles]
+
+
+def _is_admin(ctx: RequestContext) -> bool:
+    return ctx.get("is_admin") is True or "admin" in _roles(ctx)
 
 
 class LifecycleEndpoint:
     def __init__(
-        self, *, store: RecordStore, cluster: VnfCluster, queue: WorkQueue, kube: Kube
+        self,
+        *,
+        store: RecordStore,
+        cluster: VnfCluster,
+        queue: WorkQueue,
+        kube: Kube,
+        max_vnfs_per_tenant: int = 1000,
     ) -> None:
         self.store = store
         self.cluster = cluster
         self.queue = queue
         self.kube = kube
+        self.max_vnfs_per_tenant = max_vnfs_per_tenant
 
     # -- checks ------------------------------------------------------------------
     @staticmethod
-    def _authorize(ctx: RequestContext, tenant_id: str) -> None:
+    def _caller(ctx: RequestContext) -> None:
+        """Forbidden unless the caller is an admin or names its project."""
+        if not _is_admin(ctx) and not ctx.project_id:
+            raise Forbidden("the request context names no project, and the caller is not an admin")
+
+    @classmethod
+    def _authorize(cls, ctx: RequestContext, tenant_id: str) -> None:
+        """For a new VNF: the caller may create it for ``tenant_id``."""
+        cls._caller(ctx)
         if _is_admin(ctx) or ctx.project_id == tenant_id:
             return
         raise Forbidden(
-            f"project {ctx.project_id!r} may not act on a VNF of tenant {tenant_id!r}",
-            tenant_id=tenant_id,
+            f"project {ctx.project_id!r} may create VNFs only for itself", field="tenant_id"
         )
 
     async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
+        """The VNF's record, if the caller may see it.  Another project's VNF is
+        not found, as OpenStack answers: nothing tells that it exists or whose it is."""
+        self._caller(ctx)
         rec = await self.store.get(vnf_id)
-        if rec is None:
+        if rec is None or not (_is_admin(ctx) or ctx.project_id == rec.tenant_id):
             raise VnfNotFound(f"no VNF {vnf_id!r}", vnf_id=vnf_id)
-        self._authorize(ctx, rec.tenant_id)
         return rec
 
     async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
@@ -98,9 +126,19 @@ class LifecycleEndpoint:
         self._authorize(ctx, tenant_id)
         op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
         if await self.store.get(vnf_id) is None:
-            labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE}
+            tenant_label = tenant_label_value(tenant_id)
+            labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
             if len(vnf_id) <= 63:
                 labels[LABEL_VNF_ID] = vnf_id
+            existing = await self.store.list(selector=f"{TENANT_LABEL}={tenant_label}")
+            if len(existing) >= self.max_vnfs_per_tenant:
+                raise BadRequest(
+                    f"the tenant has {len(existing)} VNFs, the most allowed "
+                    f"([limits] max_vnfs_per_tenant = {self.max_vnfs_per_tenant})",
+                    field="vnf",
+                )
+            # Secret-looking parameters go into a Secret beside the record, never its spec.
+            public, secret = split_secret_params(dict(vnf.get("params") or {}))
             rec = VnfRecord.new(
                 namespace=self.store.namespace,
                 vnf_id=vnf_id,
@@ -108,12 +146,12 @@ class LifecycleEndpoint:
                 tenant_id=tenant_id,
                 vnf_namespace=vnf.get("namespace"),
                 vnfd=vnf["vnfd"],
-                params=dict(vnf.get("params") or {}),
+                params=public,
                 labels=labels,
             )
             rec.add_operation(op)
             try:
-                await self.store.create(rec)
+                await self.store.create(rec, secret_params=secret)
                 LOG.info("intake.journaled", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
                 self.queue.add(vnf_id)
                 return
@@ -224,10 +262,9 @@ class LifecycleEndpoint:
     async def list_vnfs(
         self, ctx: RequestContext, *, tenant_id: str | None = None
     ) -> list[dict[str, Any]]:
+        self._caller(ctx)
         if not _is_admin(ctx):
-            if tenant_id is not None and tenant_id != ctx.project_id:
-                raise Forbidden(f"project {ctx.project_id!r} may not list tenant {tenant_id!r}")
-            tenant_id = ctx.project_id
+            tenant_id = ctx.project_id  # a project sees its own VNFs, whatever it asks
         records = await self.store.list()
         return [
             await self.describe(r, detail=False)
@@ -247,9 +284,9 @@ class LifecycleEndpoint:
         }
         deployments = {
             (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
-            for d in self.cluster.vnf_deployments(rec.vnf_id)
+            for d in self.cluster.vnf_deployments(rec.vnf_id, rec.st.get("namespace"))
         }
-        pods = self.cluster.vnf_pods(rec.vnf_id)
+        pods = self.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
         vdus = []
         for name, desired in sorted(rec.desired_replicas.items()):
             dep = deployments.get(name) or {}

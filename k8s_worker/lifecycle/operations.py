@@ -14,18 +14,30 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
-from k8s_worker.lifecycle.cluster import VnfCluster
+from k8s_worker.intake.redact import secret_values
+from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
 from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.record import Operation, VnfRecord
 from k8s_worker.record.model import utcnow
+from k8s_worker.tenancy import (
+    NamespaceRefused,
+    NamespaceRules,
+    PodRules,
+    check_objects,
+    check_replica_bounds,
+)
 from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError, translate
 
 Outcome = Done | Waiting
+#: Reads a record's secret-looking parameters (kept outside its spec).
+SecretParams = Callable[[VnfRecord], Awaitable[dict[str, Any]]]
 
 PENDING_STATUS = {
     "instantiate": "PENDING_CREATE",
@@ -46,19 +58,34 @@ LOG = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class NamespacePolicy:
+    """Where VNFs may run and what the namespaces the worker creates get.
+
+    ``rules`` decide which namespace a tenant may use (see
+    :class:`k8s_worker.tenancy.NamespaceRules`); ``managed`` is ``[kubernetes]
+    namespaces`` (the only ones watched; empty: all); ``guard`` is given to each
+    namespace the worker creates.
+    """
+
+    rules: NamespaceRules
     create: bool = True
-    prefix: str = "tacker-"
-    allow_foreign: bool = False
-    #: ``[kubernetes] namespaces``: the only ones watched (empty: all).
     managed: tuple[str, ...] = ()
+    guard: NamespaceGuard = field(default_factory=NamespaceGuard)
 
 
 class Operations:
     def __init__(
-        self, *, cluster: VnfCluster, namespaces: NamespacePolicy, cache_size: int = 256
+        self,
+        *,
+        cluster: VnfCluster,
+        namespaces: NamespacePolicy,
+        pods: PodRules | None = None,
+        secret_params: SecretParams | None = None,
+        cache_size: int = 256,
     ) -> None:
         self.cluster = cluster
         self.namespaces = namespaces
+        self.pod_rules = pods or PodRules()
+        self._secret_params = secret_params
         self._translations: OrderedDict[str, Translation] = OrderedDict()
         self._cache_size = cache_size
         # Policies do not depend on the VNF's id: one entry per distinct descriptor,
@@ -66,14 +93,25 @@ class Operations:
         self._policies: OrderedDict[str, Policies] = OrderedDict()
 
     # -- translation (cached: tosca-parser is not cheap) ------------------------
+    async def secret_params(self, rec: VnfRecord) -> dict[str, Any]:
+        """The record's secret-looking parameters ({} without a reader)."""
+        if self._secret_params is None:
+            return {}
+        return await self._secret_params(rec)
+
+    async def params(self, rec: VnfRecord) -> dict[str, Any]:
+        """Every parameter of the VNF: its spec's and its Secret's."""
+        return {**(rec.spec.get("params") or {}), **await self.secret_params(rec)}
+
     async def translation(self, rec: VnfRecord) -> Translation:
         spec = rec.spec
+        params = await self.params(rec)
         key_src = json.dumps(
             [
                 rec.vnf_id,
                 spec.get("name"),
                 spec.get("vnfd"),
-                spec.get("params"),
+                params,
                 spec.get("namespace"),
             ],
             sort_keys=True,
@@ -91,7 +129,7 @@ class Operations:
                 vnf_id=rec.vnf_id,
                 vnf_name=spec.get("name") or None,
                 namespace=spec.get("namespace") or None,
-                params=spec.get("params") or {},
+                params=params,
             )
         except VnfdError as exc:
             raise OperationFailed("InvalidVnfd", str(exc)) from exc
@@ -110,7 +148,9 @@ class Operations:
     async def policies(self, rec: VnfRecord) -> Policies:
         """The VNF's normalized policies, cached by descriptor and parameters."""
         spec = rec.spec
-        key_src = json.dumps([spec.get("vnfd"), spec.get("params")], sort_keys=True, default=str)
+        key_src = json.dumps(
+            [spec.get("vnfd"), await self.params(rec)], sort_keys=True, default=str
+        )
         key = hashlib.sha256(key_src.encode()).hexdigest()
         cached = self._policies.get(key)
         if cached is not None:
@@ -138,10 +178,46 @@ class Operations:
 
     def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
         ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace
-        if not ns:
-            tenant = "".join(c if c.isalnum() else "-" for c in rec.tenant_id.lower())
-            ns = (self.namespaces.prefix + tenant)[:63].strip("-")
-        return ns
+        return ns or self.namespaces.rules.derived(rec.tenant_id)
+
+    def check_namespace(self, rec: VnfRecord, namespace: str) -> None:
+        """OperationFailed("NamespaceForbidden") unless the VNF's tenant may use
+        ``namespace`` (pure: nothing is read or written)."""
+        try:
+            self.namespaces.rules.check(rec.tenant_id, namespace)
+        except NamespaceRefused as exc:
+            raise OperationFailed("NamespaceForbidden", str(exc)) from None
+        if self.namespaces.managed and namespace not in self.namespaces.managed:
+            # Nothing would watch it: the VNF could never be seen ready.
+            raise OperationFailed(
+                "NamespaceNotManaged",
+                f"namespace {namespace!r} is not one this worker manages "
+                f"([kubernetes] namespaces: {', '.join(self.namespaces.managed)})",
+            )
+
+    async def rendered(
+        self, rec: VnfRecord, translation: Translation, namespace: str
+    ) -> list[dict[str, Any]]:
+        """The VNF's objects as they would be applied in ``namespace``, checked
+        against the pod and Service rules and the bounds; OperationFailed
+        ("InvalidVnfd") naming each object, container and field otherwise."""
+        replicas = {
+            v.name: rec.desired_replicas.get(v.name, v.default_replicas) for v in translation.vdus
+        }
+        objects = render(
+            translation,
+            namespace=namespace,
+            replicas=replicas,
+            config=rec.spec.get("config"),
+            hidden=secret_values(await self.secret_params(rec)),
+        )
+        problems = check_replica_bounds(
+            ((v.name, v.default_replicas, v.max_replicas) for v in translation.vdus),
+            rules=self.pod_rules,
+        ) + check_objects(objects, namespace=namespace, rules=self.pod_rules)
+        if problems:
+            raise OperationFailed("InvalidVnfd", str(VnfdError(problems)))
+        return objects
 
     # -- dispatch ------------------------------------------------------------------
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
@@ -152,6 +228,11 @@ class Operations:
             )
         if op.detail is None:
             op.detail = {}
+        placed = rec.st.get("namespace")
+        if placed and op.operation != "terminate":
+            # The rules may have changed since it was placed (a grant withdrawn):
+            # everything but removing the VNF stops there.
+            self.check_namespace(rec, placed)
         return await handler(rec, op)
 
     def _all_ready(
@@ -162,7 +243,7 @@ class Operations:
         so a cache that has not seen that write yet cannot pass for ready)."""
         waiting = []
         for vdu in translation.vdus:
-            dep = self.cluster.deployment_of(rec.vnf_id, vdu.name)
+            dep = self.cluster.deployment_of(rec.vnf_id, vdu.name, rec.st.get("namespace"))
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
             floor = (generations or {}).get(vdu.name, 0)
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
@@ -183,12 +264,8 @@ class Operations:
         """Apply every object at the record's replicas; note what was written."""
         for vdu in translation.vdus:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-        applied = await self.cluster.apply(
-            translation,
-            namespace=rec.st["namespace"],
-            replicas=rec.desired_replicas,
-            config=rec.spec.get("config"),
-        )
+        objects = await self.rendered(rec, translation, rec.st["namespace"])
+        applied = await self.cluster.apply(objects, vnf_id=rec.vnf_id)
         op.detail["applied"] = True
         op.detail["objects"] = applied.names
         op.detail["generations"] = applied.generations
@@ -198,18 +275,14 @@ class Operations:
         translation = await self.translation(rec)
         if not op.detail.get("applied"):
             ns = self.namespace_of(rec, translation)
-            if self.namespaces.managed and ns not in self.namespaces.managed:
-                # Nothing would watch it: the VNF could never be seen ready.
-                raise OperationFailed(
-                    "NamespaceNotManaged",
-                    f"namespace {ns!r} is not one this worker manages "
-                    f"([kubernetes] namespaces: {', '.join(self.namespaces.managed)})",
-                )
+            # Every check before the first write: a refused VNF creates nothing.
+            self.check_namespace(rec, ns)
+            await self.rendered(rec, translation, ns)
             await self.cluster.ensure_namespace(
                 ns,
                 tenant_id=rec.tenant_id,
                 create=self.namespaces.create,
-                allow_foreign=self.namespaces.allow_foreign,
+                guard=self.namespaces.guard,
             )
             rec.st["namespace"] = ns
             await self._apply(rec, op, translation)
@@ -278,7 +351,7 @@ class Operations:
                 rec.desired_replicas[vdu] = t["new"]
         ns = self.placed_in(rec, op)
         for vdu, t in op.detail["targets"].items():
-            dep = self.cluster.deployment_of(rec.vnf_id, vdu)
+            dep = self.cluster.deployment_of(rec.vnf_id, vdu, ns)
             if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
                 await self.cluster.scale(
                     namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
@@ -330,7 +403,7 @@ class Operations:
                     }
                 )
             return outcome
-        pods = self.cluster.vnf_pods(rec.vnf_id)
+        pods = self.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
         if "pods" not in op.detail:
             live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
             if op.args.get("pods"):
@@ -364,7 +437,7 @@ class Operations:
     ) -> Outcome:
         """Done when each VDU has its desired number of ready pods that are not
         being deleted and are not among ``besides`` (the pods being replaced)."""
-        pods = self.cluster.vnf_pods(rec.vnf_id)
+        pods = self.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
         waiting = []
         for vdu in translation.vdus:
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)

@@ -398,7 +398,10 @@ class Reconciler:
         detect = op is None or op.operation == "heal"
         before = rec.st.get("podMemory") or {}
         memory, respawns = track_pods(
-            before, self.ops.cluster.vnf_pods(rec.vnf_id), now=time.time(), detect=detect
+            before,
+            self.ops.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
+            now=time.time(),
+            detect=detect,
         )
         if memory == before and not respawns:
             return rec
@@ -427,7 +430,7 @@ class Reconciler:
         retry = self.policy.evaluate(
             rec,
             policies,
-            pods=self.ops.cluster.vnf_pods(rec.vnf_id),
+            pods=self.ops.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
             busy=op is not None,
             node_status=self.node_status,
         )
@@ -441,8 +444,8 @@ class Reconciler:
         cluster = self.ops.cluster
         states = vdu_states(
             vdus=rec.desired_replicas,
-            deployments=cluster.vnf_deployments(rec.vnf_id),
-            pods=cluster.vnf_pods(rec.vnf_id),
+            deployments=cluster.vnf_deployments(rec.vnf_id, rec.st.get("namespace")),
+            pods=cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
         )
         if not states:
             return rec.status or "ERROR", rec.st.get("reason", "")

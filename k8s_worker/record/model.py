@@ -64,10 +64,26 @@ def utcnow() -> str:
 
 def record_name(vnf_id: str) -> str:
     """The custom resource's name for a VNF id: the id itself when it is a
-    valid DNS-1123 label (Tacker's UUIDs are), else a stable hash of it."""
+    valid DNS-1123 label (Tacker's UUIDs are), else ``vnf.<sha256[:32]>``.
+
+    A DNS label has no dot, so no id can squat another's hashed name.
+    """
     if len(vnf_id) <= 63 and _DNS1123_LABEL.fullmatch(vnf_id):
         return vnf_id
+    return "vnf." + hashlib.sha256(vnf_id.encode()).hexdigest()[:32]
+
+
+def legacy_record_name(vnf_id: str) -> str | None:
+    """The name earlier versions gave a non-DNS id's record (``vnf-<hash>``,
+    which a DNS id could equal); read only, and only when its vnfId matches."""
+    if len(vnf_id) <= 63 and _DNS1123_LABEL.fullmatch(vnf_id):
+        return None
     return "vnf-" + hashlib.sha256(vnf_id.encode()).hexdigest()[:32]
+
+
+def params_secret_name(record: str) -> str:
+    """The Secret beside a record that holds its secret-looking parameters."""
+    return f"{record}-params"
 
 
 @dataclass

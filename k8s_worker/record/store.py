@@ -7,43 +7,129 @@ loser gets a conflict, re-reads and decides again.  ``mutate`` is that loop.
 
 from __future__ import annotations
 
+import base64
+import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
-from k8s_worker.record.model import VnfRecord, record_name
+from k8s_worker.record.model import (
+    VnfRecord,
+    legacy_record_name,
+    params_secret_name,
+    record_name,
+)
 
 LOG = structlog.get_logger(__name__)
 VNF = KINDS["Vnf"]
+SECRET = KINDS["Secret"]
+PARAMS_KEY = "params.json"
+SECRET_PARAMS_FIELD = "paramsSecret"
 
 Mutation = Callable[[VnfRecord], bool | Awaitable[bool]]
 
 
 class RecordStore:
-    """The VNF records of one namespace (the worker's record namespace)."""
+    """The VNF records of one namespace (the worker's record namespace).
+
+    A record's secret-looking parameters never enter its spec: they live in a
+    Secret beside it (``<record>-params``, owned by the record so that deleting
+    the record collects it), written before the record that names it.
+    """
 
     def __init__(self, kube: Kube, *, namespace: str) -> None:
         self.kube = kube
         self.namespace = namespace
+        self._secret_params: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def get(self, vnf_id: str) -> VnfRecord | None:
         obj = await self.kube.get_or_none(VNF, name=record_name(vnf_id), namespace=self.namespace)
-        return VnfRecord(obj) if obj else None
+        if obj is None and (legacy := legacy_record_name(vnf_id)):
+            obj = await self.kube.get_or_none(VNF, name=legacy, namespace=self.namespace)
+        if obj is None or (obj.get("spec") or {}).get("vnfId") != vnf_id:
+            return None  # a record of another id under this name is not this VNF's
+        return VnfRecord(obj)
 
     async def list(self, *, selector: str | None = None) -> list[VnfRecord]:
         items, _ = await self.kube.list(VNF, namespace=self.namespace, selector=selector)
         return [VnfRecord(o) for o in items]
 
-    async def create(self, record: VnfRecord) -> VnfRecord:
-        """Create the record (its status is written by a second, CAS write)."""
+    async def create(
+        self, record: VnfRecord, *, secret_params: dict[str, Any] | None = None
+    ) -> VnfRecord:
+        """Create the record (its status is written by a second, CAS write);
+        ``secret_params`` go into the record's Secret first, and only the
+        Secret's name into the spec."""
+        if secret_params:
+            name = params_secret_name(record.name)
+            record.spec[SECRET_PARAMS_FIELD] = name
+            await self.kube.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {
+                        "name": name,
+                        "namespace": self.namespace,
+                        "labels": dict(record.obj["metadata"].get("labels") or {}),
+                    },
+                    "type": "Opaque",
+                    "stringData": {PARAMS_KEY: json.dumps(secret_params, sort_keys=True)},
+                }
+            )
         status = record.obj.get("status") or {}
         body = {k: v for k, v in record.obj.items() if k != "status"}
         created = VnfRecord(await self.kube.create(body))
+        if secret_params:
+            await self._own_secret(created)
         if status:
             created.obj["status"] = status
             created = await self.write_status(created)
         return created
+
+    async def _own_secret(self, record: VnfRecord) -> None:
+        """Make the record the Secret's owner (the garbage collector then removes
+        it with the record); best effort, ``delete`` removes it anyway."""
+        meta = record.obj["metadata"]
+        ref = {
+            "apiVersion": record.obj["apiVersion"],
+            "kind": "Vnf",
+            "name": meta["name"],
+            "uid": meta["uid"],
+        }
+        try:
+            await self.kube.patch(
+                SECRET,
+                name=record.spec[SECRET_PARAMS_FIELD],
+                namespace=self.namespace,
+                patch={"metadata": {"ownerReferences": [ref]}},
+            )
+        except Exception as exc:  # the record exists: never fail its intake for this
+            LOG.warning(
+                "record.secret_owner_failed", vnf_id=record.vnf_id, error=type(exc).__name__
+            )
+
+    async def secret_params(self, record: VnfRecord) -> dict[str, Any]:
+        """The record's secret-looking parameters ({} when it has none)."""
+        name = record.spec.get(SECRET_PARAMS_FIELD)
+        if not name:
+            return {}
+        key = (str(record.obj["metadata"].get("uid")), name)
+        cached = self._secret_params.get(key)
+        if cached is not None:
+            self._secret_params.move_to_end(key)
+            return cached
+        obj = await self.kube.get_or_none(SECRET, name=name, namespace=self.namespace)
+        if obj is None:
+            raise KubeNotFound(f"the Secret {name} of the VNF's parameters is missing", status=404)
+        raw = base64.b64decode((obj.get("data") or {}).get(PARAMS_KEY, "") or b"e30=")
+        params = json.loads(raw)
+        self._secret_params[key] = params
+        while len(self._secret_params) > 1024:
+            self._secret_params.popitem(last=False)
+        return params
 
     async def write_status(self, record: VnfRecord) -> VnfRecord:
         """CAS write of the status; raises KubeConflict when the record moved on."""
@@ -66,6 +152,12 @@ class RecordStore:
             )
         except KubeNotFound:
             pass
+        secret = record.spec.get(SECRET_PARAMS_FIELD)
+        if secret:
+            try:
+                await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
+            except KubeNotFound:
+                pass
 
     async def mutate(
         self, vnf_id: str, change: Mutation, *, attempts: int = 20

@@ -102,7 +102,10 @@ def deployment(
             "template": {
                 "metadata": template_meta,
                 "spec": {
-                    "containers": [_container(c, config_maps.get(c.name)) for c in vdu.containers]
+                    # A VNF's pods have no business with the Kubernetes API: no
+                    # token is mounted and no ServiceAccount is ever named.
+                    "automountServiceAccountToken": False,
+                    "containers": [_container(c, config_maps.get(c.name)) for c in vdu.containers],
                 },
             },
         },

@@ -77,6 +77,8 @@ concurrency = 16
 kubeconfig = {kubeconfig}
 record_namespace = {names.records}
 operation_timeout = 120
+# The per-test namespaces of the `namespace` fixture, granted to the test tenants.
+tenant_namespaces = *:tkw-test-*
 [oslo_messaging_notifications]
 topics = {names.notify}
 [oslo_messaging_rabbit]

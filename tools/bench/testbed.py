@@ -200,6 +200,8 @@ host = {host}
 kubeconfig = {KUBECONFIG}
 record_namespace = {n.records}
 namespaces = {n.namespace}
+# The bench's own per-run namespace, granted to every tenant it plays.
+tenant_namespaces = *:{n.namespace}
 [oslo_messaging_notifications]
 topics = {n.notify}
 [oslo_messaging_rabbit]

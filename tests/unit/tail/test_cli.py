@@ -66,9 +66,10 @@ def test_flags_override_the_config_file(tmp_path: pathlib.Path) -> None:
     assert conf.oslo_messaging_notifications.topics == ["mine"]
 
 
-def test_defaults_are_oslo_messaging_defaults() -> None:
+def test_defaults_are_tackers() -> None:
     conf = build_conf(build_parser().parse_args([]))
-    assert conf.control_exchange == "openstack"  # oslo's; Tacker sets 'tacker' in its config
+    assert conf.control_exchange == "tacker"  # Tacker's set_transport_defaults, not oslo's
+    # oslo.messaging's own
     assert conf.oslo_messaging_notifications.topics == ["notifications"]
 
 
