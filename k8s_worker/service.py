@@ -30,6 +30,7 @@ from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster
 from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
+from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
 from k8s_worker.notify.notifier import Notifier
@@ -40,6 +41,7 @@ from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import CRD_NAME, RecordStore, install_crd
 from k8s_worker.tenancy import NamespaceRules, PodRules, parse_grants, parse_quantity
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
+from k8s_worker.tosca.loader import YamlBudget
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
 
@@ -58,6 +60,20 @@ class Worker:
         self.membership: Membership | None = None
         self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
         self.readiness = Readiness()  # served on /readyz
+        limits = conf.limits
+        self.translator = Translator(
+            TranslatorLimits(
+                memory_bytes=limits.translation_memory_mb << 20,
+                timeout=limits.translation_timeout,
+                processes=limits.translation_processes,
+                yaml=YamlBudget(
+                    max_bytes=limits.max_vnfd_bytes,
+                    max_nodes=limits.max_yaml_nodes,
+                    max_aliases=limits.max_yaml_aliases,
+                    max_depth=limits.max_yaml_depth,
+                ),
+            )
+        )
 
     def _route(self, event: WatchEvent) -> None:
         vnf_id = event.labels.get(LABEL_VNF_ID)
@@ -119,6 +135,7 @@ class Worker:
                 namespaces=namespace_policy,
                 pods=pod_rules,
                 secret_params=store.secret_params,
+                translator=self.translator,
             )
             host = self.conf.k8s_worker.host
             membership = Membership(
@@ -155,6 +172,7 @@ class Worker:
                         queue=self.queue,
                         kube=kube,
                         max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
+                        max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
                     )
                 )
             )
@@ -168,6 +186,9 @@ class Worker:
                     asyncio.gather(*(i.synced.wait() for i in self.informers)),
                     "the first list of pods, Deployments and VNF records",
                 ) and await startup.step(notifier.start(), "the notifier's broker connection")
+                started = started and await startup.step(
+                    self.translator.start(), "the VNFD translation process"
+                )
                 if started:
                     background.append(group.create_task(membership.run()))
                     started = await startup.step(membership.ready.wait(), "this replica's Lease")
@@ -187,6 +208,7 @@ class Worker:
             if startup.failure is not None:
                 raise startup.failure
         finally:
+            self.translator.close()
             with contextlib.suppress(Exception):
                 await notifier.close()
             await api.close()

@@ -31,6 +31,41 @@ OPTS: list[cfg.Opt] = [
         help="Largest memory request or limit of one container (a Kubernetes quantity).",
     ),
     cfg.IntOpt(
+        "max_vnfd_bytes",
+        default=1 << 20,
+        min=1024,
+        help="Largest VNFD (YAML text, or its JSON when sent as an object); a "
+        "larger one is refused at the intake, before it is stored.",
+    ),
+    cfg.IntOpt(
+        "max_yaml_nodes",
+        default=200_000,
+        min=100,
+        help="Most YAML nodes a VNFD may have, counting every alias at its full "
+        "size (a few hundred bytes of aliases can otherwise expand to gigabytes).",
+    ),
+    cfg.IntOpt("max_yaml_aliases", default=100, min=0, help="Most YAML aliases in a VNFD."),
+    cfg.IntOpt("max_yaml_depth", default=64, min=8, help="Deepest YAML nesting of a VNFD."),
+    cfg.IntOpt(
+        "translation_memory_mb",
+        default=1024,
+        min=128,
+        help="Address-space limit (RLIMIT_AS) of the process that translates VNFDs.",
+    ),
+    cfg.FloatOpt(
+        "translation_timeout",
+        default=30.0,
+        min=1.0,
+        help="Seconds one VNFD translation may take; the translating process is then killed.",
+    ),
+    cfg.IntOpt(
+        "translation_processes",
+        default=1,
+        min=0,
+        help="Processes that translate VNFDs (0: a thread of the worker, without the "
+        "memory and time limits).",
+    ),
+    cfg.IntOpt(
         "max_vnfs_per_tenant",
         default=1000,
         min=1,

@@ -32,7 +32,7 @@ from k8s_worker.tosca import (
     MANAGED_BY_VALUE,
     vnf_selector,
 )
-from rpc.exceptions import BadRequest, Forbidden, VnfNotFound
+from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VnfNotFound
 
 LOG = structlog.get_logger(__name__)
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -62,7 +62,9 @@ class LifecycleEndpoint:
         queue: WorkQueue,
         kube: Kube,
         max_vnfs_per_tenant: int = 1000,
+        max_vnfd_bytes: int = 1 << 20,
     ) -> None:
+        self.max_vnfd_bytes = max_vnfd_bytes
         self.store = store
         self.cluster = cluster
         self.queue = queue
@@ -85,6 +87,20 @@ class LifecycleEndpoint:
         raise Forbidden(
             f"project {ctx.project_id!r} may create VNFs only for itself", field="tenant_id"
         )
+
+    def _check_vnfd_size(self, vnfd: Any, *, field: str) -> None:
+        """InvalidArguments when the VNFD is over ``[limits] max_vnfd_bytes``
+        (checked before anything parses, hashes or stores it)."""
+        if isinstance(vnfd, str):
+            size = len(vnfd.encode("utf-8", errors="replace"))
+        else:
+            size = len(json.dumps(vnfd, separators=(",", ":"), default=str).encode())
+        if size > self.max_vnfd_bytes:
+            raise InvalidArguments(
+                f"{field}: is {size} bytes, over the limit of {self.max_vnfd_bytes} "
+                "([limits] max_vnfd_bytes)",
+                field=field,
+            )
 
     async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
         """The VNF's record, if the caller may see it.  Another project's VNF is
@@ -124,6 +140,7 @@ class LifecycleEndpoint:
         vnf_id = str(vnf["id"])
         tenant_id = str(vnf["tenant_id"])
         self._authorize(ctx, tenant_id)
+        self._check_vnfd_size(vnf["vnfd"], field="vnf.vnfd")
         op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
         if await self.store.get(vnf_id) is None:
             tenant_label = tenant_label_value(tenant_id)
@@ -221,6 +238,8 @@ class LifecycleEndpoint:
     ) -> None:
         if vnfd is None and not config:
             raise BadRequest("update_vnf needs a vnfd or a config")
+        if vnfd is not None:
+            self._check_vnfd_size(vnfd, field="vnfd")
         await self._journal(
             ctx,
             vnf_id,

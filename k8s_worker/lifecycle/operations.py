@@ -10,7 +10,6 @@ from the cluster what is left to do.  Waiting is never polling: a step returns
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from k8s_worker.intake.redact import secret_values
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
 from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.translator import TranslationAborted, Translator, TranslatorLimits
 from k8s_worker.record import Operation, VnfRecord
 from k8s_worker.record.model import utcnow
 from k8s_worker.tenancy import (
@@ -33,7 +33,7 @@ from k8s_worker.tenancy import (
     check_objects,
     check_replica_bounds,
 )
-from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError, translate
+from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError
 
 Outcome = Done | Waiting
 #: Reads a record's secret-looking parameters (kept outside its spec).
@@ -80,8 +80,10 @@ class Operations:
         namespaces: NamespacePolicy,
         pods: PodRules | None = None,
         secret_params: SecretParams | None = None,
+        translator: Translator | None = None,
         cache_size: int = 256,
     ) -> None:
+        self.translator = translator or Translator(TranslatorLimits(processes=0))
         self.cluster = cluster
         self.namespaces = namespaces
         self.pod_rules = pods or PodRules()
@@ -123,8 +125,7 @@ class Operations:
             self._translations.move_to_end(key)
             return cached
         try:
-            result = await asyncio.to_thread(
-                translate,
+            result = await self.translator.translate(
                 spec.get("vnfd") or "",
                 vnf_id=rec.vnf_id,
                 vnf_name=spec.get("name") or None,
@@ -133,6 +134,8 @@ class Operations:
             )
         except VnfdError as exc:
             raise OperationFailed("InvalidVnfd", str(exc)) from exc
+        except TranslationAborted as exc:
+            raise OperationFailed("InvalidVnfd", f"the VNFD is refused: {exc}") from exc
         except Exception as exc:
             # A shape the validation did not foresee must still end the operation
             # (and say so), never loop in the reconciler.

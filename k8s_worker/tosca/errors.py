@@ -43,6 +43,10 @@ class VnfdError(Exception):
         self.problems: list[Problem] = list(problems)
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[type[VnfdError], tuple[list[Problem]]]:
+        # Rebuilt from its problems (it crosses from the translation process).
+        return (VnfdError, (self.problems,))
+
     def __str__(self) -> str:
         count = len(self.problems)
         head = f"invalid VNFD ({count} problem{'s' if count != 1 else ''}):"

@@ -19,6 +19,7 @@ import yaml
 
 from k8s_worker.tosca import manifests, naming
 from k8s_worker.tosca.errors import Problem, ProblemCollector, VnfdError
+from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded
 from k8s_worker.tosca.model import VnfModel
 from k8s_worker.tosca.parser import TOSCA_LOCK, parse_tacker_vnfd
 from k8s_worker.tosca.policies import Policies
@@ -76,11 +77,13 @@ class Translation:
         raise KeyError(f"no VDU {name!r}")
 
 
-def _load(vnfd: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+def _load(vnfd: str | bytes | Mapping[str, Any], budget: YamlBudget) -> dict[str, Any]:
     if isinstance(vnfd, Mapping):
         return dict(vnfd)
     try:
-        loaded = yaml.safe_load(vnfd)
+        loaded = load_bounded(vnfd, budget)
+    except YamlBudgetExceeded as exc:
+        raise VnfdError([Problem(None, None, f"the VNFD is refused: {exc}")]) from None
     except yaml.YAMLError as exc:
         raise VnfdError([Problem(None, None, f"the VNFD is not valid YAML: {exc}")]) from None
     if not isinstance(loaded, dict):
@@ -93,7 +96,17 @@ _MODELS_LOCK = threading.Lock()
 MODEL_CACHE_SIZE = 512
 
 
-def _read_cached(vnfd: str | bytes | Mapping[str, Any], params: dict[str, Any] | None) -> VnfModel:
+def check_size(text: str, budget: YamlBudget) -> None:
+    size = len(text.encode("utf-8"))
+    if size > budget.max_bytes:
+        raise VnfdError(
+            [Problem(None, None, f"the VNFD is {size} bytes, over the limit of {budget.max_bytes}")]
+        )
+
+
+def _read_cached(
+    vnfd: str | bytes | Mapping[str, Any], params: dict[str, Any] | None, budget: YamlBudget
+) -> VnfModel:
     """The VNF model of a descriptor, parsed once per distinct (descriptor, params).
 
     Parsing is the expensive part (tosca-parser, serialized by its lock), and it
@@ -101,7 +114,9 @@ def _read_cached(vnfd: str | bytes | Mapping[str, Any], params: dict[str, Any] |
     reconciled again, reuse the model; only the cheap naming and manifests are
     made per VNF.  The model is immutable (frozen dataclasses).
     """
-    raw = vnfd.decode() if isinstance(vnfd, bytes) else vnfd
+    raw = vnfd.decode(errors="replace") if isinstance(vnfd, bytes) else vnfd
+    if isinstance(raw, str):
+        check_size(raw, budget)  # before anything hashes or copies it
     key = hashlib.sha256(
         json.dumps([raw, params or {}], sort_keys=True, default=str).encode()
     ).hexdigest()
@@ -110,7 +125,7 @@ def _read_cached(vnfd: str | bytes | Mapping[str, Any], params: dict[str, Any] |
         if model is not None:
             _MODELS.move_to_end(key)
             return model
-    model = _read(_load(vnfd), params)
+    model = _read(_load(vnfd, budget), params)
     with _MODELS_LOCK:
         _MODELS[key] = model
         while len(_MODELS) > MODEL_CACHE_SIZE:
@@ -150,6 +165,7 @@ def translate(
     vnf_name: str | None = None,
     namespace: str | None = None,
     params: dict[str, Any] | None = None,
+    budget: YamlBudget | None = None,
 ) -> Translation:
     """Translate a VNFD into Kubernetes manifests and normalized policies.
 
@@ -158,7 +174,8 @@ def translate(
     ``tosca.nodes.nfv.VDU.Tacker``) or ETSI SOL001 (``tosca.nodes.nfv.Vdu.Compute``).
     ``vnf_id`` (Tacker's UUID) names and labels every object; ``vnf_name`` is
     recorded as an annotation; ``namespace`` is used when the VNFD names none
-    (the VNFD's wins); ``params`` are the values of the VNFD's inputs.
+    (the VNFD's wins); ``params`` are the values of the VNFD's inputs;
+    ``budget`` bounds the YAML text (bytes, depth, aliases, expanded nodes).
 
     Raises :class:`VnfdError` listing every problem found. Pure and thread-safe
     (tosca-parser calls are serialized internally).
@@ -175,7 +192,7 @@ def translate(
         problems.add(None, "namespace", f"{namespace!r} is not a valid namespace name")
     problems.raise_if_any()
 
-    model = _read_cached(vnfd, params)
+    model = _read_cached(vnfd, params, budget or YamlBudget())
     ns = model.namespace or namespace
     annotations = {manifests.ANNOTATION_VNF_NAME: vnf_name} if vnf_name else {}
 

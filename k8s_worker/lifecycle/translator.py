@@ -1,0 +1,152 @@
+"""Descriptor translation in a bounded child process.
+
+A descriptor is tenant input, and tosca-parser is a large library: whatever a
+descriptor makes it do, it must cost one bounded child, never the replica.  So
+``translate`` runs in a process pool whose workers have an address-space limit
+(``RLIMIT_AS``) and a time budget per call; a worker over either is killed and
+replaced, and the call fails with a short message.  The event loop never waits
+on parsing.  The workers start from a fork server that has the translation
+code preloaded, so a new worker is ready in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import resource
+import sys
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from k8s_worker.tosca import Translation, VnfdError, translate
+from k8s_worker.tosca.loader import YamlBudget
+
+LOG = structlog.get_logger(__name__)
+
+
+class TranslationAborted(Exception):
+    """The child ran out of its memory or time budget, or died; the message says which."""
+
+
+@dataclass(frozen=True)
+class TranslatorLimits:
+    """Budgets of one translation (``[limits]`` options)."""
+
+    memory_bytes: int = 1 << 30
+    timeout: float = 30.0
+    processes: int = 1
+    yaml: YamlBudget = field(default_factory=YamlBudget)
+
+
+def _limit_memory(memory_bytes: int) -> None:
+    """Pool worker initializer: cap the address space of this child."""
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def _ready() -> bool:
+    return True
+
+
+def _translate(vnfd: Any, kwargs: dict[str, Any]) -> Translation:
+    try:
+        return translate(vnfd, **kwargs)
+    except MemoryError:
+        raise TranslationAborted("translation needed more memory than allowed") from None
+    except VnfdError as exc:
+        # tosca-parser reports what it caught, a MemoryError included, as a problem.
+        if any("MemoryError" in p.message for p in exc.problems):
+            raise TranslationAborted("translation needed more memory than allowed") from None
+        raise
+
+
+class Translator:
+    """Runs :func:`k8s_worker.tosca.translate` in bounded child processes.
+
+    ``translate`` returns the Translation, or raises VnfdError (the descriptor is
+    invalid) or TranslationAborted (over budget: memory, time, a dead child).
+    With ``limits.processes == 0`` it translates in a thread instead (tests).
+    """
+
+    def __init__(self, limits: TranslatorLimits | None = None) -> None:
+        self.limits = limits or TranslatorLimits()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            # Preload what every worker imports (the translation code, and the
+            # program's main module, which multiprocessing runs again in each
+            # child), so children share it with the fork server, copy-on-write.
+            preload = [__name__]
+            main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+            if main_spec is not None and main_spec.name:
+                preload.append(main_spec.name)
+            context.set_forkserver_preload(preload)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.limits.processes,
+                mp_context=context,
+                initializer=_limit_memory,
+                initargs=(self.limits.memory_bytes,),
+            )
+        return self._pool
+
+    def child_pids(self) -> list[int]:
+        """The pool's live worker processes (their memory is the replica's too)."""
+        pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.is_alive() and p.pid]
+
+    def _discard_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for pid in self.child_pids_of(pool):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def child_pids_of(pool: concurrent.futures.ProcessPoolExecutor) -> list[int]:
+        processes = getattr(pool, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.pid]
+
+    async def start(self) -> None:
+        """Start the pool's worker now (a first translation then waits for no
+        fork server and no imports)."""
+        if self.limits.processes > 0:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor(), _ready)
+
+    async def translate(self, vnfd: Any, **kwargs: Any) -> Translation:
+        kwargs = {**kwargs, "budget": self.limits.yaml}
+        if self.limits.processes <= 0:
+            return await asyncio.to_thread(translate, vnfd, **kwargs)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor(), _translate, vnfd, kwargs)
+        try:
+            return await asyncio.wait_for(future, self.limits.timeout)
+        except TimeoutError:
+            LOG.warning("tosca.translation_timeout", seconds=self.limits.timeout)
+            self._discard_pool()
+            raise TranslationAborted(
+                f"translation took longer than {self.limits.timeout:g} s"
+            ) from None
+        except BrokenProcessPool:
+            LOG.warning("tosca.translation_child_died")
+            self._discard_pool()
+            raise TranslationAborted(
+                "the translation process died (out of memory or killed)"
+            ) from None
+        except (VnfdError, TranslationAborted):
+            raise
+
+    def close(self) -> None:
+        self._discard_pool()

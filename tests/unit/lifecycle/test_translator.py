@@ -1,0 +1,58 @@
+"""The bounded translation process: a call over its budget costs one child,
+which is replaced; the next call works."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+
+import pytest
+
+from k8s_worker.lifecycle.translator import TranslationAborted, Translator, TranslatorLimits
+from k8s_worker.tosca import VnfdError
+from tests.vnfds import one_vdu
+
+
+async def test_translates_in_a_child_and_reports_invalid_descriptors() -> None:
+    translator = Translator(TranslatorLimits(processes=1, timeout=60))
+    try:
+        result = await translator.translate(one_vdu(), vnf_id="v1")
+        assert [o["kind"] for o in result.objects] == ["Deployment"]
+        (child,) = translator.child_pids()
+        with pytest.raises(VnfdError) as invalid:
+            await translator.translate("tosca_definitions_version: nope\n", vnf_id="v1")
+        assert invalid.value.problems[0].property == "tosca_definitions_version"
+        assert translator.child_pids() == [child]  # an invalid VNFD costs no child
+    finally:
+        translator.close()
+
+
+async def test_a_call_over_its_time_budget_kills_the_child_and_the_next_call_works() -> None:
+    translator = Translator(TranslatorLimits(processes=1, timeout=60))
+    try:
+        await translator.start()
+        (child,) = translator.child_pids()
+        translator.limits = TranslatorLimits(processes=1, timeout=0.001)
+        with pytest.raises(TranslationAborted, match="longer than"):
+            await translator.translate(one_vdu(max_instances=4), vnf_id="v2")
+        translator.limits = TranslatorLimits(processes=1, timeout=60)
+        result = await translator.translate(one_vdu(), vnf_id="v3")
+        assert result.vnf_id == "v3"
+        assert child not in translator.child_pids()
+    finally:
+        translator.close()
+
+
+async def test_the_child_has_the_address_space_limit() -> None:
+    limit = 768 << 20
+    translator = Translator(TranslatorLimits(processes=1, timeout=60, memory_bytes=limit))
+    try:
+        await translator.start()
+        loop = asyncio.get_running_loop()
+        soft, hard = await loop.run_in_executor(
+            translator._executor(), resource.getrlimit, resource.RLIMIT_AS
+        )
+        assert (soft, hard) == (limit, limit)
+        assert resource.getrlimit(resource.RLIMIT_AS)[0] != limit  # not the replica's own
+    finally:
+        translator.close()
