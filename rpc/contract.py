@@ -8,6 +8,7 @@ is caught.  Values are never echoed in messages: they may carry secrets.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,12 +44,48 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def nonempty_str(path: str, value: Any) -> str:
+#: Longest identifier or name (ids, op_ids, names, policies, triggers).
+NAME_MAX = 255
+#: Longest free text (a heal's cause).
+TEXT_MAX = 1024
+#: Largest parameters, config and alarm details objects (their JSON, in bytes).
+PARAMS_MAX_BYTES = 64 * 1024
+CONFIG_MAX_BYTES = 256 * 1024
+DETAILS_MAX_BYTES = 8 * 1024
+#: Most VDU names in one heal; most scale steps in one scale.
+LIST_MAX = 100
+STEPS_MAX = 1000
+GRACEFUL_TIMEOUT_MAX = 86400
+
+
+def nonempty_str(path: str, value: Any, *, max_len: int = NAME_MAX) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {_type_name(value)}")
     if not value.strip():
         raise ValueError("must not be empty")
+    if len(value) > max_len:
+        raise ValueError(f"must be at most {max_len} characters, got {len(value)}")
     return value
+
+
+def text(path: str, value: Any) -> str:
+    return nonempty_str(path, value, max_len=TEXT_MAX)
+
+
+def bounded_mapping(max_bytes: int) -> Check:
+    """An object whose JSON is at most ``max_bytes``."""
+
+    def check(path: str, value: Any) -> dict[str, Any]:
+        mapping(path, value)
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), default=str))
+        except (TypeError, ValueError, RecursionError):
+            raise ValueError("must be a JSON object") from None
+        if size > max_bytes:
+            raise ValueError(f"must be at most {max_bytes} bytes of JSON, got {size}")
+        return value
+
+    return check
 
 
 def dns_label(path: str, value: Any) -> str:
@@ -77,9 +114,13 @@ def vnfd(path: str, value: Any) -> str | dict[str, Any]:
 def str_list(path: str, value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f"must be a list of strings, got {_type_name(value)}")
+    if len(value) > LIST_MAX:
+        raise ValueError(f"must have at most {LIST_MAX} items, got {len(value)}")
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item:
             raise ValueError(f"item {index} must be a non-empty string")
+        if len(item) > NAME_MAX:
+            raise ValueError(f"item {index} must be at most {NAME_MAX} characters")
     return value
 
 
@@ -205,7 +246,7 @@ METHODS: dict[str, MethodSpec] = {
                         Field("tenant_id", nonempty_str),
                         Field("vnfd", vnfd),
                         Field("namespace", dns_label, required=False),
-                        Field("params", mapping, required=False),
+                        Field("params", bounded_mapping(PARAMS_MAX_BYTES), required=False),
                     ),
                 ),
                 _OP_ID,
@@ -215,7 +256,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             "terminate_vnf",
             "cast",
-            (_VNF_ID, _OP_ID, Field("graceful_timeout", int_range(minimum=0), required=False)),
+            (
+                _VNF_ID,
+                _OP_ID,
+                Field(
+                    "graceful_timeout",
+                    int_range(minimum=0, maximum=GRACEFUL_TIMEOUT_MAX),
+                    required=False,
+                ),
+            ),
         ),
         MethodSpec(
             "scale_vnf",
@@ -225,7 +274,7 @@ METHODS: dict[str, MethodSpec] = {
                 _OP_ID,
                 Field("policy", nonempty_str),
                 Field("type", choice("out", "in")),
-                Field("steps", int_range(minimum=1), required=False, default=1),
+                Field("steps", int_range(minimum=1, maximum=STEPS_MAX), required=False, default=1),
             ),
         ),
         MethodSpec(
@@ -235,7 +284,7 @@ METHODS: dict[str, MethodSpec] = {
                 _VNF_ID,
                 _OP_ID,
                 Field("vdus", str_list, required=False),
-                Field("cause", nonempty_str, required=False),
+                Field("cause", text, required=False),
             ),
         ),
         MethodSpec(
@@ -245,7 +294,7 @@ METHODS: dict[str, MethodSpec] = {
                 _VNF_ID,
                 _OP_ID,
                 Field("vnfd", vnfd, required=False),
-                Field("config", mapping, required=False),
+                Field("config", bounded_mapping(CONFIG_MAX_BYTES), required=False),
             ),
         ),
         MethodSpec(
@@ -256,7 +305,7 @@ METHODS: dict[str, MethodSpec] = {
                 Field("policy", nonempty_str),
                 Field("trigger", nonempty_str),
                 Field("state", choice("firing", "resolved")),
-                Field("details", mapping, required=False),
+                Field("details", bounded_mapping(DETAILS_MAX_BYTES), required=False),
             ),
         ),
         MethodSpec("get_vnf", "call", (_VNF_ID,)),

@@ -66,7 +66,38 @@ def test_request_takes_the_context_and_reply_address() -> None:
         (
             "scale_vnf",
             {"vnf_id": "v", "op_id": "o", "policy": "p", "type": "in", "steps": 0},
-            "scale_vnf: steps: must be >= 1",
+            "scale_vnf: steps: must be in [1, 1000]",
+        ),
+        (
+            "scale_vnf",
+            {"vnf_id": "v", "op_id": "o", "policy": "p", "type": "in", "steps": 10**30},
+            "scale_vnf: steps: must be in [1, 1000]",
+        ),
+        (
+            "terminate_vnf",
+            {"vnf_id": "v", "op_id": "o" * 256},
+            "terminate_vnf: op_id: must be at most 255 characters, got 256",
+        ),
+        (
+            "alarm",
+            {
+                "vnf_id": "v",
+                "policy": "p",
+                "trigger": "t",
+                "state": "firing",
+                "details": {"x": "y" * 9000},
+            },
+            "alarm: details: must be at most 8192 bytes of JSON",
+        ),
+        (
+            "heal_vnf",
+            {"vnf_id": "v", "op_id": "o", "vdus": ["a"] * 101},
+            "heal_vnf: vdus: must have at most 100 items, got 101",
+        ),
+        (
+            "heal_vnf",
+            {"vnf_id": "v", "op_id": "o", "cause": "c" * 1025},
+            "heal_vnf: cause: must be at most 1024 characters",
         ),
         (
             "instantiate_vnf",
