@@ -56,6 +56,7 @@ DETAILS_MAX_BYTES = 8 * 1024
 LIST_MAX = 100
 STEPS_MAX = 1000
 GRACEFUL_TIMEOUT_MAX = 86400
+VNFD_MAX_CHARS = 16 * 1024 * 1024
 
 
 def nonempty_str(path: str, value: Any, *, max_len: int = NAME_MAX) -> str:
@@ -107,7 +108,9 @@ def vnfd(path: str, value: Any) -> str | dict[str, Any]:
             raise ValueError("must not be empty")
         return value
     if isinstance(value, str):
-        return nonempty_str(path, value)
+        # The worker's [limits] max_vnfd_bytes is the real bound; this one only
+        # keeps a client from sending what no worker would take.
+        return nonempty_str(path, value, max_len=VNFD_MAX_CHARS)
     raise ValueError(f"must be TOSCA YAML text or an object, got {_type_name(value)}")
 
 
