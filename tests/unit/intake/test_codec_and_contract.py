@@ -53,6 +53,11 @@ def test_request_takes_the_context_and_reply_address() -> None:
         RpcRequest.from_message({"args": {}})
 
 
+def test_a_long_vnfd_is_left_to_the_workers_limit() -> None:
+    vnf = {"id": "v", "name": "n", "tenant_id": "t", "vnfd": "x" * 100_000}
+    contract.METHODS["instantiate_vnf"].validate({"vnf": vnf, "op_id": "o"})
+
+
 @pytest.mark.parametrize(
     ("method", "args", "message"),
     [
@@ -126,11 +131,6 @@ def test_request_takes_the_context_and_reply_address() -> None:
         ("list_vnfs", {"colour": "red"}, "list_vnfs: colour: unexpected argument"),
     ],
 )
-def test_a_long_vnfd_is_left_to_the_workers_limit() -> None:
-    vnf = {"id": "v", "name": "n", "tenant_id": "t", "vnfd": "x" * 100_000}
-    contract.METHODS["instantiate_vnf"].validate({"vnf": vnf, "op_id": "o"})
-
-
 def test_each_bad_field_gets_a_precise_message(method: str, args: dict, message: str) -> None:
     with pytest.raises(InvalidArguments) as info:
         contract.METHODS[method].validate(args)
