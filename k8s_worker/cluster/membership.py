@@ -39,12 +39,6 @@ def _micro_time(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 def rendezvous_owner(vnf_id: str, members: list[str]) -> str | None:
     """The member with the highest hash for this VNF (None without members)."""
     best, best_score = None, -1
@@ -96,6 +90,8 @@ class Membership:
         self.ready = asyncio.Event()
         self.released = False
         self._writing = asyncio.Lock()  # a renewal never lands after the release
+        # lease name -> (its holder and renewTime, monotonic time we first saw them)
+        self._observed: dict[str, tuple[str, float]] = {}
 
     # -- ownership ------------------------------------------------------------
     def valid(self) -> bool:
@@ -182,14 +178,33 @@ class Membership:
 
     # -- members ------------------------------------------------------------------
     def _age(self, lease: dict) -> tuple[str | None, float | None, float]:
-        """(holder, seconds since its last renewal or None, its lease duration)."""
+        """(holder, seconds since its last renewal or None, its lease duration).
+
+        The age is judged as client-go's leader election does: from when this
+        replica *saw* the lease's renewal change, on its own monotonic clock.
+        Another replica's ``renewTime`` is compared only with itself, never with
+        this machine's wall clock, so a skewed clock on either side cannot make a
+        live member look dead (or a dead one alive).
+        """
         spec = lease.get("spec") or {}
-        renewed = _parse(spec.get("renewTime"))
         duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
-        age = None if renewed is None else self.wall() - renewed
-        return spec.get("holderIdentity"), age, duration
+        if not spec.get("renewTime"):
+            return spec.get("holderIdentity"), None, duration
+        name = lease["metadata"]["name"]
+        marker = f"{spec.get('holderIdentity')}\0{spec.get('renewTime')}"
+        now = self.monotonic()
+        seen = self._observed.get(name)
+        if seen is None or seen[0] != marker:
+            seen = self._observed[name] = (marker, now)
+        return spec.get("holderIdentity"), now - seen[1], duration
+
+    def _forget_gone_leases(self) -> None:
+        present = {lease["metadata"]["name"] for lease in self.informer.items()}
+        for name in [n for n in self._observed if n not in present]:
+            del self._observed[name]
 
     def _live(self) -> list[str]:
+        self._forget_gone_leases()
         live = []
         for lease in self.informer.items():
             holder, age, duration = self._age(lease)
