@@ -40,6 +40,16 @@ def pod_failed(pod: Obj) -> bool:
     return status.get("reason") == "Evicted"
 
 
+def replica_failure(dep: Obj) -> str | None:
+    """The API server's reason why the Deployment's pods cannot be created
+    (its ``ReplicaFailure`` condition: Pod Security, a quota, an admission
+    webhook), or None."""
+    for condition in (dep.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return str(condition.get("message") or condition.get("reason") or "ReplicaFailure")
+    return None
+
+
 def deployment_ready(dep: Obj) -> bool:
     spec = dep.get("spec") or {}
     status = dep.get("status") or {}

@@ -21,7 +21,12 @@ import structlog
 
 from k8s_worker.intake.redact import secret_values
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
-from k8s_worker.lifecycle.observe import deployment_ready, pod_failed, pod_ready
+from k8s_worker.lifecycle.observe import (
+    deployment_ready,
+    pod_failed,
+    pod_ready,
+    replica_failure,
+)
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.translator import TranslationAborted, Translator, TranslatorLimits
 from k8s_worker.record import Operation, VnfRecord
@@ -252,6 +257,12 @@ class Operations:
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
                 waiting.append(f"{vdu.name} (rollout not observed yet)")
                 continue
+            failure = dep is not None and replica_failure(dep)
+            if failure:
+                # Waiting would not help: the pods are refused at creation.
+                raise OperationFailed(
+                    "PodsRejected", f"the pods of VDU {vdu.name} cannot be created: {failure}"
+                )
             if (
                 dep is None
                 or int(dep["spec"].get("replicas", -1)) != want
