@@ -37,6 +37,7 @@ from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.dispatcher import Dispatcher, Prepared, serialize_failure
 from k8s_worker.intake.envelope import EnvelopeError, decode
 from k8s_worker.intake.pool import OrderedPool
+from k8s_worker.intake.redact import shorten
 from k8s_worker.intake.replies import ReplySender
 from k8s_worker.intake.request import MalformedRequest, RpcRequest, peek_reply_address
 from k8s_worker.notify.notifier import Notifier
@@ -159,7 +160,20 @@ class Consumer:
             else:
                 result = await self._dispatcher.invoke(prepared)
         except BadRequest as exc:
-            await self._reply_or_notify(prepared, exc)
+            if request.is_call:
+                await self._reply(request, failure=exc)
+            elif not await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc):
+                # The conductor would never hear of it: keep the cast and try
+                # again later (the attempts are counted), rather than ack it.
+                attempts = self._attempts(message, request)
+                if attempts < self._max_attempts:
+                    self._failures.put(_delivery_key(message, request), attempts)
+                    await asyncio.sleep(
+                        min(REQUEUE_BACKOFF_MAX, REQUEUE_BACKOFF * 2 ** (attempts - 1))
+                    )
+                    await settle("requeue")
+                    _log_outcome("intake.bad_request_unreported", prepared, exc)
+                    return
             self._complete(message, request)
             await settle("ack")
             _log_outcome("intake.bad_request", prepared, exc)
@@ -228,22 +242,16 @@ class Consumer:
             failure=serialize_failure(failure) if failure is not None else None,
         )
 
-    async def _reply_or_notify(self, prepared: Prepared, exc: BaseException) -> None:
-        request = prepared.request
-        if request.is_call:
-            await self._reply(request, failure=exc)
-        else:
-            await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc)
-
     async def _notify_error(
         self,
         method: str | None,
         request: RpcRequest | None,
         args: Any,
         exc: BaseException,
-    ) -> None:
+    ) -> bool:
+        """Publish ``<op>.error`` for a refused request; whether it went out."""
         if self._notifier is None:
-            return
+            return True
         args = args if isinstance(args, dict) else {}
         vnf = args.get("vnf") if isinstance(args.get("vnf"), dict) else {}
         ctx = request.ctx if request is not None else RequestContext()
@@ -253,7 +261,7 @@ class Consumer:
             "op_id": args.get("op_id"),
             "sequence": None,
             "method": method,
-            "error": {"type": type(exc).__name__, "message": str(exc)},
+            "error": {"type": type(exc).__name__, "message": shorten(str(exc))},
         }
         try:
             await self._notifier.publish(
@@ -261,6 +269,8 @@ class Consumer:
             )
         except Exception as nexc:
             LOG.error("intake.error_notification_failed", method=method, error=repr(nexc))
+            return False
+        return True
 
     async def _reject(
         self,

@@ -68,3 +68,14 @@ def secret_values(params: Mapping[str, Any]) -> set[str]:
 
     walk(params)
     return found
+
+
+#: Longest error message stored in a record, a notification or a log line.
+MESSAGE_MAX = 2000
+
+
+def shorten(message: str, limit: int = MESSAGE_MAX) -> str:
+    """``message`` cut to about ``limit`` characters, saying how much was cut."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... ({len(message) - limit} more characters)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8s_worker.intake.redact import shorten
+
 
 @dataclass(frozen=True)
 class Done:
@@ -20,17 +22,6 @@ class Waiting:
     reason: str
 
 
-#: Longest error message stored in a record, a notification or a log line.
-MESSAGE_MAX = 2000
-
-
-def truncate(message: str, limit: int = MESSAGE_MAX) -> str:
-    """``message`` cut to about ``limit`` characters, saying how much was cut."""
-    if len(message) <= limit:
-        return message
-    return f"{message[:limit]}... ({len(message) - limit} more characters)"
-
-
 class OperationFailed(Exception):
     """The operation cannot succeed (retrying would not help).
 
@@ -40,7 +31,7 @@ class OperationFailed(Exception):
     """
 
     def __init__(self, error_type: str, message: str, *, vnf_status: str | None = "ERROR") -> None:
-        message = truncate(message)
+        message = shorten(message)
         super().__init__(message)
         self.error_type = error_type
         self.message = message

@@ -17,10 +17,16 @@ from tests.functional import harness
 from tests.functional.private_rabbit import PRIVATE_BASE, PRIVATE_NODE, PRIVATE_PORT, PrivateRabbit
 
 
+#: Fixtures of shared, fixed-name parts: a test using one runs in the serial phase.
+SERIAL_FIXTURES = frozenset({"private_rabbit", "private_broker"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/functional/" in str(item.fspath):
             item.add_marker(pytest.mark.functional)
+            if SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,7 @@ def _ready(pods: dict) -> list[str]:
     return sorted(n for n, p in pods.items() if pod_ready(p))
 
 
+@pytest.mark.serial  # restarts the shared API server
 async def test_respawns_and_status_follow_the_pods(
     transport_url, names, worker, events, kube_api, namespace
 ):

@@ -139,6 +139,7 @@ async def _await_consumers(amqp_url: str, queue: str, *, count: int, within: flo
         await asyncio.sleep(0.5)
 
 
+@pytest.mark.serial  # restarts the shared API server and broker
 async def test_chaos_three_replicas_thirty_vnfs(
     fleet, transport_url, amqp_url, kube_api, namespace
 ):
