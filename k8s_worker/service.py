@@ -38,7 +38,7 @@ from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import CRD_NAME, RecordStore, install_crd
+from k8s_worker.record import CRD_NAME, RecordStore, VnfRecord, install_crd
 from k8s_worker.tenancy import NamespaceRules, PodRules, parse_grants, parse_quantity
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.tosca.loader import YamlBudget
@@ -61,6 +61,7 @@ class Worker:
         self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
         self.readiness = Readiness()  # served on /readyz
         limits = conf.limits
+        VnfRecord.outbox_cap = limits.outbox_coalesce_after
         self.translator = Translator(
             TranslatorLimits(
                 memory_bytes=limits.translation_memory_mb << 20,
@@ -159,6 +160,7 @@ class Worker:
                 host=host,
                 node_status=node_status,
             )
+            notifier.on_recovered.append(reconciler.publisher_recovered)
             membership.listeners.append(
                 lambda _members: [
                     self._route_record(WatchEvent("MODIFIED", r, None)) for r in records.items()

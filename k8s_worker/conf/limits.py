@@ -66,6 +66,14 @@ OPTS: list[cfg.Opt] = [
         "memory and time limits).",
     ),
     cfg.IntOpt(
+        "outbox_coalesce_after",
+        default=50,
+        min=1,
+        help="Pending notifications of one VNF (the broker is away) past which a "
+        "status update or respawn is merged into the one before it (coalesced: n); "
+        "operation events are never merged.",
+    ),
+    cfg.IntOpt(
         "max_vnfs_per_tenant",
         default=1000,
         min=1,

@@ -9,6 +9,12 @@ exchange exists with another durability); the body compressed as
 ``kombu_compression`` says.
 Unlike oslo, every publish waits for the broker's publisher confirm and is
 retried on a new connection when the old one died.
+
+When the broker stays away (every retry of a publish failed), the notifier is
+*unavailable*: further publishes fail at once with :class:`NotifierUnavailable`
+instead of each waiting through its own retries, a background task reconnects
+every ``recover_interval`` seconds, and once it is back the ``on_recovered``
+callbacks run (the reconciler then publishes the outboxes that waited).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aio_pika
@@ -37,6 +43,10 @@ LOG = structlog.get_logger(__name__)
 PRIORITIES = ("AUDIT", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SAMPLE")
 
 
+class NotifierUnavailable(ConnectionError):
+    """The broker is away: nothing is published until it is back."""
+
+
 def utc_timestamp() -> str:
     """Now, as oslo's Notifier writes it (``str`` of a naive UTC datetime)."""
     return str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
@@ -49,6 +59,7 @@ class Notifier:
         *,
         publisher_id: str | None = None,
         attempts: int = 5,
+        recover_interval: float = 2.0,
     ) -> None:
         register_oslo_opts(conf)
         notif = conf.oslo_messaging_notifications
@@ -68,6 +79,36 @@ class Notifier:
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
+        self.recover_interval = recover_interval
+        self.on_recovered: list[Callable[[], None]] = []
+        self._recovery: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        """False from a publish that failed every retry until a reconnect works."""
+        return self._recovery is None or self._recovery.done()
+
+    def _unavailable(self) -> None:
+        if self.available:
+            LOG.warning("notify.unavailable", retry_every=self.recover_interval)
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        while True:
+            await asyncio.sleep(self.recover_interval)
+            try:
+                async with self._lock:
+                    await self._ensure_channel()
+            except Exception as exc:
+                LOG.debug("notify.still_unavailable", error=repr(exc))
+                continue
+            break
+        LOG.info("notify.recovered")
+        for callback in list(self.on_recovered):
+            try:
+                callback()
+            except Exception as exc:
+                LOG.error("notify.recovered_callback_failed", error=repr(exc))
 
     async def start(self) -> None:
         if self.enabled:
@@ -75,6 +116,8 @@ class Notifier:
                 await self._ensure_channel()
 
     async def close(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
         async with self._lock:
             if self._connection is not None and not self._connection.is_closed:
                 await self._connection.close()
@@ -143,6 +186,8 @@ class Notifier:
             raise ValueError(f"unknown notification priority {priority!r}")
         if not self.enabled:
             return
+        if not self.available:
+            raise NotifierUnavailable("the notification broker is unavailable")
         message = self.build(
             event_type,
             payload,
@@ -160,14 +205,18 @@ class Notifier:
             ),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                try:
-                    await self._publish_once(body, priority.lower())
-                except Exception:
-                    async with self._lock:
-                        await self._reset()
-                    raise
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    try:
+                        await self._publish_once(body, priority.lower())
+                    except Exception:
+                        async with self._lock:
+                            await self._reset()
+                        raise
+        except (ConnectionError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+            self._unavailable()
+            raise NotifierUnavailable(f"the notification broker is unavailable: {exc!r}") from exc
         LOG.debug("notify.published", event_type=event_type, priority=priority)
 
     async def _publish_once(self, body: bytes, priority: str) -> None:

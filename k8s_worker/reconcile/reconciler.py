@@ -32,6 +32,8 @@ from k8s_worker.record.model import utcnow
 
 LOG = structlog.get_logger(__name__)
 
+#: Seconds until a VNF whose outbox waits for the broker is looked at again.
+PUBLISH_RETRY = 5.0
 # Statuses the steady-state observer may replace; ERROR stays until an operation.
 OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
 
@@ -87,6 +89,9 @@ class Reconciler:
         self.host = host
         self.node_status = node_status
         self._failures: dict[str, int] = {}
+        # VNFs whose outbox could not be published (the broker is away): looked
+        # at again when the publisher recovers, and every PUBLISH_RETRY meanwhile.
+        self.unpublished: set[str] = set()
         self.listeners: list[Callable[[VnfRecord], None]] = []
         self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
 
@@ -106,6 +111,8 @@ class Reconciler:
                 with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
                     requeue = await self.reconcile(vnf_id)
                 self._failures.pop(vnf_id, None)
+                if vnf_id in self.unpublished:
+                    requeue = _sooner(requeue, PUBLISH_RETRY)
                 if requeue is not None:
                     self.queue.add_after(vnf_id, requeue)
             except asyncio.CancelledError:
@@ -473,25 +480,54 @@ class Reconciler:
         self._fence(rec)
         return await self.store.write_status(rec)
 
+    def publisher_recovered(self) -> None:
+        """The broker is back: publish every outbox that waited for it."""
+        waiting, self.unpublished = self.unpublished, set()
+        for vnf_id in waiting:
+            self.queue.add(vnf_id)
+
     async def flush(self, rec: VnfRecord) -> VnfRecord | None:
-        """Publish the outbox in sequence order, then drop what was published."""
+        """Publish the outbox in sequence order, then drop what was published.
+
+        A broker outage never stops the pass: what could not be published stays
+        in the outbox, in order, and the VNF goes on being reconciled (healed,
+        scaled); its outbox is published when the publisher recovers.
+        """
         entries = rec.outbox()
         if not entries:
+            self.unpublished.discard(rec.vnf_id)
             return rec
         self._fence(rec)
-        for entry in entries:
-            await self.publisher.publish(
-                entry["eventType"],
-                entry["payload"],
-                priority=entry["priority"],
-                message_id=rec.message_id(entry),
-                timestamp=entry.get("timestamp"),  # absent in entries written before it existed
-            )
-        last = entries[-1]["sequence"]
+        last = None
+        try:
+            for entry in entries:
+                await self.publisher.publish(
+                    entry["eventType"],
+                    entry["payload"],
+                    priority=entry["priority"],
+                    message_id=rec.message_id(entry),
+                    timestamp=entry.get("timestamp"),  # absent in entries older than it
+                )
+                last = entry["sequence"]
+        except (ConnectionError, OSError) as exc:
+            if rec.vnf_id not in self.unpublished:
+                LOG.warning(
+                    "notify.outbox_waits",
+                    vnf_id=rec.vnf_id,
+                    pending=sum(1 for e in entries if last is None or e["sequence"] > last),
+                    error=str(exc),
+                )
+            self.unpublished.add(rec.vnf_id)
+            if last is None:
+                return rec
+        else:
+            self.unpublished.discard(rec.vnf_id)
+        assert last is not None
+        published = last
 
         def drop(r: VnfRecord) -> bool:
             before = len(r.outbox())
-            r.drop_published(last)
+            r.drop_published(published)
             return len(r.outbox()) != before
 
         # Usually the record has not moved since we wrote it: drop in place, one

@@ -329,10 +329,37 @@ class VnfRecord:
                 self.st["operations"] = [d for d in ops if d["opId"] not in drop]
 
     # -- notifications (outbox) ----------------------------------------------
+    #: Pending events past which a status update or respawn is merged into the
+    #: one before it (``[limits] outbox_coalesce_after``; the broker is away).
+    outbox_cap: int = 50
+    COALESCED = frozenset({"vnf.status.update", "vnf.respawn"})
+
     def emit(
         self, event_type: str, payload: dict[str, Any], *, priority: str = "INFO"
     ) -> dict[str, Any]:
-        """Queue a notification with this VNF's next sequence number."""
+        """Queue a notification with this VNF's next sequence number.
+
+        While the outbox holds ``outbox_cap`` events or more, a status update
+        or respawn that follows one of its kind is merged into it instead (same
+        sequence, ``coalesced``: how many events it stands for): the latest
+        status with the first ``old_status``; the latest respawn. Operation
+        events are never merged or dropped.
+        """
+        outbox = self.st.get("outbox") or []
+        if (
+            event_type in self.COALESCED
+            and len(outbox) >= self.outbox_cap
+            and outbox[-1]["eventType"] == event_type
+        ):
+            last = outbox[-1]
+            merged = {**last["payload"], **payload, "sequence": last["sequence"]}
+            merged["vnf_id"], merged["tenant_id"] = self.vnf_id, self.tenant_id
+            if event_type == "vnf.status.update":
+                merged["old_status"] = last["payload"].get("old_status")
+            merged["coalesced"] = int(last["payload"].get("coalesced", 1)) + 1
+            last["payload"] = merged
+            last["timestamp"] = str(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            return last
         seq = int(self.st.get("sequence", 0)) + 1
         self.st["sequence"] = seq
         body = {"vnf_id": self.vnf_id, "tenant_id": self.tenant_id, "sequence": seq, **payload}
