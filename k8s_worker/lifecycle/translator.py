@@ -16,7 +16,10 @@ import concurrent.futures
 import multiprocessing
 import os
 import resource
+import select
 import sys
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +46,33 @@ class TranslatorLimits:
     yaml: YamlBudget = field(default_factory=YamlBudget)
 
 
-def _limit_memory(memory_bytes: int) -> None:
-    """Pool worker initializer: cap the address space of this child."""
+def _init_child(memory_bytes: int, replica_pid: int) -> None:
+    """Pool worker initializer: cap the address space of this child, and end it
+    when the replica dies.
+
+    A pool worker is the fork server's child, not the replica's, and it keeps
+    the fork server alive: without this, a replica killed with SIGKILL would
+    leave both behind for good (holding its stdout and log open).
+    """
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    threading.Thread(target=_exit_with, args=(replica_pid,), daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd here: look every second
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+    select.select([fd], [], [])  # readable once the process has exited
+    os._exit(0)
 
 
 def _ready() -> bool:
@@ -91,8 +117,8 @@ class Translator:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.limits.processes,
                 mp_context=context,
-                initializer=_limit_memory,
-                initargs=(self.limits.memory_bytes,),
+                initializer=_init_child,
+                initargs=(self.limits.memory_bytes, os.getpid()),
             )
         return self._pool
 

@@ -278,25 +278,28 @@ async def test_the_derived_namespace_of_a_non_dns_tenant_is_created_with_pod_sec
         await _delete_namespace(kube_api, derived)
 
 
-async def test_a_namespace_labelled_for_a_long_tenant_id_is_not_shared_by_its_prefix(
-    as_tenant, events, kube_api, namespace
+async def test_a_namespace_created_for_a_long_tenant_id_is_not_shared_by_its_prefix(
+    as_tenant, events, kube_api
 ):
     # Two project ids that agree on their first 63 characters (a label value's most).
     base = f"tkw-long-{RUN}-".ljust(63, "p")
     owner, other = base + "-owner", base + "-other"
-    core = client.CoreV1Api(kube_api)
-    await core.patch_namespace(
-        namespace, {"metadata": {"labels": {TENANT_LABEL: tenant_label_value(owner)}}}
-    )
-    mine = _vnf(owner, BUSYBOX, namespace)
-    await _instantiate(as_tenant(owner), events, mine)
-    theirs = _vnf(other, BUSYBOX, namespace)  # granted by *:tkw-test-*, but labelled
-    err = (await _instantiate_error(as_tenant(other), events, theirs))["error"]
-    assert err["type"] == "NamespaceForbidden", err
-    assert owner not in err["message"]
-    assert await _objects_of(kube_api, theirs["id"]) == []
-    await _terminate(as_tenant(other), events, theirs["id"])
-    await _terminate(as_tenant(owner), events, mine["id"])
+    shared = f"tkw-test-{uuid.uuid4().hex[:10]}"  # granted to both (*:tkw-test-*), not there
+    assert not await _namespace_exists(kube_api, shared)
+    try:
+        mine = _vnf(owner, BUSYBOX, shared)
+        await _instantiate(as_tenant(owner), events, mine)
+        theirs = _vnf(other, BUSYBOX, shared)
+        err = (await _instantiate_error(as_tenant(other), events, theirs))["error"]
+        assert err["type"] == "NamespaceForbidden", err
+        ns = await client.CoreV1Api(kube_api).read_namespace(shared)
+        assert (ns.metadata.labels or {}).get(TENANT_LABEL) == tenant_label_value(owner)
+        assert owner not in err["message"] and tenant_label_value(owner) not in err["message"]
+        assert await _objects_of(kube_api, theirs["id"]) == []
+        await _terminate(as_tenant(other), events, theirs["id"])
+        await _terminate(as_tenant(owner), events, mine["id"])
+    finally:
+        await _delete_namespace(kube_api, shared)
 
 
 # -- what a VNF's objects may ask for ------------------------------------------------
@@ -702,11 +705,12 @@ async def test_the_record_of_a_non_dns_vnf_id_cannot_be_reached_by_another_id(
     digest = hashlib.sha256(vnf["id"].encode()).hexdigest()[:32]
     await _instantiate_error(conductor, events, vnf)
     assert (await conductor("get_vnf", vnf_id=vnf["id"]))["id"] == vnf["id"]
+    # A hash-named record under a name that is itself a DNS id (vnf-<hash>) would be
+    # that id's record too: anyone could send it.
+    with pytest.raises(VnfNotFound):
+        await conductor("get_vnf", vnf_id=f"vnf-{digest}")
     record = await client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
         VNF_GROUP, VNF_VERSION, names.records, "vnfs", f"vnf.{digest}"
     )
     assert record["spec"]["vnfId"] == vnf["id"]
-    # The name earlier versions gave that record is a DNS id anyone may send.
-    with pytest.raises(VnfNotFound):
-        await conductor("get_vnf", vnf_id=f"vnf-{digest}")
     await _terminate(conductor, events, vnf["id"])

@@ -4,7 +4,10 @@ which is replaced; the next call works."""
 from __future__ import annotations
 
 import asyncio
+import os
+import pathlib
 import resource
+import sys
 
 import pytest
 
@@ -56,3 +59,53 @@ async def test_the_child_has_the_address_space_limit() -> None:
         assert resource.getrlimit(resource.RLIMIT_AS)[0] != limit  # not the replica's own
     finally:
         translator.close()
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+REPLICA = """
+import asyncio, sys
+from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
+
+async def main():
+    translator = Translator(TranslatorLimits(processes=1))
+    await translator.start()
+    print(*translator.child_pids(), flush=True)
+    await asyncio.sleep(120)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_a_killed_replica_leaves_no_translation_process_behind(tmp_path) -> None:
+    """Its pool worker (the fork server's child) and the fork server end with
+    it, and nothing keeps its stdout open (a harness reading it would hang)."""
+    script = tmp_path / "replica.py"
+    script.write_text(REPLICA)
+    root = str(ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    (worker,) = map(int, line.split())
+    proc.kill()
+    await proc.wait()
+    assert await asyncio.wait_for(proc.stdout.read(), 20) == b""  # EOF: nobody holds it
+    for _ in range(100):
+        if not _alive(worker):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
