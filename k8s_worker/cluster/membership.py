@@ -39,6 +39,12 @@ def _micro_time(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _parse(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def rendezvous_owner(vnf_id: str, members: list[str]) -> str | None:
     """The member with the highest hash for this VNF (None without members)."""
     best, best_score = None, -1
@@ -165,7 +171,13 @@ class Membership:
         for lease in self.informer.items():
             _, age, duration = self._age(lease)
             name = lease["metadata"]["name"]
-            if name == self.name or age is None or age < after * duration:
+            if name == self.name or age is None:
+                continue
+            # Both clocks must agree it is long dead: by its stamp, ``after``
+            # durations old (so a skew of less than that cannot condemn a live
+            # replica), and unchanged for two durations as seen from here.
+            stamped = _parse(lease["spec"].get("renewTime"))
+            if stamped is None or self.wall() - stamped < after * duration or age < 2 * duration:
                 continue
             with contextlib.suppress(KubeError):
                 await self.kube.delete(

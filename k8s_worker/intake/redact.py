@@ -79,3 +79,28 @@ def shorten(message: str, limit: int = MESSAGE_MAX) -> str:
     if len(message) <= limit:
         return message
     return f"{message[:limit]}... ({len(message) - limit} more characters)"
+
+
+_SEPARATORS = re.compile(r"[\s:=,;\"'{}\[\]()]+")
+
+
+def secret_fragments(values: set[str]) -> list[str]:
+    """What must not appear in a message about ``values``: each value, each of
+    its lines and each word of 4 characters or more (a parser quoting one line
+    of a secret config text must not show it); longest first."""
+    found: set[str] = set()
+    for value in values:
+        found.add(value)
+        for line in value.splitlines():
+            if line.strip():
+                found.add(line.strip())
+        found.update(w for w in _SEPARATORS.split(value) if len(w) >= 4)
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, fragments: list[str]) -> str:
+    """``text`` with every fragment replaced by ``***``."""
+    for fragment in fragments:
+        if fragment in text:
+            text = text.replace(fragment, MASK)
+    return text

@@ -88,6 +88,13 @@ class LifecycleEndpoint:
             f"project {ctx.project_id!r} may create VNFs only for itself", field="tenant_id"
         )
 
+    def _too_many(self, count: int) -> BadRequest:
+        return BadRequest(
+            f"the tenant has {count} VNFs, the most allowed "
+            f"([limits] max_vnfs_per_tenant = {self.max_vnfs_per_tenant})",
+            field="vnf",
+        )
+
     def _check_vnfd_size(self, vnfd: Any, *, field: str) -> None:
         """InvalidArguments when the VNFD is over ``[limits] max_vnfd_bytes``
         (checked before anything parses, hashes or stores it)."""
@@ -147,13 +154,10 @@ class LifecycleEndpoint:
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
             if len(vnf_id) <= 63:
                 labels[LABEL_VNF_ID] = vnf_id
-            existing = await self.store.list(selector=f"{TENANT_LABEL}={tenant_label}")
+            selector = f"{TENANT_LABEL}={tenant_label}"
+            existing = await self.store.list(selector=selector)
             if len(existing) >= self.max_vnfs_per_tenant:
-                raise BadRequest(
-                    f"the tenant has {len(existing)} VNFs, the most allowed "
-                    f"([limits] max_vnfs_per_tenant = {self.max_vnfs_per_tenant})",
-                    field="vnf",
-                )
+                raise self._too_many(len(existing))
             # Secret-looking parameters go into a Secret beside the record, never its spec.
             public, secret = split_secret_params(dict(vnf.get("params") or {}))
             rec = VnfRecord.new(
@@ -168,12 +172,24 @@ class LifecycleEndpoint:
             )
             rec.add_operation(op)
             try:
-                await self.store.create(rec, secret_params=secret)
+                created = await self.store.create(rec, secret_params=secret)
+            except KubeConflict:
+                pass  # created meanwhile (a redelivery racing us): journal below
+            else:
+                # Counted again now that it exists: of instantiates racing each other
+                # (here or on other replicas), the ones created last step back.
+                tenant_records = await self.store.list(selector=selector)
+                order = sorted(
+                    tenant_records,
+                    key=lambda r: (r.obj["metadata"].get("creationTimestamp") or "", r.name),
+                )
+                rank = next((i for i, r in enumerate(order) if r.name == created.name), 0)
+                if rank >= self.max_vnfs_per_tenant:
+                    await self.store.withdraw(created)
+                    raise self._too_many(len(tenant_records) - 1)
                 LOG.info("intake.journaled", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
                 self.queue.add(vnf_id)
                 return
-            except KubeConflict:
-                pass  # created meanwhile (a redelivery racing us): journal below
         await self._journal(ctx, vnf_id, op)
 
     async def terminate_vnf(

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from k8s_worker.intake.redact import secret_values
+from k8s_worker.intake.redact import scrub, secret_fragments, secret_values
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -110,6 +110,14 @@ class Operations:
         """Every parameter of the VNF: its spec's and its Secret's."""
         return {**(rec.spec.get("params") or {}), **await self.secret_params(rec)}
 
+    async def _scrubbed(
+        self, rec: VnfRecord, error_type: str, message: str, *, vnf_status: str | None = "ERROR"
+    ) -> OperationFailed:
+        """An OperationFailed whose message shows nothing of the VNF's secret
+        parameters (a parser error may quote a line of a secret config)."""
+        fragments = secret_fragments(secret_values(await self.secret_params(rec)))
+        return OperationFailed(error_type, scrub(message, fragments), vnf_status=vnf_status)
+
     async def translation(self, rec: VnfRecord) -> Translation:
         spec = rec.spec
         params = await self.params(rec)
@@ -138,16 +146,19 @@ class Operations:
                 params=params,
             )
         except VnfdError as exc:
-            raise OperationFailed("InvalidVnfd", str(exc)) from exc
+            raise await self._scrubbed(rec, "InvalidVnfd", str(exc)) from None
         except TranslationAborted as exc:
             raise OperationFailed("InvalidVnfd", f"the VNFD is refused: {exc}") from exc
         except Exception as exc:
             # A shape the validation did not foresee must still end the operation
             # (and say so), never loop in the reconciler.
-            LOG.warning("tosca.unexpected_error", vnf_id=rec.vnf_id, error=repr(exc))
-            raise OperationFailed(
-                "InvalidVnfd", f"the descriptor could not be read: {type(exc).__name__}: {exc}"
-            ) from exc
+            failed = await self._scrubbed(
+                rec,
+                "InvalidVnfd",
+                f"the descriptor could not be read: {type(exc).__name__}: {exc}",
+            )
+            LOG.warning("tosca.unexpected_error", vnf_id=rec.vnf_id, error=failed.message)
+            raise failed from None
         self._translations[key] = result
         while len(self._translations) > self._cache_size:
             self._translations.popitem(last=False)
@@ -241,7 +252,12 @@ class Operations:
             # The rules may have changed since it was placed (a grant withdrawn):
             # everything but removing the VNF stops there.
             self.check_namespace(rec, placed)
-        return await handler(rec, op)
+        try:
+            return await handler(rec, op)
+        except OperationFailed as exc:
+            raise await self._scrubbed(
+                rec, exc.error_type, exc.message, vnf_status=exc.vnf_status
+            ) from None
 
     def _all_ready(
         self, rec: VnfRecord, translation: Translation, *, generations: dict[str, int] | None = None

@@ -159,6 +159,14 @@ class RecordStore:
             except KubeNotFound:
                 pass
 
+    async def withdraw(self, record: VnfRecord) -> None:
+        """Delete a record just created and never acted on (its intake was
+        refused after all), and its Secret, whatever was written to it since."""
+        await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
+        secret = record.spec.get(SECRET_PARAMS_FIELD)
+        if secret:
+            await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
+
     async def mutate(
         self, vnf_id: str, change: Mutation, *, attempts: int = 20
     ) -> VnfRecord | None:

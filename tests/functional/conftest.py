@@ -16,7 +16,6 @@ from tests.conftest import STATE
 from tests.functional import harness
 from tests.functional.private_rabbit import PRIVATE_BASE, PRIVATE_NODE, PRIVATE_PORT, PrivateRabbit
 
-
 #: Fixtures of shared, fixed-name parts: a test using one runs in the serial phase.
 SERIAL_FIXTURES = frozenset({"private_rabbit", "private_broker"})
 

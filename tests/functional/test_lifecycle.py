@@ -194,7 +194,14 @@ async def test_instantiate_scale_update_heal_terminate(conductor, events, kube_a
 
 
 async def test_multi_vdu_and_duplicate_op(conductor, events, kube_api, namespace):
-    vnfd = (DATA / "tacker_multi_vdu.yaml").read_text()
+    # Within the tenancy rules: a network of the VNF's own namespace, and no
+    # LoadBalancer (not in the default allowed_service_types).
+    vnfd = (
+        (DATA / "tacker_multi_vdu.yaml")
+        .read_text()
+        .replace("infra/storage-net", "storage-net")
+        .replace("service_type: LoadBalancer", "service_type: NodePort")
+    )
     vnf = _vnf(namespace, vnfd)
     vnf_id = vnf["id"]
     await conductor("instantiate_vnf", vnf=vnf, op_id="dup-op")

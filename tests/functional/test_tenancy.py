@@ -427,6 +427,25 @@ async def test_a_tenant_has_at_most_max_vnfs_per_tenant(as_tenant, events):
         await _terminate(conductor, events, vnf_id)
 
 
+async def test_instantiates_racing_each_other_still_keep_to_max_vnfs_per_tenant(as_tenant, events):
+    me = tenant("race")
+    conductor = as_tenant(me)
+    vnfs = [_vnf(me, BROKEN) for _ in range(MAX_VNFS + 5)]
+    await asyncio.gather(
+        *(conductor("instantiate_vnf", vnf=v, op_id=f"r-{v['id'][:8]}") for v in vnfs)
+    )
+    outcomes = {}
+    for v in vnfs:
+        err = (await events.wait(v["id"], "vnf.instantiate.error", within=60))[0]["payload"]
+        outcomes[v["id"]] = err["error"]["type"]
+    kept = sorted(v["id"] for v in await conductor("list_vnfs"))
+    assert len(kept) == MAX_VNFS, outcomes
+    assert sorted(i for i, kind in outcomes.items() if kind == "InvalidVnfd") == kept
+    assert list(outcomes.values()).count("BadRequest") == 5, outcomes
+    for vnf_id in kept:
+        await _terminate(conductor, events, vnf_id)
+
+
 # -- who may see a VNF -----------------------------------------------------------------
 async def test_another_project_cannot_see_or_touch_a_vnf(as_tenant, events, namespace):
     owner, other = tenant("owner"), tenant("other")

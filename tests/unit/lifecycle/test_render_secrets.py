@@ -98,3 +98,21 @@ def test_roles_are_whole_names() -> None:
     assert not _is_admin(ctx(roles=["admin_x", "readmin"]))
     assert not _is_admin(ctx(is_admin="false"))
     assert not _is_admin(ctx(roles={"admin": 1}))
+
+
+def test_an_error_quoting_a_line_of_a_secret_config_shows_none_of_it() -> None:
+    from k8s_worker.intake.redact import scrub, secret_fragments
+    from k8s_worker.tosca import VnfdError
+
+    params = {"app_config": "A: 1", "db_credentials": "DB_PASSWORD hunter2\nX: a: b"}
+    _, secret = split_secret_params(params)
+    try:
+        translate(_vnfd(), vnf_id=VNF_ID, params=params)
+    except VnfdError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a malformed config must be refused")
+    assert "hunter2" in message  # what the parser says, before it is scrubbed
+    cleaned = scrub(message, secret_fragments(secret_values(secret)))
+    assert "hunter2" not in cleaned and "DB_PASSWORD hunter2" not in cleaned
+    assert "vnfcs.db.config" in cleaned  # still says where the problem is
