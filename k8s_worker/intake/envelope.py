@@ -8,7 +8,10 @@ the codec in the ``compression`` header; kombu's own codec table reads it.
 
 from __future__ import annotations
 
+import bz2
 import json
+import lzma
+import zlib
 from typing import Any
 
 from kombu import compression as kombu_compression
@@ -34,8 +37,29 @@ def compress(body: bytes, compression: str) -> tuple[bytes, str]:
         raise EnvelopeError(f"unknown compression {compression!r} (known: {known})") from None
 
 
-def decompress(body: bytes, compression: str) -> bytes:
-    """``body`` decompressed with kombu's codec ``compression`` (a type or an alias)."""
+#: Largest body a compressed message may expand to (a "zip bomb" stops here).
+MAX_DECOMPRESSED = 16 * 1024 * 1024
+#: kombu's codecs, streamed so that decompression stops at the limit.
+_STREAMING: dict[str, Any] = {
+    "application/x-gzip": lambda: zlib.decompressobj(),
+    "application/x-bz2": bz2.BZ2Decompressor,
+    "application/x-lzma": lzma.LZMADecompressor,
+}
+
+
+def decompress(body: bytes, compression: str, *, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """``body`` decompressed with kombu's codec ``compression`` (a type or an
+    alias); EnvelopeError when it would expand past ``limit`` bytes."""
+    ctype = getattr(kombu_compression, "_aliases", {}).get(compression, compression)
+    factory = _STREAMING.get(ctype)
+    if factory is not None:
+        try:
+            out = factory().decompress(body, limit + 1)
+        except Exception as exc:  # each codec has its own error class
+            raise EnvelopeError(f"body does not decompress as {compression!r}: {exc}") from None
+        if len(out) > limit:
+            raise EnvelopeError(f"body decompresses to more than {limit} bytes")
+        return bytes(out)
     try:
         decoder = kombu_compression.get_decoder(compression)
     except KeyError:
@@ -45,9 +69,12 @@ def decompress(body: bytes, compression: str) -> bytes:
             f"(it reads {known})"
         ) from None
     try:
-        return decoder(body)
+        out = decoder(body)
     except Exception as exc:  # each codec has its own error class
         raise EnvelopeError(f"body does not decompress as {compression!r}: {exc}") from None
+    if len(out) > limit:
+        raise EnvelopeError(f"body decompresses to more than {limit} bytes")
+    return out
 
 
 def decode(

@@ -37,3 +37,22 @@ def test_a_body_that_does_not_decompress_is_a_clear_error() -> None:
 
 def test_without_the_header_the_body_is_read_as_it_is() -> None:
     assert decode(encode(MESSAGE), compression=None) == MESSAGE
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz"])
+def test_a_compression_bomb_stops_at_the_limit(codec: str) -> None:
+    import tracemalloc
+
+    from k8s_worker.intake.envelope import decompress
+
+    bomb, content_type = kombu_compression.compress(b"\0" * (64 << 20), codec)
+    assert len(bomb) < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(EnvelopeError, match="decompresses to more than 16777216 bytes"):
+            decode(bomb, compression=content_type)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 48 << 20  # never the whole 64 MiB
+    assert decompress(bomb, content_type, limit=64 << 20) == b"\0" * (64 << 20)
