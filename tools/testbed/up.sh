@@ -4,13 +4,17 @@
 #   up.sh [all|rabbitmq|kube]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
+# One at a time: parallel test workers each ask for the bed at start-up.
+mkdir -p "$TKW_STATE"
+exec 9>"$TKW_STATE/up.lock"
+flock 9
 case ${1:-all} in
   all) bash "$HERE/rabbitmq.sh" up; bash "$HERE/kube.sh" up ;;
   rabbitmq) bash "$HERE/rabbitmq.sh" up ;;
   kube) bash "$HERE/kube.sh" up ;;
   *) echo "usage: $0 [all|rabbitmq|kube]" >&2; exit 2 ;;
 esac
-. "$HERE/common.sh"
 cat >&2 <<MSG
 [testbed] up. AMQP: amqp://guest:guest@127.0.0.1:$TKW_AMQP_PORT/
 [testbed]     KUBECONFIG=$TKW_STATE/kubeconfig   (kubectl --kubeconfig $TKW_STATE/kubeconfig get nodes)
