@@ -198,7 +198,9 @@ class Notifier:
         )
         body = encode(message)
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self._attempts),
+            # Bounded in time too: past it the notifier turns unavailable and the
+            # events wait in the outboxes, so nobody waits long on a dead broker.
+            stop=tenacity.stop_after_attempt(self._attempts) | tenacity.stop_after_delay(5.0),
             wait=tenacity.wait_exponential(multiplier=0.2, max=5),
             retry=tenacity.retry_if_exception_type(
                 (ConnectionError, OSError, aio_pika.exceptions.AMQPError, RuntimeError)
