@@ -175,6 +175,9 @@ class Worker:
                         kube=kube,
                         max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
                         max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
+                        max_pending_operations=self.conf.limits.max_pending_operations,
+                        max_record_bytes=self.conf.limits.max_record_bytes,
+                        cached_records=records.items,
                     )
                 )
             )

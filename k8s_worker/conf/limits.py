@@ -32,7 +32,7 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "max_vnfd_bytes",
-        default=1 << 20,
+        default=512 * 1024,
         min=1024,
         help="Largest VNFD (YAML text, or its JSON when sent as an object); a "
         "larger one is refused at the intake, before it is stored.",
@@ -64,6 +64,20 @@ OPTS: list[cfg.Opt] = [
         min=0,
         help="Processes that translate VNFDs (0: a thread of the worker, without the "
         "memory and time limits).",
+    ),
+    cfg.IntOpt(
+        "max_pending_operations",
+        default=100,
+        min=1,
+        help="Most operations one VNF may have waiting; another cast is refused "
+        "(BadRequest, <op>.error). A terminate is always taken.",
+    ),
+    cfg.IntOpt(
+        "max_record_bytes",
+        default=1 << 20,
+        min=64 * 1024,
+        help="Largest a VNF record may grow (its JSON); a cast that would make it "
+        "larger is refused (etcd refuses requests over 1.5 MiB).",
     ),
     cfg.IntOpt(
         "outbox_coalesce_after",

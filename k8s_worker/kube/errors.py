@@ -71,6 +71,9 @@ def from_api_exception(exc: ApiException, *, what: str, body: Any = None) -> Kub
         return KubeGone(text, status=status, reason=reason)
     if status == 404:
         return KubeNotFound(text, status=status, reason=reason)
+    if status == 413 or "request is too large" in message.lower():
+        # etcd's limit (a 500 from the API server): retrying cannot help.
+        return KubeRejected(text, status=status, reason="RequestTooLarge")
     if status == 429 or status >= 500 or status == 0:
         return KubeUnavailable(text, status=status, reason=reason)
     return KubeRejected(text, status=status, reason=reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -62,9 +63,15 @@ class LifecycleEndpoint:
         queue: WorkQueue,
         kube: Kube,
         max_vnfs_per_tenant: int = 1000,
-        max_vnfd_bytes: int = 1 << 20,
+        max_vnfd_bytes: int = 512 * 1024,
+        max_pending_operations: int = 100,
+        max_record_bytes: int = 1 << 20,
+        cached_records: Callable[[], Iterable[dict[str, Any]]] | None = None,
     ) -> None:
         self.max_vnfd_bytes = max_vnfd_bytes
+        self.max_pending_operations = max_pending_operations
+        self.max_record_bytes = max_record_bytes
+        self.cached_records = cached_records
         self.store = store
         self.cluster = cluster
         self.queue = queue
@@ -118,20 +125,61 @@ class LifecycleEndpoint:
             raise VnfNotFound(f"no VNF {vnf_id!r}", vnf_id=vnf_id)
         return rec
 
+    def _pending_cap_reached(self, rec: VnfRecord, op: Operation) -> BadRequest | None:
+        """The refusal of a cast past the pending cap, judged from the record
+        just read (a backlog of casts costs one read each, no write); the
+        journal write checks again exactly."""
+        if op.operation == "terminate" or rec.has_seen(op.op_id):
+            return None  # a terminate is always taken; a duplicate is answered as one
+        waiting = sum(1 for o in rec.operations() if o.active)
+        if waiting < self.max_pending_operations:
+            return None
+        return BadRequest(
+            f"the VNF has {waiting} operations waiting, the most allowed "
+            f"([limits] max_pending_operations = {self.max_pending_operations})",
+            field="op_id",
+        )
+
     async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
-        await self._record(ctx, vnf_id)
+        rec = await self._record(ctx, vnf_id)
+        if (refusal := self._pending_cap_reached(rec, op)) is not None:
+            raise refusal
         added = gone = False
 
+        refused: BadRequest | None = None
+
         def add(rec: VnfRecord) -> bool:
-            nonlocal added, gone
+            nonlocal added, gone, refused
+            added, refused = False, None  # decided afresh on each read of the record
             if rec.terminated() and not rec.has_seen(op.op_id):
                 gone = True  # only the record is left, and it is about to go
                 return False
+            if rec.has_seen(op.op_id):
+                return False
+            waiting = sum(1 for o in rec.operations() if o.active)
+            if waiting >= self.max_pending_operations and op.operation != "terminate":
+                refused = BadRequest(
+                    f"the VNF has {waiting} operations waiting, the most allowed "
+                    f"([limits] max_pending_operations = {self.max_pending_operations})",
+                    field="op_id",
+                )
+                return False
             added = rec.add_operation(op)
+            size = rec.size()
+            if added and size > self.max_record_bytes and op.operation != "terminate":
+                refused = BadRequest(
+                    f"the VNF record would grow to {size} bytes, over the limit of "
+                    f"{self.max_record_bytes} ([limits] max_record_bytes)",
+                    field="op_id",
+                )
+                added = False
+                return False
             return added
 
         if await self.store.mutate(vnf_id, add) is None or gone:
             raise VnfNotFound(f"no VNF {vnf_id!r} (it was terminated)", vnf_id=vnf_id)
+        if refused is not None:
+            raise refused
         LOG.info(
             "intake.journaled" if added else "intake.duplicate",
             vnf_id=vnf_id,
@@ -300,7 +348,12 @@ class LifecycleEndpoint:
         self._caller(ctx)
         if not _is_admin(ctx):
             tenant_id = ctx.project_id  # a project sees its own VNFs, whatever it asks
-        records = await self.store.list()
+        if self.cached_records is not None:
+            # From the records informer: no LIST of every record (descriptors and
+            # all) per call.
+            records = [VnfRecord(obj) for obj in self.cached_records()]
+        else:
+            records = await self.store.list()
         return [
             await self.describe(r, detail=False)
             for r in records

@@ -221,6 +221,10 @@ class VnfRecord:
             }
         )
 
+    def size(self) -> int:
+        """Bytes of the record's JSON (what the API server stores)."""
+        return len(json.dumps(self.obj, separators=(",", ":"), default=str))
+
     def copy(self) -> VnfRecord:
         return VnfRecord(copy.deepcopy(self.obj))
 
