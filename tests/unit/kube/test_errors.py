@@ -69,3 +69,13 @@ def test_transport_failures_are_worth_retrying(exc):
 def test_cancellation_and_bugs_are_not_api_failures():
     assert classify(asyncio.CancelledError(), what="GET /") is None
     assert classify(KeyError("x"), what="GET /") is None
+
+
+def test_a_request_too_large_for_etcd_is_a_rejection_not_an_outage() -> None:
+    body = json.dumps({"message": "etcdserver: request is too large", "reason": "InternalError"})
+    exc = from_api_exception(ApiException(status=500, reason="Internal"), what="update", body=body)
+    assert isinstance(exc, KubeRejected) and exc.reason == "RequestTooLarge"
+    assert isinstance(
+        from_api_exception(ApiException(status=413, reason="Too Large"), what="update"),
+        KubeRejected,
+    )
