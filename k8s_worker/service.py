@@ -159,6 +159,7 @@ class Worker:
                 owns=membership.owns,
                 host=host,
                 node_status=node_status,
+                lease_deadline=membership.valid_until,
             )
             notifier.on_recovered.append(reconciler.publisher_recovered)
             membership.listeners.append(

@@ -106,6 +106,12 @@ class Membership:
             return False
         return self.monotonic() - self._renewed_at < self.lease_duration * SAFETY
 
+    def valid_until(self) -> float | None:
+        """The monotonic time until which our lease is surely ours (None: not now)."""
+        if self._renewed_at is None or self.released:
+            return None
+        return self._renewed_at + self.lease_duration * SAFETY
+
     def owner_of(self, vnf_id: str) -> str | None:
         return rendezvous_owner(vnf_id, self.members)
 

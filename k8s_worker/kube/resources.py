@@ -24,6 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from k8s_worker.kube import fence
 from k8s_worker.kube.errors import (
     KubeError,
     KubeNotFound,
@@ -98,7 +99,17 @@ class Kube:
         request_seconds: float | None = None,
         retry: bool = True,
     ) -> Any:
-        """One API request, retried while the server is unavailable."""
+        """One API request, retried while the server is unavailable.
+
+        A write inside a fence (see :mod:`k8s_worker.kube.fence`) is checked
+        before each attempt, and neither an attempt nor the retries outlast the
+        fence's deadline.
+        """
+        write = method != "GET"
+        if write:
+            left = fence.remaining()
+            if left is not None:
+                request_seconds = min(request_seconds or self.request_timeout, left)
         if not retry:
             return await self._once(
                 method,
@@ -108,10 +119,13 @@ class Kube:
                 content_type=content_type,
                 request_seconds=request_seconds,
             )
+        retry_for = self.retry_seconds
+        if write and (left := fence.remaining()) is not None:
+            retry_for = min(retry_for, left)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(KubeUnavailable),
             wait=wait_exponential_jitter(initial=0.2, max=5.0),
-            stop=stop_after_delay(self.retry_seconds),
+            stop=stop_after_delay(retry_for),
             reraise=True,
         ):
             with attempt:
@@ -122,6 +136,8 @@ class Kube:
                         path=path,
                         attempt=attempt.retry_state.attempt_number,
                     )
+                    if write and (left := fence.remaining()) is not None:
+                        request_seconds = min(request_seconds or self.request_timeout, left)
                 return await self._once(
                     method,
                     path,

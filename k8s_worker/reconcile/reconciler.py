@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KubeConflict, KubeError, KubeNotFound, KubeRejected, KubeUnavailable
+from k8s_worker.kube.fence import WRITE_FENCE, Fenced
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
@@ -76,7 +77,9 @@ class Reconciler:
         policy: PolicyEngine | None = None,
         host: str = "",
         node_status: NodeStatus | None = None,
+        lease_deadline: Callable[[], float | None] | None = None,
     ) -> None:
+        self.lease_deadline = lease_deadline
         self.store = store
         self.ops = operations
         self.publisher = publisher
@@ -108,8 +111,12 @@ class Reconciler:
                 if not self.owns(vnf_id):
                     self._failures.pop(vnf_id, None)  # another replica's now
                     continue
-                with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
-                    requeue = await self.reconcile(vnf_id)
+                token = WRITE_FENCE.set(self._fence_for(vnf_id))
+                try:
+                    with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
+                        requeue = await self.reconcile(vnf_id)
+                finally:
+                    WRITE_FENCE.reset(token)
                 self._failures.pop(vnf_id, None)
                 if vnf_id in self.unpublished:
                     requeue = _sooner(requeue, PUBLISH_RETRY)
@@ -117,7 +124,7 @@ class Reconciler:
                     self.queue.add_after(vnf_id, requeue)
             except asyncio.CancelledError:
                 raise
-            except NotOwner:
+            except (NotOwner, Fenced):
                 self._failures.pop(vnf_id, None)
                 LOG.info("reconcile.not_owner", vnf_id=vnf_id, host=self.host)
             except Exception as exc:
@@ -139,6 +146,18 @@ class Reconciler:
                 self.queue.add_after(vnf_id, delay)
             finally:
                 self.queue.done(vnf_id)
+
+    def _fence_for(self, vnf_id: str) -> Callable[[], float | None] | None:
+        """The write fence of one VNF's pass: while this replica owns the VNF,
+        until its lease's safe end (see :mod:`k8s_worker.kube.fence`)."""
+        if self.lease_deadline is None:
+            return None
+        deadline = self.lease_deadline
+
+        def fence() -> float | None:
+            return deadline() if self.owns(vnf_id) else None
+
+        return fence
 
     # -- one pass ------------------------------------------------------------
     async def reconcile(self, vnf_id: str) -> float | None:
@@ -256,7 +275,7 @@ class Reconciler:
             log.warning("operation.failed", error=str(exc), error_type="NotFound")
             await self._finish(rec, op)
             return None
-        except (KubeUnavailable, KubeConflict, NotOwner, asyncio.CancelledError):
+        except (KubeUnavailable, KubeConflict, NotOwner, Fenced, asyncio.CancelledError):
             raise  # transient, or not ours to finish: the next pass retries
         except Exception as exc:
             # Anything else is retried with backoff, but not past the operation's
