@@ -238,6 +238,26 @@ class Operations:
             raise OperationFailed("InvalidVnfd", str(VnfdError(problems)))
         return objects
 
+    async def restore_replicas(self, rec: VnfRecord) -> list[str]:
+        """Scale back every Deployment whose replicas differ from the record's
+        (a stale owner's late write, or a hand-made scale: the record is the
+        desired state); what was restored, as ``"VDU: 1 -> 2"``."""
+        ns = rec.st.get("namespace")
+        if not ns:
+            return []
+        restored = []
+        for vdu, want in sorted(rec.desired_replicas.items()):
+            dep = self.cluster.deployment_of(rec.vnf_id, vdu, ns)
+            if dep is None or dep["metadata"].get("deletionTimestamp"):
+                continue
+            have = int((dep.get("spec") or {}).get("replicas", want))
+            if have != want:
+                await self.cluster.scale(
+                    namespace=ns, deployment=dep["metadata"]["name"], replicas=want
+                )
+                restored.append(f"{vdu}: {have} -> {want}")
+        return restored
+
     # -- dispatch ------------------------------------------------------------------
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
         handler = getattr(self, f"_{op.operation}", None)

@@ -483,6 +483,10 @@ class Reconciler:
             listener(rec)
         if rec.status not in OBSERVED_STATUSES:
             return
+        self._fence(rec)
+        restored = await self.ops.restore_replicas(rec)
+        if restored:
+            LOG.warning("vnf.replicas_restored", vnf_id=rec.vnf_id, restored=restored)
         status, reason = self._observed(rec)
         if status != rec.status:
             rec.set_status(status, reason=reason)

@@ -168,3 +168,30 @@ async def test_a_backlog_of_casts_for_one_vnf_keeps_its_record_small(
     assert len(json.dumps(raw)) < 256 * 1024
     await conductor("terminate_vnf", vnf_id=vnf_id, op_id="p-t")
     await events.wait(vnf_id, "vnf.terminate.end", op_id="p-t", within=120)
+
+
+async def test_replicas_changed_behind_the_owners_back_are_restored(
+    conductor, events, kube_api, namespace
+):
+    """A stale owner's late scale (or a hand-made one) is undone by the owner's
+    next idle pass: the record is the desired state."""
+    vnf = _vnf(one_vdu(default_instances=2), namespace)
+    await conductor("instantiate_vnf", vnf=vnf, op_id="r-i")
+    await events.wait(vnf["id"], "vnf.instantiate.end", op_id="r-i", within=60)
+    apps = client.AppsV1Api(kube_api)
+    (dep,) = (
+        await apps.list_namespaced_deployment(
+            namespace, label_selector=f"tacker.openstack.org/vnf-id={vnf['id']}"
+        )
+    ).items
+    await apps.patch_namespaced_deployment_scale(
+        dep.metadata.name, namespace, {"spec": {"replicas": 1}}
+    )
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        current = await apps.read_namespaced_deployment(dep.metadata.name, namespace)
+        if current.spec.replicas == 2:
+            break
+    assert current.spec.replicas == 2
+    await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="r-t")
+    await events.wait(vnf["id"], "vnf.terminate.end", op_id="r-t", within=60)
