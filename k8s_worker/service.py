@@ -200,6 +200,7 @@ class Worker:
                     started = await startup.step(membership.ready.wait(), "this replica's Lease")
                 if started:
                     background.append(group.create_task(reconciler.run()))
+                    background.append(group.create_task(_sweep_tombstones(store)))
                     intake_task = group.create_task(intake.run(stop))
                     background.append(group.create_task(self._announce(intake)))
                     LOG.info(
@@ -353,3 +354,16 @@ def tenancy_settings(conf: cfg.ConfigOpts) -> tuple[NamespacePolicy, PodRules]:
         max_container_memory=limits.max_container_memory,
     )
     return policy, pods
+
+
+async def _sweep_tombstones(store: RecordStore, *, every: float = 600.0) -> None:
+    """Delete expired tombstones of terminated VNFs, every ``every`` seconds
+    (any replica may: the deletions are idempotent)."""
+    while True:
+        try:
+            gone = await store.collect_tombstones()
+            if gone:
+                LOG.info("record.tombstones_collected", count=gone)
+        except Exception as exc:  # the API server away: next time
+            LOG.warning("record.tombstones_not_collected", error=repr(exc))
+        await asyncio.sleep(every)

@@ -141,7 +141,15 @@ class LifecycleEndpoint:
         )
 
     async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
-        rec = await self._record(ctx, vnf_id)
+        try:
+            rec = await self._record(ctx, vnf_id)
+        except VnfNotFound:
+            if op.op_id in await self.store.tombstone(vnf_id):
+                # A late duplicate (a terminate redelivered, say) of a VNF since
+                # terminated: it changes nothing and is no error.
+                LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op.op_id, operation=op.operation)
+                return
+            raise
         if (refusal := self._pending_cap_reached(rec, op)) is not None:
             raise refusal
         added = gone = False
@@ -198,6 +206,10 @@ class LifecycleEndpoint:
         self._check_vnfd_size(vnf["vnfd"], field="vnf.vnfd")
         op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
         if await self.store.get(vnf_id) is None:
+            if op_id in await self.store.tombstone(vnf_id):
+                # A late duplicate of a VNF since terminated: answered, not re-run.
+                LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
+                return
             tenant_label = tenant_label_value(tenant_id)
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
             if len(vnf_id) <= 63:

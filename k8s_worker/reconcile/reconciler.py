@@ -210,7 +210,7 @@ class Reconciler:
                 return
             rec = flushed
         self._fence(rec)
-        await self.store.delete(rec)  # a 409 re-reads and comes back here
+        await self.store.bury(rec)  # a 409 re-reads and comes back here
         self._failures.pop(rec.vnf_id, None)
         LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
 

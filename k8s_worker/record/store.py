@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.record.model import (
+    SEEN_OPS_KEEP,
     VnfRecord,
     legacy_record_name,
     params_secret_name,
@@ -28,6 +30,16 @@ VNF = KINDS["Vnf"]
 SECRET = KINDS["Secret"]
 PARAMS_KEY = "params.json"
 SECRET_PARAMS_FIELD = "paramsSecret"
+CONFIGMAP = KINDS["ConfigMap"]
+TOMBSTONE_LABEL = "tacker.openstack.org/vnf-tombstone"
+TOMBSTONE_EXPIRES = "tacker.openstack.org/expires"
+#: How long a terminated VNF's op_ids are remembered (a day).
+TOMBSTONE_TTL = 86400.0
+
+
+def tombstone_name(vnf_id: str) -> str:
+    return f"{record_name(vnf_id)}.tombstone"
+
 
 Mutation = Callable[[VnfRecord], bool | Awaitable[bool]]
 
@@ -158,6 +170,59 @@ class RecordStore:
                 await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
             except KubeNotFound:
                 pass
+
+    async def bury(self, record: VnfRecord, *, ttl_seconds: float = TOMBSTONE_TTL) -> None:
+        """Leave a tombstone of a terminated VNF (its op_ids, for ``ttl_seconds``),
+        then delete its record: late duplicates of its casts are then answered
+        as duplicates instead of bringing the VNF back or failing."""
+        ops = sorted({o.op_id for o in record.operations()} | set(record.st.get("seenOps", [])))
+        expires = time.time() + ttl_seconds
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": tombstone_name(record.vnf_id),
+                "namespace": self.namespace,
+                "labels": {TOMBSTONE_LABEL: "true"},
+                "annotations": {TOMBSTONE_EXPIRES: str(int(expires))},
+            },
+            "data": {"vnfId": record.vnf_id, "ops": json.dumps(ops[-SEEN_OPS_KEEP:])},
+        }
+        await self.kube.apply(body)
+        await self.delete(record)
+
+    async def tombstone(self, vnf_id: str) -> set[str]:
+        """The op_ids of a VNF terminated lately (empty: no tombstone)."""
+        obj = await self.kube.get_or_none(
+            CONFIGMAP, name=tombstone_name(vnf_id), namespace=self.namespace
+        )
+        data = (obj or {}).get("data") or {}
+        if data.get("vnfId") != vnf_id:
+            return set()
+        try:
+            return set(json.loads(data.get("ops") or "[]"))
+        except ValueError:
+            return set()
+
+    async def collect_tombstones(self) -> int:
+        """Delete the expired tombstones; how many."""
+        items, _ = await self.kube.list(
+            CONFIGMAP, namespace=self.namespace, selector=f"{TOMBSTONE_LABEL}=true"
+        )
+        now, gone = time.time(), 0
+        for obj in items:
+            try:
+                expires = float(
+                    (obj["metadata"].get("annotations") or {}).get(TOMBSTONE_EXPIRES, 0)
+                )
+            except ValueError:
+                expires = 0
+            if expires <= now:
+                await self.kube.delete(
+                    CONFIGMAP, name=obj["metadata"]["name"], namespace=self.namespace
+                )
+                gone += 1
+        return gone
 
     async def withdraw(self, record: VnfRecord) -> None:
         """Delete a record just created and never acted on (its intake was

@@ -195,3 +195,33 @@ async def test_replicas_changed_behind_the_owners_back_are_restored(
     assert current.spec.replicas == 2
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="r-t")
     await events.wait(vnf["id"], "vnf.terminate.end", op_id="r-t", within=60)
+
+
+async def test_late_duplicates_of_a_terminated_vnf_are_answered_not_rerun(
+    conductor, events, namespace
+):
+    vnf = _vnf(one_vdu(), namespace)
+    vnf_id = vnf["id"]
+    await conductor("instantiate_vnf", vnf=vnf, op_id="late-i")
+    await events.wait(vnf_id, "vnf.instantiate.end", op_id="late-i", within=60)
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="late-t")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="late-t", within=60)
+    for _ in range(40):  # the record goes right after the .end
+        try:
+            await conductor("get_vnf", vnf_id=vnf_id)
+        except VnfNotFound:
+            break
+        await asyncio.sleep(0.25)
+    # The conductor (or the broker) delivers both casts again, late.
+    await conductor("instantiate_vnf", vnf=vnf, op_id="late-i")
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="late-t")
+    await conductor("ping")  # the casts before it were taken
+    await asyncio.sleep(3)
+    with pytest.raises(VnfNotFound):  # not brought back
+        await conductor("get_vnf", vnf_id=vnf_id)
+    assert len(events.of(vnf_id, "vnf.instantiate.start")) == 1
+    assert events.of(vnf_id, "vnf.terminate.error") == []  # no spurious error
+    # A new operation on it is still refused as it should be.
+    await conductor("scale_vnf", vnf_id=vnf_id, op_id="late-s", policy="SP1", type="out")
+    (err,) = await events.wait(vnf_id, "vnf.scale.error", op_id="late-s")
+    assert err["payload"]["error"]["type"] == "VnfNotFound"
