@@ -93,13 +93,16 @@ http_port = 0
 
 
 class WorkerProcess:
-    def __init__(self, config: pathlib.Path, *, log: pathlib.Path) -> None:
+    def __init__(
+        self, config: pathlib.Path, *, log: pathlib.Path, env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.log = log
+        self.env = dict(env or {})  # e.g. libfaketime's, for a skewed clock
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, *, within: float = 60.0) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore", **self.env)
         self._log_file = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             *die_with_parent(),

@@ -9,8 +9,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$TKW_STATE"
 exec 9>"$TKW_STATE/up.lock"
 flock 9
+# Debian's faketime (libfaketime) for the clock-skew tests.
+faketime_tool() {
+  command -v faketime >/dev/null && return
+  echo "[testbed] installing Debian's faketime" >&2
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime >/dev/null \
+    || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime >/dev/null; }
+}
 case ${1:-all} in
-  all) bash "$HERE/rabbitmq.sh" up; bash "$HERE/kube.sh" up ;;
+  all) faketime_tool; bash "$HERE/rabbitmq.sh" up; bash "$HERE/kube.sh" up ;;
   rabbitmq) bash "$HERE/rabbitmq.sh" up ;;
   kube) bash "$HERE/kube.sh" up ;;
   *) echo "usage: $0 [all|rabbitmq|kube]" >&2; exit 2 ;;
