@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.intake.redact import scrub, secret_fragments, secret_values
+from k8s_worker.kube import KubeRejected
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -28,7 +29,12 @@ from k8s_worker.lifecycle.observe import (
     replica_failure,
 )
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
-from k8s_worker.lifecycle.translator import TranslationAborted, Translator, TranslatorLimits
+from k8s_worker.lifecycle.translator import (
+    TranslationAborted,
+    Translator,
+    TranslatorLimits,
+    TranslatorUnavailable,
+)
 from k8s_worker.record import Operation, VnfRecord
 from k8s_worker.record.model import utcnow
 from k8s_worker.tenancy import (
@@ -147,6 +153,8 @@ class Operations:
             )
         except VnfdError as exc:
             raise await self._scrubbed(rec, "InvalidVnfd", str(exc)) from None
+        except TranslatorUnavailable:
+            raise  # not the descriptor's fault: the pass is retried
         except TranslationAborted as exc:
             raise OperationFailed("InvalidVnfd", f"the VNFD is refused: {exc}") from exc
         except Exception as exc:
@@ -199,11 +207,13 @@ class Operations:
         ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace
         return ns or self.namespaces.rules.derived(rec.tenant_id)
 
-    def check_namespace(self, rec: VnfRecord, namespace: str) -> None:
+    def check_namespace(self, rec: VnfRecord, namespace: str, *, placed: bool = False) -> None:
         """OperationFailed("NamespaceForbidden") unless the VNF's tenant may use
-        ``namespace`` (pure: nothing is read or written)."""
+        ``namespace`` (pure: nothing is read or written). A VNF ``placed`` there
+        before may also stay in its tenant's namespace as earlier versions
+        derived it."""
         try:
-            self.namespaces.rules.check(rec.tenant_id, namespace)
+            self.namespaces.rules.check(rec.tenant_id, namespace, legacy=placed)
         except NamespaceRefused as exc:
             raise OperationFailed("NamespaceForbidden", str(exc)) from None
         if self.namespaces.managed and namespace not in self.namespaces.managed:
@@ -271,12 +281,18 @@ class Operations:
         if placed and op.operation != "terminate":
             # The rules may have changed since it was placed (a grant withdrawn):
             # everything but removing the VNF stops there.
-            self.check_namespace(rec, placed)
+            self.check_namespace(rec, placed, placed=True)
         try:
             return await handler(rec, op)
         except OperationFailed as exc:
             raise await self._scrubbed(
                 rec, exc.error_type, exc.message, vnf_status=exc.vnf_status
+            ) from None
+        except KubeRejected as exc:
+            # The API server may quote a value (a secret parameter's, even).
+            fragments = secret_fragments(secret_values(await self.secret_params(rec)))
+            raise KubeRejected(
+                scrub(str(exc), fragments), status=exc.status, reason=exc.reason
             ) from None
 
     def _all_ready(
@@ -294,7 +310,7 @@ class Operations:
                 waiting.append(f"{vdu.name} (rollout not observed yet)")
                 continue
             failure = dep is not None and replica_failure(dep)
-            if failure:
+            if failure and _is_refusal(failure):
                 # Waiting would not help: the pods are refused at creation.
                 raise OperationFailed(
                     "PodsRejected", f"the pods of VDU {vdu.name} cannot be created: {failure}"
@@ -546,3 +562,11 @@ class Operations:
         if isinstance(outcome, Done) and op.detail.get("removed"):
             return Done({"removed_objects": op.detail["removed"]})
         return outcome
+
+
+def _is_refusal(message: str) -> bool:
+    """Whether a ReplicaFailure message is an admission refusal (quota, Pod
+    Security, a webhook), which waiting does not fix; others (a ServiceAccount
+    not created yet in a new namespace, say) clear by themselves."""
+    text = message.lower()
+    return "is forbidden" in text or "denied the request" in text

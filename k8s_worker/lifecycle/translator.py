@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import resource
 import select
+import signal
 import sys
 import threading
 import time
@@ -33,7 +34,12 @@ LOG = structlog.get_logger(__name__)
 
 
 class TranslationAborted(Exception):
-    """The child ran out of its memory or time budget, or died; the message says which."""
+    """The child ran out of its memory or time budget; the message says which."""
+
+
+class TranslatorUnavailable(Exception):
+    """The pool broke (a child died, or was killed for another call's sake):
+    this call may be retried."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +85,23 @@ def _ready() -> bool:
     return True
 
 
-def _translate(vnfd: Any, kwargs: dict[str, Any]) -> Translation:
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Overtime
+
+
+class _Overtime(BaseException):  # not an Exception: no library handler swallows it
+    pass
+
+
+def _translate(vnfd: Any, kwargs: dict[str, Any], timeout: float) -> Translation:
+    # The time budget starts when this child starts the call (not while it
+    # waited in the pool's queue), and only this call pays for overrunning it.
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         return translate(vnfd, **kwargs)
+    except _Overtime:
+        raise TranslationAborted(f"translation took longer than {timeout:g} s") from None
     except MemoryError:
         raise TranslationAborted("translation needed more memory than allowed") from None
     except VnfdError as exc:
@@ -89,6 +109,8 @@ def _translate(vnfd: Any, kwargs: dict[str, Any]) -> Translation:
         if any("MemoryError" in p.message for p in exc.problems):
             raise TranslationAborted("translation needed more memory than allowed") from None
         raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class Translator:
@@ -128,7 +150,12 @@ class Translator:
         processes = getattr(pool, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.is_alive() and p.pid]
 
-    def _discard_pool(self) -> None:
+    def _discard_pool(self, pool: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
+        """Kill and forget the pool (``pool``: only if it is still the current
+        one). Calls queued on it fail with BrokenProcessPool (retried by their
+        callers as TranslatorUnavailable), never with a cancellation."""
+        if pool is not None and pool is not self._pool:
+            return
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -137,7 +164,7 @@ class Translator:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=False)
 
     @staticmethod
     def child_pids_of(pool: concurrent.futures.ProcessPoolExecutor) -> list[int]:
@@ -156,23 +183,25 @@ class Translator:
         if self.limits.processes <= 0:
             return await asyncio.to_thread(translate, vnfd, **kwargs)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor(), _translate, vnfd, kwargs)
+        pool = self._executor()
+        future = loop.run_in_executor(pool, _translate, vnfd, kwargs, self.limits.timeout)
+        # The child enforces the budget itself; this is the backstop for a child
+        # that cannot even be interrupted (stuck in C code, say).
+        backstop = self.limits.timeout * 4 + 30
         try:
-            return await asyncio.wait_for(future, self.limits.timeout)
+            return await asyncio.wait_for(asyncio.shield(future), backstop)
         except TimeoutError:
-            LOG.warning("tosca.translation_timeout", seconds=self.limits.timeout)
-            self._discard_pool()
+            LOG.warning("tosca.translation_stuck", seconds=backstop)
+            self._discard_pool(pool)
             raise TranslationAborted(
                 f"translation took longer than {self.limits.timeout:g} s"
             ) from None
         except BrokenProcessPool:
             LOG.warning("tosca.translation_child_died")
-            self._discard_pool()
-            raise TranslationAborted(
-                "the translation process died (out of memory or killed)"
+            self._discard_pool(pool)
+            raise TranslatorUnavailable(
+                "the translation process died (killed, or out of memory); retrying"
             ) from None
-        except (VnfdError, TranslationAborted):
-            raise
 
     def close(self) -> None:
         self._discard_pool()

@@ -209,6 +209,14 @@ class Reconciler:
             if flushed is None:
                 return
             rec = flushed
+        if rec.outbox():
+            # Its events (the terminate's .end among them) wait for the broker:
+            # the record that holds them stays until they are out.
+            flushed = await self.flush(rec)
+            if flushed is None or flushed.outbox():
+                self.unpublished.add(rec.vnf_id)
+                return
+            rec = flushed
         self._fence(rec)
         await self.store.bury(rec)  # a 409 re-reads and comes back here
         self._failures.pop(rec.vnf_id, None)

@@ -78,19 +78,29 @@ class RecordStore:
         if secret_params:
             name = params_secret_name(record.name)
             record.spec[SECRET_PARAMS_FIELD] = name
-            await self.kube.apply(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {
-                        "name": name,
-                        "namespace": self.namespace,
-                        "labels": dict(record.obj["metadata"].get("labels") or {}),
-                    },
-                    "type": "Opaque",
-                    "stringData": {PARAMS_KEY: json.dumps(secret_params, sort_keys=True)},
-                }
-            )
+            body = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": name,
+                    "namespace": self.namespace,
+                    "labels": dict(record.obj["metadata"].get("labels") or {}),
+                },
+                "type": "Opaque",
+                "stringData": {PARAMS_KEY: json.dumps(secret_params, sort_keys=True)},
+            }
+            try:
+                await self.kube.create(body)
+            except KubeConflict:
+                # Left by an earlier attempt of this intake, or by a racing one.
+                # Overwritten only while no record owns it: a live VNF's
+                # parameters are never replaced by another request's.
+                existing = await self.kube.get_or_none(
+                    VNF, name=record.name, namespace=self.namespace
+                )
+                if existing is not None:
+                    raise
+                await self.kube.apply(body)
         status = record.obj.get("status") or {}
         body = {k: v for k, v in record.obj.items() if k != "status"}
         created = VnfRecord(await self.kube.create(body))

@@ -84,6 +84,12 @@ class NamespaceRules:
     def derived(self, tenant_id: str) -> str:
         return derived_namespace(self.prefix, tenant_id)
 
+    def legacy_derived(self, tenant_id: str) -> str:
+        """The tenant's namespace as versions before these rules derived it
+        (lossy: kept only so that VNFs placed there can stay)."""
+        tenant = "".join(c if c.isalnum() else "-" for c in tenant_id.lower())
+        return (self.prefix + tenant)[:63].strip("-")
+
     def granted(self, tenant_id: str, namespace: str) -> bool:
         return any(
             fnmatch.fnmatchcase(tenant_id, tenant)
@@ -91,7 +97,9 @@ class NamespaceRules:
             for tenant, globs in self.grants
         )
 
-    def check(self, tenant_id: str, namespace: str) -> None:
+    def check(self, tenant_id: str, namespace: str, *, legacy: bool = False) -> None:
+        """``legacy``: the VNF is already placed, so the tenant's namespace as
+        earlier versions derived it is its own too (never a forbidden one)."""
         if namespace == self.record_namespace:
             raise NamespaceRefused(
                 f"namespace {namespace!r} holds the worker's records; no VNF may use it"
@@ -103,6 +111,8 @@ class NamespaceRules:
                     f"([kubernetes] forbidden_namespaces: {pattern})"
                 )
         if namespace == self.derived(tenant_id):
+            return
+        if legacy and namespace == self.legacy_derived(tenant_id):
             return
         if self.prefix and namespace.startswith(self.prefix):
             raise NamespaceRefused(

@@ -96,3 +96,14 @@ def test_tenant_label_values_are_valid_and_distinct() -> None:
     assert len(set(values)) == len(ids)
     assert all(len(v) <= 63 and " " not in v and "/" not in v for v in values)
     assert tenant_label_value(values[1]) != values[1]  # a hashed value is not an id's own
+
+
+def test_a_vnf_placed_by_an_earlier_version_may_stay_in_its_legacy_namespace() -> None:
+    rules = NamespaceRules(record_namespace="tacker-k8s-worker")
+    legacy = rules.legacy_derived("Tenant_A")
+    assert legacy == "tacker-tenant-a" != rules.derived("Tenant_A")
+    with pytest.raises(NamespaceRefused):
+        rules.check("Tenant_A", legacy)  # not for a new VNF
+    rules.check("Tenant_A", legacy, legacy=True)
+    with pytest.raises(NamespaceRefused):  # never the record namespace, even so
+        rules.check("k8s-worker", "tacker-k8s-worker", legacy=True)
