@@ -230,7 +230,9 @@ class LifecycleEndpoint:
                 params=public,
                 labels=labels,
             )
-            rec.add_operation(op)
+            # Created without its operation: the instantiate is journaled only once
+            # the tenant's count allows it, so a record that steps back below was
+            # never one any replica could start on.
             try:
                 created = await self.store.create(rec, secret_params=secret)
             except KubeConflict:
@@ -247,9 +249,6 @@ class LifecycleEndpoint:
                 if rank >= self.max_vnfs_per_tenant:
                     await self.store.withdraw(created)
                     raise self._too_many(len(tenant_records) - 1)
-                LOG.info("intake.journaled", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
-                self.queue.add(vnf_id)
-                return
         await self._journal(ctx, vnf_id, op)
 
     async def terminate_vnf(

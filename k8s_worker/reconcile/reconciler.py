@@ -35,6 +35,8 @@ LOG = structlog.get_logger(__name__)
 
 #: Seconds until a VNF whose outbox waits for the broker is looked at again.
 PUBLISH_RETRY = 5.0
+#: Outbox sizes (in outbox_cap units) past which a VNF's policies pause.
+OUTBOX_POLICY_PAUSE = 4
 # Statuses the steady-state observer may replace; ERROR stays until an operation.
 OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
 
@@ -95,6 +97,7 @@ class Reconciler:
         # VNFs whose outbox could not be published (the broker is away): looked
         # at again when the publisher recovers, and every PUBLISH_RETRY meanwhile.
         self.unpublished: set[str] = set()
+        self._paused: set[str] = set()  # VNFs whose policies wait for the broker
         self.listeners: list[Callable[[VnfRecord], None]] = []
         self.respawn_listeners: list[Callable[[VnfRecord, Respawn], None]] = []
 
@@ -184,7 +187,12 @@ class Reconciler:
         op = rec.current()
         rec = await self.track_respawns(rec, op)
         retry = None
-        if self.policy is not None:
+        if self.policy is not None and self._outbox_overflowing(rec):
+            # The broker has been away long enough for the outbox to fill:
+            # automatic operations wait (their events could not be delivered
+            # and would grow the record without bound); manual ones still run.
+            retry = PUBLISH_RETRY
+        elif self.policy is not None:
             rec, retry = await self.run_policies(rec, op)
             op = rec.current()
         if op is None:
@@ -510,6 +518,16 @@ class Reconciler:
         """CAS write of the record's status, by the VNF's owner only."""
         self._fence(rec)
         return await self.store.write_status(rec)
+
+    def _outbox_overflowing(self, rec: VnfRecord) -> bool:
+        overflowing = (
+            rec.vnf_id in self.unpublished
+            and len(rec.outbox()) >= OUTBOX_POLICY_PAUSE * VnfRecord.outbox_cap
+        )
+        if overflowing and rec.vnf_id not in self._paused:
+            LOG.warning("policy.paused_outbox_full", vnf_id=rec.vnf_id, pending=len(rec.outbox()))
+        (self._paused.add if overflowing else self._paused.discard)(rec.vnf_id)
+        return overflowing
 
     def publisher_recovered(self) -> None:
         """The broker is back: publish every outbox that waited for it."""
