@@ -10,6 +10,7 @@ its own VNFs only, unless the context is an admin's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -69,6 +70,7 @@ class LifecycleEndpoint:
         cached_records: Callable[[], Iterable[dict[str, Any]]] | None = None,
     ) -> None:
         self.max_vnfd_bytes = max_vnfd_bytes
+        self._tenant_locks: dict[str, asyncio.Lock] = {}
         self.max_pending_operations = max_pending_operations
         self.max_record_bytes = max_record_bytes
         self.cached_records = cached_records
@@ -214,42 +216,67 @@ class LifecycleEndpoint:
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
             if len(vnf_id) <= 63:
                 labels[LABEL_VNF_ID] = vnf_id
-            selector = f"{TENANT_LABEL}={tenant_label}"
-            existing = await self.store.list(selector=selector)
-            if len(existing) >= self.max_vnfs_per_tenant:
-                raise self._too_many(len(existing))
-            # Secret-looking parameters go into a Secret beside the record, never its spec.
-            public, secret = split_secret_params(dict(vnf.get("params") or {}))
-            rec = VnfRecord.new(
-                namespace=self.store.namespace,
-                vnf_id=vnf_id,
-                name=str(vnf.get("name") or ""),
-                tenant_id=tenant_id,
-                vnf_namespace=vnf.get("namespace"),
-                vnfd=vnf["vnfd"],
-                params=public,
-                labels=labels,
-            )
-            # Created without its operation: the instantiate is journaled only once
-            # the tenant's count allows it, so a record that steps back below was
-            # never one any replica could start on.
-            try:
-                created = await self.store.create(rec, secret_params=secret)
-            except KubeConflict:
-                pass  # created meanwhile (a redelivery racing us): journal below
-            else:
-                # Counted again now that it exists: of instantiates racing each other
-                # (here or on other replicas), the ones created last step back.
-                tenant_records = await self.store.list(selector=selector)
-                order = sorted(
-                    tenant_records,
-                    key=lambda r: (r.obj["metadata"].get("creationTimestamp") or "", r.name),
-                )
-                rank = next((i for i, r in enumerate(order) if r.name == created.name), 0)
-                if rank >= self.max_vnfs_per_tenant:
-                    await self.store.withdraw(created)
-                    raise self._too_many(len(tenant_records) - 1)
+            # One tenant's instantiates are counted and created one at a time on
+            # this replica, so the count is exact here; across replicas the
+            # recount after the create makes the newest step back.
+            # (One small lock per tenant seen, kept: dropping one while a waiter
+            # is about to take it would let a newcomer in beside it.)
+            async with self._tenant_locks.setdefault(tenant_label, asyncio.Lock()):
+                if await self.store.get(vnf_id) is None:
+                    await self._create_record(
+                        vnf=vnf,
+                        vnf_id=vnf_id,
+                        tenant_id=tenant_id,
+                        labels=labels,
+                        selector=f"{TENANT_LABEL}={tenant_label}",
+                    )
         await self._journal(ctx, vnf_id, op)
+
+    async def _create_record(
+        self,
+        *,
+        vnf: dict[str, Any],
+        vnf_id: str,
+        tenant_id: str,
+        labels: dict[str, str],
+        selector: str,
+    ) -> None:
+        """Create the VNF's record (without its operation), within the tenant's
+        limit; BadRequest past it."""
+        existing = await self.store.list(selector=selector)
+        if len(existing) >= self.max_vnfs_per_tenant:
+            raise self._too_many(len(existing))
+        # Secret-looking parameters go into a Secret beside the record, never its spec.
+        public, secret = split_secret_params(dict(vnf.get("params") or {}))
+        rec = VnfRecord.new(
+            namespace=self.store.namespace,
+            vnf_id=vnf_id,
+            name=str(vnf.get("name") or ""),
+            tenant_id=tenant_id,
+            vnf_namespace=vnf.get("namespace"),
+            vnfd=vnf["vnfd"],
+            params=public,
+            labels=labels,
+        )
+        # Created without its operation: the instantiate is journaled only once
+        # the tenant's count allows it, so a record that steps back below was
+        # never one any replica could start on.
+        try:
+            created = await self.store.create(rec, secret_params=secret)
+        except KubeConflict:
+            pass  # created meanwhile (a redelivery racing us): journal below
+        else:
+            # Counted again now that it exists: of instantiates racing each other
+            # (here or on other replicas), the ones created last step back.
+            tenant_records = await self.store.list(selector=selector)
+            order = sorted(
+                tenant_records,
+                key=lambda r: (r.obj["metadata"].get("creationTimestamp") or "", r.name),
+            )
+            rank = next((i for i, r in enumerate(order) if r.name == created.name), 0)
+            if rank >= self.max_vnfs_per_tenant:
+                await self.store.withdraw(created)
+                raise self._too_many(len(tenant_records) - 1)
 
     async def terminate_vnf(
         self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
