@@ -102,9 +102,8 @@ class Membership:
     # -- ownership ------------------------------------------------------------
     def valid(self) -> bool:
         """Our lease is surely still ours (renewed recently by our own clock)."""
-        if self._renewed_at is None or self.released:
-            return False
-        return self.monotonic() - self._renewed_at < self.lease_duration * SAFETY
+        until = self.valid_until()
+        return until is not None and self.monotonic() < until
 
     def valid_until(self) -> float | None:
         """The monotonic time until which our lease is surely ours (None: not now)."""

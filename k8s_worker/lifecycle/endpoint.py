@@ -166,13 +166,7 @@ class LifecycleEndpoint:
                 return False
             if rec.has_seen(op.op_id):
                 return False
-            waiting = sum(1 for o in rec.operations() if o.active)
-            if waiting >= self.max_pending_operations and op.operation != "terminate":
-                refused = BadRequest(
-                    f"the VNF has {waiting} operations waiting, the most allowed "
-                    f"([limits] max_pending_operations = {self.max_pending_operations})",
-                    field="op_id",
-                )
+            if (refused := self._pending_cap_reached(rec, op)) is not None:
                 return False
             added = rec.add_operation(op)
             size = rec.size()

@@ -116,13 +116,16 @@ class Operations:
         """Every parameter of the VNF: its spec's and its Secret's."""
         return {**(rec.spec.get("params") or {}), **await self.secret_params(rec)}
 
+    async def _scrub(self, rec: VnfRecord, text: str) -> str:
+        """``text`` showing nothing of the VNF's secret parameters (a parser
+        error may quote a line of a secret config, the API server a value)."""
+        return scrub(text, secret_fragments(secret_values(await self.secret_params(rec))))
+
     async def _scrubbed(
         self, rec: VnfRecord, error_type: str, message: str, *, vnf_status: str | None = "ERROR"
     ) -> OperationFailed:
-        """An OperationFailed whose message shows nothing of the VNF's secret
-        parameters (a parser error may quote a line of a secret config)."""
-        fragments = secret_fragments(secret_values(await self.secret_params(rec)))
-        return OperationFailed(error_type, scrub(message, fragments), vnf_status=vnf_status)
+        """An OperationFailed whose message is scrubbed (see ``_scrub``)."""
+        return OperationFailed(error_type, await self._scrub(rec, message), vnf_status=vnf_status)
 
     async def translation(self, rec: VnfRecord) -> Translation:
         spec = rec.spec
@@ -289,10 +292,8 @@ class Operations:
                 rec, exc.error_type, exc.message, vnf_status=exc.vnf_status
             ) from None
         except KubeRejected as exc:
-            # The API server may quote a value (a secret parameter's, even).
-            fragments = secret_fragments(secret_values(await self.secret_params(rec)))
             raise KubeRejected(
-                scrub(str(exc), fragments), status=exc.status, reason=exc.reason
+                await self._scrub(rec, str(exc)), status=exc.status, reason=exc.reason
             ) from None
 
     def _all_ready(
@@ -326,11 +327,20 @@ class Operations:
             return Waiting("waiting for ready replicas: " + ", ".join(waiting))
         return Done()
 
-    async def _apply(self, rec: VnfRecord, op: Operation, translation: Translation) -> None:
-        """Apply every object at the record's replicas; note what was written."""
+    async def _apply(
+        self,
+        rec: VnfRecord,
+        op: Operation,
+        translation: Translation,
+        *,
+        objects: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Apply every object at the record's replicas (``objects``: already
+        rendered and checked); note what was written."""
         for vdu in translation.vdus:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
-        objects = await self.rendered(rec, translation, rec.st["namespace"])
+        if objects is None:
+            objects = await self.rendered(rec, translation, rec.st["namespace"])
         applied = await self.cluster.apply(objects, vnf_id=rec.vnf_id)
         op.detail["applied"] = True
         op.detail["objects"] = applied.names
@@ -343,7 +353,7 @@ class Operations:
             ns = self.namespace_of(rec, translation)
             # Every check before the first write: a refused VNF creates nothing.
             self.check_namespace(rec, ns)
-            await self.rendered(rec, translation, ns)
+            objects = await self.rendered(rec, translation, ns)
             await self.cluster.ensure_namespace(
                 ns,
                 tenant_id=rec.tenant_id,
@@ -351,7 +361,7 @@ class Operations:
                 guard=self.namespaces.guard,
             )
             rec.st["namespace"] = ns
-            await self._apply(rec, op, translation)
+            await self._apply(rec, op, translation, objects=objects)
         outcome = self._all_ready(rec, translation, generations=op.detail.get("generations"))
         if isinstance(outcome, Done):
             return Done(

@@ -113,6 +113,13 @@ def _translate(vnfd: Any, kwargs: dict[str, Any], timeout: float) -> Translation
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _worker_pids(
+    pool: concurrent.futures.ProcessPoolExecutor | None, *, alive_only: bool = False
+) -> list[int]:
+    processes = getattr(pool, "_processes", None) or {}
+    return [p.pid for p in processes.values() if p.pid and (p.is_alive() or not alive_only)]
+
+
 class Translator:
     """Runs :func:`k8s_worker.tosca.translate` in bounded child processes.
 
@@ -146,9 +153,7 @@ class Translator:
 
     def child_pids(self) -> list[int]:
         """The pool's live worker processes (their memory is the replica's too)."""
-        pool = self._pool
-        processes = getattr(pool, "_processes", None) or {}
-        return [p.pid for p in processes.values() if p.is_alive() and p.pid]
+        return _worker_pids(self._pool, alive_only=True)
 
     def _discard_pool(self, pool: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
         """Kill and forget the pool (``pool``: only if it is still the current
@@ -159,17 +164,12 @@ class Translator:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        for pid in self.child_pids_of(pool):
+        for pid in _worker_pids(pool):
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
         pool.shutdown(wait=False, cancel_futures=False)
-
-    @staticmethod
-    def child_pids_of(pool: concurrent.futures.ProcessPoolExecutor) -> list[int]:
-        processes = getattr(pool, "_processes", None) or {}
-        return [p.pid for p in processes.values() if p.pid]
 
     async def start(self) -> None:
         """Start the pool's worker now (a first translation then waits for no

@@ -526,7 +526,10 @@ class Reconciler:
         )
         if overflowing and rec.vnf_id not in self._paused:
             LOG.warning("policy.paused_outbox_full", vnf_id=rec.vnf_id, pending=len(rec.outbox()))
-        (self._paused.add if overflowing else self._paused.discard)(rec.vnf_id)
+        if overflowing:
+            self._paused.add(rec.vnf_id)
+        else:
+            self._paused.discard(rec.vnf_id)
         return overflowing
 
     def publisher_recovered(self) -> None:

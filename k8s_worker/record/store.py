@@ -174,12 +174,12 @@ class RecordStore:
             )
         except KubeNotFound:
             pass
-        secret = record.spec.get(SECRET_PARAMS_FIELD)
-        if secret:
-            try:
-                await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
-            except KubeNotFound:
-                pass
+        await self._delete_params_secret(record)
+
+    async def _delete_params_secret(self, record: VnfRecord) -> None:
+        """Delete the record's params Secret, if it has one (gone already: fine)."""
+        if secret := record.spec.get(SECRET_PARAMS_FIELD):
+            await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
 
     async def bury(self, record: VnfRecord, *, ttl_seconds: float = TOMBSTONE_TTL) -> None:
         """Leave a tombstone of a terminated VNF (its op_ids, for ``ttl_seconds``),
@@ -238,9 +238,7 @@ class RecordStore:
         """Delete a record just created and never acted on (its intake was
         refused after all), and its Secret, whatever was written to it since."""
         await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
-        secret = record.spec.get(SECRET_PARAMS_FIELD)
-        if secret:
-            await self.kube.delete(SECRET, name=secret, namespace=self.namespace)
+        await self._delete_params_secret(record)
 
     async def mutate(
         self, vnf_id: str, change: Mutation, *, attempts: int = 20
