@@ -13,8 +13,9 @@ OPTS: list[cfg.Opt] = [
         min=1,
         help="How often a cast whose handler fails unexpectedly is delivered "
         "before it is rejected (dead-lettered when the queue has a dead-letter "
-        "exchange) and reported with a *.error notification. Counted with "
-        "x-delivery-count on quorum queues, else per replica.",
+        "exchange) and reported with a *.error notification. Between attempts "
+        "it waits in the delay queue <topic>.retry, its attempts counted in "
+        "the message (x-tkw-attempts), so they add up across replicas.",
     ),
     cfg.IntOpt(
         "prefetch_count",

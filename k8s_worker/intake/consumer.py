@@ -6,8 +6,11 @@ Settlement rules (see the handler module for the seam):
   requeue (dead-lettered where the broker has a dead-letter exchange);
 - a call is acknowledged once its one reply is sent;
 - a cast is acknowledged once the handler returned (its intent is durable) or
-  raised ``BadRequest`` (reported); any other failure requeues it, up to
-  ``max_delivery_attempts`` deliveries, then it is rejected and reported;
+  raised ``BadRequest`` (reported); after any other failure it is parked in
+  the delay queue for a backoff and acknowledged (see the parking module: it
+  holds no slot and no prefetch window meanwhile, and the VNF's later casts
+  wait behind it), up to ``max_delivery_attempts`` deliveries, then it is
+  rejected and reported; where it cannot be parked it waits and is requeued;
 - a redelivered message whose ``_unique_id`` this replica already completed is
   acknowledged without running again (the ack was lost with the connection).
 
@@ -36,6 +39,7 @@ from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
 from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.dispatcher import Dispatcher, Prepared, serialize_failure
 from k8s_worker.intake.envelope import EnvelopeError, decode
+from k8s_worker.intake.parking import ParkedOrder, RetryParking, parked_attempts
 from k8s_worker.intake.pool import OrderedPool
 from k8s_worker.intake.redact import shorten
 from k8s_worker.intake.replies import ReplySender
@@ -84,6 +88,7 @@ class Consumer:
         notifier: Notifier | None,
         max_delivery_attempts: int = 3,
         dedup_cache_size: int = 4096,
+        parking: RetryParking | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self._pool = pool
@@ -92,6 +97,9 @@ class Consumer:
         self._max_attempts = max_delivery_attempts
         self._completed = _Lru(dedup_cache_size)
         self._failures = _Lru(dedup_cache_size)
+        self._parking = parking
+        #: Per VNF, the casts parked for a retry, in the order they must run.
+        self.order = ParkedOrder()
 
     async def on_message(self, message: DeliveredMessage) -> None:
         """aiormq's consume callback; returns as soon as the request is queued."""
@@ -137,6 +145,7 @@ class Consumer:
         except Exception as exc:
             LOG.error("intake.unexpected_failure", **_describe(prepared), exc_info=exc)
             if not settled:
+                self._line_done(message, prepared)
                 await settle("reject")
 
     async def _run(
@@ -151,7 +160,19 @@ class Consumer:
         if request.unique_id and request.unique_id in self._completed:
             # A redelivery queued behind the original (after a channel loss).
             LOG.info("intake.duplicate_ignored", unique_id=request.unique_id)
+            self._line_done(message, prepared)
             await settle("ack")
+            return
+        line = _line_of(message, prepared)
+        if not request.is_call and self.order.must_wait(*line):
+            # An earlier cast of this VNF is parked: this one goes behind it.
+            delay = self.order.delay_of(line[0])
+            if await self._park(message, prepared, attempts=parked_attempts(message), delay=delay):
+                self.order.park(*line, delay=delay, head=False)
+                await settle("ack")
+            else:
+                await asyncio.sleep(delay)
+                await settle("requeue")
             return
         try:
             if request.is_call and request.client_timeout:
@@ -167,21 +188,17 @@ class Consumer:
                 # again later (the attempts are counted), rather than ack it.
                 attempts = self._attempts(message, request)
                 if attempts < self._max_attempts:
-                    self._failures.put(_delivery_key(message, request), attempts)
-                    await asyncio.sleep(
-                        min(REQUEUE_BACKOFF_MAX, REQUEUE_BACKOFF * 2 ** (attempts - 1))
-                    )
-                    await settle("requeue")
+                    await self._retry_later(message, prepared, attempts, settle)
                     _log_outcome("intake.bad_request_unreported", prepared, exc)
                     return
-            self._complete(message, request)
+            self._complete(message, prepared)
             await settle("ack")
             _log_outcome("intake.bad_request", prepared, exc)
             return
         except Exception as exc:
             if request.is_call:
                 await self._reply(request, failure=exc)
-                self._complete(message, request)
+                self._complete(message, prepared)
                 await settle("ack")
                 LOG.warning(
                     "intake.call_failed", **_describe(prepared), error=repr(exc), exc_info=exc
@@ -190,6 +207,7 @@ class Consumer:
             attempts = self._attempts(message, request)
             if attempts >= self._max_attempts:
                 await self._notify_error(prepared.spec.name, request, prepared.kwargs, exc)
+                self._line_done(message, prepared)
                 await settle("reject")
                 LOG.error(
                     "intake.cast_given_up",
@@ -199,13 +217,9 @@ class Consumer:
                     exc_info=exc,
                 )
             else:
-                self._failures.put(_delivery_key(message, request), attempts)
-                # Not at once: a short outage of the API server would use up every
-                # attempt in milliseconds. The VNF's lane waits with it, in order.
-                await asyncio.sleep(min(REQUEUE_BACKOFF_MAX, REQUEUE_BACKOFF * 2 ** (attempts - 1)))
-                await settle("requeue")
+                parked = await self._retry_later(message, prepared, attempts, settle)
                 LOG.warning(
-                    "intake.cast_requeued",
+                    "intake.cast_parked" if parked else "intake.cast_requeued",
                     **_describe(prepared),
                     attempts=attempts,
                     error=repr(exc),
@@ -213,13 +227,50 @@ class Consumer:
             return
         if request.is_call:
             await self._reply(request, result=result)
-        self._complete(message, request)
+        self._complete(message, prepared)
         await settle("ack")
 
-    def _complete(self, message: DeliveredMessage, request: RpcRequest) -> None:
+    async def _retry_later(
+        self,
+        message: DeliveredMessage,
+        prepared: Prepared,
+        attempts: int,
+        settle: Callable[[Settle], Awaitable[None]],
+    ) -> bool:
+        """Park a failed cast for its backoff (True), else wait and requeue it."""
+        # Not at once: a short outage of the API server would use up every
+        # attempt in milliseconds.
+        delay = min(REQUEUE_BACKOFF_MAX, REQUEUE_BACKOFF * 2 ** (attempts - 1))
+        self._failures.put(_delivery_key(message, prepared.request), attempts)
+        if await self._park(message, prepared, attempts=attempts, delay=delay):
+            self.order.park(*_line_of(message, prepared), delay=delay, head=True)
+            await settle("ack")
+            return True
+        await asyncio.sleep(delay)  # the VNF's lane waits with it, in order
+        await settle("requeue")
+        return False
+
+    async def _park(
+        self, message: DeliveredMessage, prepared: Prepared, *, attempts: int, delay: float
+    ) -> bool:
+        if self._parking is None:
+            return False
+        try:
+            await self._parking.park(message, attempts=attempts, delay=delay)
+        except Exception as exc:
+            LOG.warning("intake.park_failed", **_describe(prepared), error=repr(exc))
+            return False
+        return True
+
+    def _line_done(self, message: DeliveredMessage, prepared: Prepared) -> None:
+        self.order.done(*_line_of(message, prepared))
+
+    def _complete(self, message: DeliveredMessage, prepared: Prepared) -> None:
+        request = prepared.request
         if request.unique_id:
             self._completed.put(request.unique_id)
         self._failures.pop(_delivery_key(message, request))
+        self._line_done(message, prepared)
 
     def _attempts(self, message: DeliveredMessage, request: RpcRequest) -> int:
         """Deliveries so far, this one included (x-delivery-count on quorum queues)."""
@@ -227,8 +278,9 @@ class Consumer:
         count = headers.get("x-delivery-count")
         broker = int(count) + 1 if isinstance(count, int) else 0
         local = self._failures.get(_delivery_key(message, request)) + 1
+        parked = parked_attempts(message) + 1
         seen = 2 if getattr(message.delivery, "redelivered", False) else 1
-        return max(broker, local, seen)
+        return max(broker, local, parked, seen)
 
     async def _reply(
         self, request: RpcRequest, *, result: Any = None, failure: BaseException | None = None
@@ -304,6 +356,12 @@ class Consumer:
 def _delivery_key(message: DeliveredMessage, request: RpcRequest) -> str:
     """What counts a message's failed deliveries: its _unique_id, else its body."""
     return request.unique_id or "body:" + hashlib.sha256(message.body).hexdigest()
+
+
+def _line_of(message: DeliveredMessage, prepared: Prepared) -> tuple[str, str]:
+    """(VNF, cast) in the parked order: a cast without a VNF is a line of its own."""
+    key = _delivery_key(message, prepared.request)
+    return (prepared.vnf_id or key, key)
 
 
 async def _settle(message: DeliveredMessage, how: Settle) -> None:

@@ -30,6 +30,7 @@ from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, rpc_serve
 from k8s_worker.intake.consumer import Consumer
 from k8s_worker.intake.dispatcher import Dispatcher
 from k8s_worker.intake.handler import Handler
+from k8s_worker.intake.parking import RetryParking
 from k8s_worker.intake.pool import OrderedPool
 from k8s_worker.intake.replies import ReplySender
 from k8s_worker.notify.notifier import Notifier
@@ -63,6 +64,12 @@ class IntakeService:
             lambda: self._reply_channel,
             missing_queue_timeout=rabbit_options(conf).kombu_missing_consumer_retry_timeout,
         )
+        self._parking = RetryParking(
+            lambda: self._reply_channel,
+            settings=self._rabbit,
+            exchange=self.exchange,
+            topic=self.topic,
+        )
         self._consumer = Consumer(
             dispatcher=Dispatcher(handler),
             pool=self._pool,
@@ -70,6 +77,7 @@ class IntakeService:
             notifier=notifier,
             max_delivery_attempts=conf.intake.max_delivery_attempts,
             dedup_cache_size=conf.intake.dedup_cache_size,
+            parking=self._parking,
         )
         self._fanout_id = uuid.uuid4().hex
         #: Set while the service consumes (cleared while reconnecting).
@@ -133,6 +141,7 @@ class IntakeService:
         self._reply_channel = await connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
+        await self._declare_retry_queue(connection)
         underlay = await channel.get_underlay_channel()
         tags: list[tuple[aiormq.abc.AbstractChannel, str]] = []
         for spec in rpc_server_queues(
@@ -154,6 +163,22 @@ class IntakeService:
             assert ok.consumer_tag is not None
             tags.append((underlay, ok.consumer_tag))
         return tags
+
+    async def _declare_retry_queue(self, connection: AbstractConnection) -> None:
+        """The delay queue of parked casts, on a channel of its own: a broker that
+        refuses it (a queue of that name with other arguments) closes only that
+        channel, and failed casts then wait and are requeued as before."""
+        try:
+            channel = await connection.channel(publisher_confirms=False)
+            try:
+                await self._parking.declare(channel)
+            finally:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        except Exception as exc:
+            LOG.warning(
+                "intake.retry_queue_unavailable", queue=self._parking.queue, error=repr(exc)
+            )
 
     async def _drain(
         self, connection: AbstractConnection, tags: list[tuple[aiormq.abc.AbstractChannel, str]]

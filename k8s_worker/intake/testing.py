@@ -26,6 +26,10 @@ from rpc.exceptions import VnfNotFound
 EXPLODE = "explode"
 #: get_vnf("slow-<seconds>") answers after that many seconds.
 SLOW = "slow-"
+#: Every cast for a VNF whose id starts so fails with an unexpected error.
+FAILING = "failing-"
+#: The first delivery of an instantiate of a VNF whose id starts so fails.
+FLAKY = "flaky-"
 
 
 def die_with_parent() -> list[str]:
@@ -55,10 +59,22 @@ class InMemoryHandler:
     calls: list[Call] = field(default_factory=list)
     vnfs: dict[str, dict[str, Any]] = field(default_factory=dict)
     done_ops: set[str] = field(default_factory=set)
+    failed_ops: set[str] = field(default_factory=set)
 
     async def _op(self, method: str, ctx: RequestContext, kwargs: dict[str, Any]) -> bool:
         """Record the call; True when op_id is new and the operation should run."""
         self.calls.append(Call(method, kwargs, ctx))
+        vnf = kwargs.get("vnf")
+        vnf_id = str(kwargs.get("vnf_id") or (vnf.get("id") if isinstance(vnf, dict) else ""))
+        op_id = str(kwargs.get("op_id"))
+        if vnf_id.startswith(FAILING) or (
+            vnf_id.startswith(FLAKY)
+            and method == "instantiate_vnf"
+            and op_id not in self.failed_ops
+        ):
+            self.failed_ops.add(op_id)
+            await self._failed(method, kwargs)
+            raise RuntimeError(f"{method} for {vnf_id} failed on purpose")
         op_id = kwargs.get("op_id")
         if op_id is not None and await self._seen(op_id):
             return False
@@ -71,6 +87,9 @@ class InMemoryHandler:
         return op_id in self.done_ops
 
     async def _started(self, method: str, kwargs: dict[str, Any]) -> None:
+        return None
+
+    async def _failed(self, method: str, kwargs: dict[str, Any]) -> None:
         return None
 
     async def _done(self, method: str, kwargs: dict[str, Any]) -> None:
@@ -226,6 +245,12 @@ class JournalHandler(InMemoryHandler):
         await asyncio.to_thread(
             self._append,
             {"event": "start", "method": method, "op_id": kwargs.get("op_id"), "host": self.host},
+        )
+
+    async def _failed(self, method: str, kwargs: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            self._append,
+            {"event": "failed", "method": method, "op_id": kwargs.get("op_id"), "host": self.host},
         )
 
     async def _done(self, method: str, kwargs: dict[str, Any]) -> None:

@@ -124,7 +124,7 @@ async def test_a_durable_worker_serves_on_a_nondurable_control_exchange(
         )
         await _cleanup(
             amqp_url,
-            queues=queues,
+            queues=[*queues, f"{names['topic']}.retry"],
             exchanges=[names["exchange"], f"{names['topic']}_fanout"],
         )
 

@@ -34,7 +34,11 @@ def _done(journal: pathlib.Path) -> list[dict[str, Any]]:
 async def _cleanup(amqp_url: str, names: dict[str, str], hosts: list[str]) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        for queue in [names["topic"], *(f"{names['topic']}.{h}" for h in hosts)]:
+        for queue in [
+            names["topic"],
+            f"{names['topic']}.retry",
+            *(f"{names['topic']}.{h}" for h in hosts),
+        ]:
             channel = await connection.channel()
             await channel.queue_delete(queue)
         channel = await connection.channel()
@@ -148,6 +152,6 @@ async def test_no_cast_is_lost_across_a_broker_restart(
         await asyncio.to_thread(client.transport.cleanup)
         connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{PRIVATE_PORT}/")
         async with connection:
-            for queue in (names["topic"], f"{names['topic']}.rw"):
+            for queue in (names["topic"], f"{names['topic']}.rw", f"{names['topic']}.retry"):
                 channel = await connection.channel()
                 await channel.queue_delete(queue)

@@ -91,6 +91,7 @@ async def _delete_queues(transport_url: str, names: dict[str, str]) -> None:
     async with connection:
         for queue in (
             names["topic"],
+            f"{names['topic']}.retry",
             f"{names['topic']}.{names['host']}",
             f"{names['notify']}.error",
         ):

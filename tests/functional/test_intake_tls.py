@@ -201,7 +201,7 @@ async def _ping_and_casts(
 
 async def _cleanup(amqp_url: str, names: dict[str, str], worker: WorkerProcess) -> None:
     """Delete what the worker declared on the shared broker (its log names its queues)."""
-    queues = {names["topic"], f"{names['topic']}.{worker.host}"}
+    queues = {names["topic"], f"{names['topic']}.{worker.host}", f"{names['topic']}.retry"}
     for e in _events(worker.log):
         if e["event"] == "intake.consuming":
             queues.update(e["queues"])  # with the fanout queue, named by the worker

@@ -244,7 +244,7 @@ http_port = 0
 
 async def delete_amqp(names: Names, hosts: list[str]) -> None:
     """The queues and exchanges the workers and the oslo peer declared for ``names``."""
-    queues = [names.topic, *(f"{names.topic}.{h}" for h in hosts)]
+    queues = [names.topic, f"{names.topic}.retry", *(f"{names.topic}.{h}" for h in hosts)]
     queues += [f"{names.notify}.{p}" for p in ("info", "error", "warn", "audit", "debug")]
     with contextlib.suppress(Exception):
         connection = await aio_pika.connect(AMQP_URL)
