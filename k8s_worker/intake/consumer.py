@@ -54,6 +54,8 @@ Settle = Literal["ack", "requeue", "reject"]
 #: Seconds before a failed cast goes back to the queue: doubled per attempt, capped.
 REQUEUE_BACKOFF = 1.0
 REQUEUE_BACKOFF_MAX = 30.0
+#: Bodies larger than this (or compressed) are decoded in a thread.
+OFFLOAD_BYTES = 64 * 1024
 _REJECTABLE = (EnvelopeError, MalformedRequest, UnsupportedVersion, NoSuchMethod, BadRequest)
 
 
@@ -97,21 +99,42 @@ class Consumer:
         self._max_attempts = max_delivery_attempts
         self._completed = _Lru(dedup_cache_size)
         self._failures = _Lru(dedup_cache_size)
+        #: Set once the latest delivery was handed on (see on_message).
+        self._turn: asyncio.Future[None] | None = None
         self._parking = parking
         #: Per VNF, the casts parked for a retry, in the order they must run.
         self.order = ParkedOrder()
 
     async def on_message(self, message: DeliveredMessage) -> None:
-        """aiormq's consume callback; returns as soon as the request is queued."""
+        """aiormq's consume callback; returns as soon as the request is queued.
+
+        aiormq runs one callback task per delivery; a body decoded in a thread
+        (compressed or large) would let later deliveries overtake it, so each
+        delivery is handed to the pool only after the one before it was."""
+        previous, mine = self._turn, asyncio.get_running_loop().create_future()
+        self._turn = mine
+        try:
+            await self._take(message, previous)
+        finally:
+            mine.set_result(None)
+
+    async def _take(self, message: DeliveredMessage, previous: asyncio.Future[None] | None) -> None:
         raw: dict[str, Any] = {}
         request: RpcRequest | None = None
         try:
             properties = message.header.properties
-            raw = decode(
-                message.body,
-                content_encoding=properties.content_encoding,
-                compression=(properties.headers or {}).get("compression"),
-            )
+            compression = (properties.headers or {}).get("compression")
+            if compression or len(message.body) > OFFLOAD_BYTES:
+                # Decompressing (up to 16 MiB) and parsing a big body take tens of
+                # milliseconds: not on the event loop.
+                raw = await asyncio.to_thread(
+                    decode,
+                    message.body,
+                    content_encoding=properties.content_encoding,
+                    compression=compression,
+                )
+            else:
+                raw = decode(message.body, content_encoding=properties.content_encoding)
             request = RpcRequest.from_message(raw)
             if request.unique_id and request.unique_id in self._completed:
                 LOG.info("intake.duplicate_ignored", unique_id=request.unique_id)
@@ -129,6 +152,8 @@ class Consumer:
                 message, raw=raw, request=request, exc=MalformedRequest(f"unreadable: {exc!r}")
             )
             return
+        if previous is not None and not previous.done():
+            await previous
         self._pool.submit(prepared.vnf_id, functools.partial(self._process, message, prepared))
 
     async def _process(self, message: DeliveredMessage, prepared: Prepared) -> None:
