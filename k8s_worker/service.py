@@ -155,11 +155,12 @@ class Worker:
                 workers=self.conf.k8s_worker.concurrency,
                 operation_timeout=kconf.operation_timeout,
                 backoff_max=kconf.backoff_max,
-                policy=PolicyEngine(),
+                policy=PolicyEngine(host=host, clock_tolerance=self.conf.cluster.clock_tolerance),
                 owns=membership.owns,
                 host=host,
                 node_status=node_status,
                 lease_deadline=membership.valid_until,
+                clock_tolerance=self.conf.cluster.clock_tolerance,
             )
             notifier.on_recovered.append(reconciler.publisher_recovered)
             membership.listeners.append(

@@ -24,6 +24,19 @@ OPTS: list[cfg.Opt] = [
         help="Seconds between renewals of this replica's lease (at most a third "
         "of lease_duration).",
     ),
+    cfg.FloatOpt(
+        "clock_tolerance",
+        default=30.0,
+        min=0.0,
+        help="Seconds by which the replicas' wall clocks may differ. An "
+        "operation started by another replica times out only when its start "
+        "stamp is operation_timeout plus this old (and never before this "
+        "replica has watched it for operation_timeout); a scaling cooldown "
+        "stamped by another replica lasts up to this much longer, and a stamp "
+        "more than this far in the future restarts the cooldown on this "
+        "replica's clock. Operations and cooldowns of this replica's own are "
+        "timed exactly (on its monotonic clock for operations).",
+    ),
 ]
 
 

@@ -105,9 +105,48 @@ def note_respawn(rec: VnfRecord, *, now: float) -> None:
     rec.policy_state["respawns"] = times[-500:]
 
 
+def stamp_cooldown(rec: VnfRecord, policy: str, *, at: float, host: str) -> None:
+    """Start ``policy``'s cooldown at ``at`` (wall clock of replica ``host``)."""
+    rec.policy_state.setdefault("lastScale", {})[policy] = at
+    rec.policy_state.setdefault("lastScaleBy", {})[policy] = host
+
+
 class PolicyEngine:
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    """Decides a VNF's scale and heal actions from its record, pods and alarms.
+
+    Writes its memory (cooldown stamps, trigger states, heal attempts) into the
+    record's policy state.  Cooldown stamps name the replica (``host``) that
+    wrote them; one written by another replica is honoured with
+    ``clock_tolerance`` (see ``cooldown_stamp``).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        host: str = "",
+        clock_tolerance: float = 0.0,
+    ) -> None:
         self.clock = clock
+        self.host = host
+        self.clock_tolerance = clock_tolerance
+
+    def cooldown_stamp(self, rec: VnfRecord, policy: str, *, now: float) -> float | None:
+        """When ``policy``'s cooldown started, as this replica should count it.
+
+        Another replica's clock may lag this one's by up to ``clock_tolerance``:
+        its stamp counts that much later (never later than now).  A stamp
+        further ahead than that is from a clock too far ahead to trust: the
+        cooldown restarts now, stamped by this replica."""
+        last = (rec.policy_state.get("lastScale") or {}).get(policy)
+        if last is None:
+            return None
+        if (rec.policy_state.get("lastScaleBy") or {}).get(policy) == self.host:
+            return float(last)
+        if last > now + self.clock_tolerance:
+            stamp_cooldown(rec, policy, at=now, host=self.host)
+            return now
+        return min(float(last) + self.clock_tolerance, now)
 
     def evaluate(
         self,
@@ -229,7 +268,7 @@ class PolicyEngine:
                     policy = policies.scaling_policy(policy_name)
                 except KeyError:
                     continue
-                last = (rec.policy_state.get("lastScale") or {}).get(policy_name)
+                last = self.cooldown_stamp(rec, policy_name, now=now)
                 decision = decide_scale(
                     policy,
                     trigger=alarm["trigger"],
@@ -243,7 +282,7 @@ class PolicyEngine:
                         decision, f"{decision.reason} ({alarm['count']} alarms collapsed)"
                     )
                 if decision.decision == ACT:
-                    rec.policy_state.setdefault("lastScale", {})[policy_name] = now
+                    stamp_cooldown(rec, policy_name, at=now, host=self.host)
                     done.append(f"{kind}:{name}")
                     busy = True
                 elif alarm.get("observed") and decision.decision in (COOLDOWN, BOUND):
@@ -422,9 +461,7 @@ class PolicyEngine:
                 if mem.get("exhausted"):
                     continue
                 scaling = next(iter(policies.scaling_for(vdu)), None)
-                last_scaled = (rec.policy_state.get("lastScale") or {}).get(
-                    scaling.name if scaling else ""
-                )
+                last_scaled = self.cooldown_stamp(rec, scaling.name, now=now) if scaling else None
                 decision = decide_heal(
                     policy,
                     vdu=vdu,

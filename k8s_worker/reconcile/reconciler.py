@@ -26,7 +26,7 @@ from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
-from k8s_worker.policy.engine import NodeStatus, PolicyEngine, note_respawn
+from k8s_worker.policy.engine import NodeStatus, PolicyEngine, note_respawn, stamp_cooldown
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
 from k8s_worker.record.model import utcnow
@@ -80,8 +80,12 @@ class Reconciler:
         host: str = "",
         node_status: NodeStatus | None = None,
         lease_deadline: Callable[[], float | None] | None = None,
+        clock_tolerance: float = 0.0,
     ) -> None:
         self.lease_deadline = lease_deadline
+        self.clock_tolerance = clock_tolerance
+        #: op_id -> (monotonic time first seen processing, whether started here).
+        self._op_clock: dict[str, tuple[float, bool]] = {}
         self.store = store
         self.ops = operations
         self.publisher = publisher
@@ -261,6 +265,7 @@ class Reconciler:
                     refused = OperationFailed(exc.error_type, exc.message, vnf_status=None)
             op.state = OpState.PROCESSING
             op.started_at = utcnow()
+            self._op_clock[op.op_id] = (time.monotonic(), True)
             rec.save_operation(op)
             rec.emit(f"vnf.{op.operation}.start", self._op_payload(op))
             rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} started")
@@ -296,7 +301,7 @@ class Reconciler:
         except Exception as exc:
             # Anything else is retried with backoff, but not past the operation's
             # timeout: a step that keeps failing must end in .error, not loop.
-            if _age_seconds(op.started_at) <= self.operation_timeout:
+            if self._op_age(op) <= self.operation_timeout:
                 raise
             self._fail(
                 rec,
@@ -314,7 +319,7 @@ class Reconciler:
             if op.operation == "scale" and not op.automatic and (op.detail or {}).get("policy"):
                 # A manual scale starts the policy's cooldown too (automatic ones
                 # started it when they were decided), so alarms don't undo it at once.
-                rec.policy_state.setdefault("lastScale", {})[op.detail["policy"]] = time.time()
+                stamp_cooldown(rec, op.detail["policy"], at=time.time(), host=self.host)
             if op.operation == "heal" and not op.automatic:
                 rec.policy_state.pop("heal", None)  # a manual heal clears given-up policies
             op.state = OpState.COMPLETED
@@ -328,7 +333,7 @@ class Reconciler:
             await self._finish(rec, op)
             return 0.0 if rec.current() else None
         assert isinstance(outcome, Waiting)
-        elapsed = _age_seconds(op.started_at)
+        elapsed = self._op_age(op)
         if elapsed > self.operation_timeout:
             self._fail(
                 rec,
@@ -412,7 +417,23 @@ class Reconciler:
             status, reason = self._observed(rec)
             rec.set_status(status, reason=reason)
 
+    def _op_age(self, op: Operation) -> float:
+        """Seconds the operation has run, for its timeout.
+
+        Started here: on this replica's monotonic clock.  Started by another
+        replica: its wall-clock stamp's age less ``clock_tolerance`` (the other
+        clock may be ahead by that much), but at least as long as this replica
+        has watched it run."""
+        if len(self._op_clock) > 10_000:  # ops that moved to other replicas
+            self._op_clock.clear()
+        first, here = self._op_clock.setdefault(op.op_id, (time.monotonic(), False))
+        watched = time.monotonic() - first
+        if here:
+            return watched
+        return max(watched, _age_seconds(op.started_at) - self.clock_tolerance)
+
     async def _finish(self, rec: VnfRecord, op: Operation) -> None:
+        self._op_clock.pop(op.op_id, None)
         rec.st.pop("waiting", None)
         rec = await self._write(rec)
         rec = await self.flush(rec)
