@@ -136,6 +136,7 @@ class Worker:
                 namespaces=namespace_policy,
                 pods=pod_rules,
                 secret_params=store.secret_params,
+                descriptor=store.descriptor,
                 translator=self.translator,
             )
             host = self.conf.k8s_worker.host
@@ -358,8 +359,9 @@ def tenancy_settings(conf: cfg.ConfigOpts) -> tuple[NamespacePolicy, PodRules]:
 
 
 async def _sweep_tombstones(store: RecordStore, *, every: float = 600.0) -> None:
-    """Delete expired tombstones of terminated VNFs, every ``every`` seconds
-    (any replica may: the deletions are idempotent)."""
+    """Delete expired tombstones of terminated VNFs and descriptors no record
+    references, every ``every`` seconds (any replica may: the deletions are
+    idempotent)."""
     while True:
         try:
             gone = await store.collect_tombstones()
@@ -367,4 +369,10 @@ async def _sweep_tombstones(store: RecordStore, *, every: float = 600.0) -> None
                 LOG.info("record.tombstones_collected", count=gone)
         except Exception as exc:  # the API server away: next time
             LOG.warning("record.tombstones_not_collected", error=repr(exc))
+        try:
+            gone = await store.collect_descriptors()
+            if gone:
+                LOG.info("record.descriptors_collected", chunks=gone)
+        except Exception as exc:
+            LOG.warning("record.descriptors_not_collected", error=repr(exc))
         await asyncio.sleep(every)

@@ -242,13 +242,16 @@ class LifecycleEndpoint:
             raise self._too_many(len(existing))
         # Secret-looking parameters go into a Secret beside the record, never its spec.
         public, secret = split_secret_params(dict(vnf.get("params") or {}))
+        # The descriptor first (by content, apart from the record), then the
+        # record that references it.
+        vnfd_ref = await self.store.descriptors.put(vnf["vnfd"])
         rec = VnfRecord.new(
             namespace=self.store.namespace,
             vnf_id=vnf_id,
             name=str(vnf.get("name") or ""),
             tenant_id=tenant_id,
             vnf_namespace=vnf.get("namespace"),
-            vnfd=vnf["vnfd"],
+            vnfd_ref=vnfd_ref,
             params=public,
             labels=labels,
         )
@@ -334,8 +337,11 @@ class LifecycleEndpoint:
     ) -> None:
         if vnfd is None and not config:
             raise BadRequest("update_vnf needs a vnfd or a config")
+        args: dict[str, Any] = {"vnfd": None, "config": config}
         if vnfd is not None:
             self._check_vnfd_size(vnfd, field="vnfd")
+            # Stored before it is journaled; the operation keeps its reference.
+            args["vnfdRef"] = await self.store.descriptors.put(vnfd)
         await self._journal(
             ctx,
             vnf_id,
@@ -343,7 +349,7 @@ class LifecycleEndpoint:
                 request_id=ctx.request_id,
                 op_id=op_id,
                 operation="update",
-                args={"vnfd": vnfd, "config": config},
+                args=args,
             ),
         )
 

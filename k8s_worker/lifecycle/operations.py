@@ -49,6 +49,8 @@ from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError
 Outcome = Done | Waiting
 #: Reads a record's secret-looking parameters (kept outside its spec).
 SecretParams = Callable[[VnfRecord], Awaitable[dict[str, Any]]]
+#: Reads a record's descriptor (stored apart from it; see record.descriptors).
+DescriptorReader = Callable[[VnfRecord], Awaitable[Any]]
 
 PENDING_STATUS = {
     "instantiate": "PENDING_CREATE",
@@ -91,6 +93,7 @@ class Operations:
         namespaces: NamespacePolicy,
         pods: PodRules | None = None,
         secret_params: SecretParams | None = None,
+        descriptor: DescriptorReader | None = None,
         translator: Translator | None = None,
         cache_size: int = 256,
     ) -> None:
@@ -99,6 +102,7 @@ class Operations:
         self.namespaces = namespaces
         self.pod_rules = pods or PodRules()
         self._secret_params = secret_params
+        self._descriptor = descriptor
         self._translations: OrderedDict[str, Translation] = OrderedDict()
         self._cache_size = cache_size
         # Policies do not depend on the VNF's id: one entry per distinct descriptor,
@@ -111,6 +115,12 @@ class Operations:
         if self._secret_params is None:
             return {}
         return await self._secret_params(rec)
+
+    async def descriptor(self, rec: VnfRecord) -> Any:
+        """The VNF's descriptor: read by its reference, or inline (older records)."""
+        if self._descriptor is None:
+            return rec.spec.get("vnfd")
+        return await self._descriptor(rec)
 
     async def params(self, rec: VnfRecord) -> dict[str, Any]:
         """Every parameter of the VNF: its spec's and its Secret's."""
@@ -134,7 +144,7 @@ class Operations:
             [
                 rec.vnf_id,
                 spec.get("name"),
-                spec.get("vnfd"),
+                spec.get("vnfdRef") or spec.get("vnfd"),
                 params,
                 spec.get("namespace"),
             ],
@@ -148,7 +158,7 @@ class Operations:
             return cached
         try:
             result = await self.translator.translate(
-                spec.get("vnfd") or "",
+                await self.descriptor(rec) or "",
                 vnf_id=rec.vnf_id,
                 vnf_name=spec.get("name") or None,
                 namespace=spec.get("namespace") or None,
@@ -179,7 +189,9 @@ class Operations:
         """The VNF's normalized policies, cached by descriptor and parameters."""
         spec = rec.spec
         key_src = json.dumps(
-            [spec.get("vnfd"), await self.params(rec)], sort_keys=True, default=str
+            [spec.get("vnfdRef") or spec.get("vnfd"), await self.params(rec)],
+            sort_keys=True,
+            default=str,
         )
         key = hashlib.sha256(key_src.encode()).hexdigest()
         cached = self._policies.get(key)

@@ -29,6 +29,7 @@ from k8s_worker.lifecycle.respawn import Respawn, track_pods
 from k8s_worker.policy.engine import NodeStatus, PolicyEngine, note_respawn, stamp_cooldown
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
+from k8s_worker.record.descriptors import is_ref
 from k8s_worker.record.model import utcnow
 
 LOG = structlog.get_logger(__name__)
@@ -357,8 +358,19 @@ class Reconciler:
     async def _apply_update_spec(self, rec: VnfRecord, op: Operation) -> VnfRecord:
         """Write an update's new descriptor or configuration into the spec."""
         changed = False
-        if op.args.get("vnfd") is not None and rec.spec.get("vnfd") != op.args["vnfd"]:
+        new_ref = op.args.get("vnfdRef")
+        current_ref = rec.spec.get("vnfdRef")
+        if is_ref(new_ref) and (current_ref or {}).get("sha256") != new_ref["sha256"]:
+            # The one that ran stays referenced, for a rollback to go back to.
+            if is_ref(current_ref):
+                rec.spec["previousVnfdRef"] = current_ref
+            rec.spec["vnfdRef"] = new_ref
+            rec.spec.pop("vnfd", None)
+            changed = True
+        elif op.args.get("vnfd") is not None and rec.spec.get("vnfd") != op.args["vnfd"]:
+            # Journaled inline by an earlier version.
             rec.spec["vnfd"] = op.args["vnfd"]
+            rec.spec.pop("vnfdRef", None)
             changed = True
         if op.args.get("config"):
             merged = dict(rec.spec.get("config") or {})

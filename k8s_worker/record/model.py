@@ -196,10 +196,14 @@ class VnfRecord:
         name: str,
         tenant_id: str,
         vnf_namespace: str | None,
-        vnfd: Any,
+        vnfd: Any = None,
+        vnfd_ref: dict[str, Any] | None = None,
         params: dict[str, Any],
         labels: dict[str, str],
     ) -> VnfRecord:
+        """A new record; its descriptor by reference (``vnfd_ref``, see
+        record.descriptors) or, without one, inline (``vnfd``)."""
+        descriptor = {"vnfdRef": vnfd_ref} if vnfd_ref is not None else {"vnfd": vnfd}
         return cls(
             {
                 "apiVersion": f"{VNF_GROUP}/{VNF_VERSION}",
@@ -214,7 +218,7 @@ class VnfRecord:
                     "name": name,
                     "tenantId": tenant_id,
                     "namespace": vnf_namespace or "",
-                    "vnfd": vnfd,
+                    **descriptor,
                     "params": params,
                 },
                 "status": {},

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
+from k8s_worker.record.descriptors import COLLECT_GRACE, DescriptorStore, is_ref
 from k8s_worker.record.model import (
     SEEN_OPS_KEEP,
     VnfRecord,
@@ -56,6 +57,25 @@ class RecordStore:
         self.kube = kube
         self.namespace = namespace
         self._secret_params: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        #: The records' descriptors, stored apart from them by content.
+        self.descriptors = DescriptorStore(kube, namespace=namespace)
+
+    async def descriptor(self, record: VnfRecord) -> Any:
+        """The record's descriptor: by its reference, or inline (older records)."""
+        ref = record.spec.get("vnfdRef")
+        if is_ref(ref):
+            return await self.descriptors.get(ref)
+        return record.spec.get("vnfd")
+
+    async def collect_descriptors(self, *, grace: float = COLLECT_GRACE) -> int:
+        """Delete the stored descriptors no record references (current, previous
+        or of a pending update); how many chunks went."""
+        referenced: set[str] = set()
+        for record in await self.list():
+            refs = [record.spec.get("vnfdRef"), record.spec.get("previousVnfdRef")]
+            refs += [op.args.get("vnfdRef") for op in record.operations()]
+            referenced.update(str(r["sha256"]) for r in refs if is_ref(r))
+        return await self.descriptors.collect(referenced, grace=grace)
 
     async def get(self, vnf_id: str) -> VnfRecord | None:
         obj = await self.kube.get_or_none(VNF, name=record_name(vnf_id), namespace=self.namespace)

@@ -1,0 +1,152 @@
+"""Descriptors kept apart from the records: content-addressed, gzipped, chunked.
+
+etcd refuses an object over about 1.5 MiB, and a record that carried its VNFD
+(and an update's next one) could reach that.  A descriptor is written once per
+distinct content, before the record that names it, as ConfigMaps
+``vnfd-<sha256[:40]>-<part>`` in the record namespace (``binaryData`` of at
+most ``CHUNK_BYTES`` each, gzip of the descriptor's text).  The record keeps
+only a reference, ``{"sha256", "bytes", "form", "parts"}``; identical
+descriptors share their chunks.  Content never changes under a name, so reads
+are cached by digest.  ``collect`` deletes the chunks no record references any
+more, once they are older than a grace period (so chunks written for a record
+that is about to be created are never taken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+from k8s_worker.kube import KINDS, Kube, KubeNotFound
+
+LOG = structlog.get_logger(__name__)
+CONFIGMAP = KINDS["ConfigMap"]
+#: Compressed bytes per ConfigMap (etcd's limit is 1.5 MiB, base64 adds a third).
+CHUNK_BYTES = 900 * 1024
+DESCRIPTOR_LABEL = "tacker.openstack.org/descriptor"
+SHA_ANNOTATION = "tacker.openstack.org/sha256"
+#: Seconds an unreferenced chunk is kept (its record may be on its way).
+COLLECT_GRACE = 600.0
+
+
+def is_ref(value: Any) -> bool:
+    """Whether ``value`` is a reference to a stored descriptor."""
+    return isinstance(value, dict) and {"sha256", "parts", "form"} <= set(value)
+
+
+def chunk_name(sha256: str, part: int) -> str:
+    return f"vnfd-{sha256[:40]}-{part}"
+
+
+def _canonical(vnfd: str | dict[str, Any]) -> tuple[bytes, str]:
+    if isinstance(vnfd, str):
+        return vnfd.encode(), "text"
+    return json.dumps(vnfd, sort_keys=True, separators=(",", ":")).encode(), "json"
+
+
+class DescriptorStore:
+    """The descriptors of one namespace's records, by content.
+
+    ``put`` stores a descriptor (a TOSCA text or a dict) and returns its
+    reference; ``get`` returns the descriptor of a reference, exactly as it was
+    put (KubeNotFound when a chunk is missing, ValueError when the chunks do
+    not add up to the digest); ``collect`` removes unreferenced chunks.
+    """
+
+    def __init__(self, kube: Kube, *, namespace: str, cache_size: int = 64) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self._cache: OrderedDict[str, str | dict[str, Any]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, sha256: str, vnfd: str | dict[str, Any]) -> None:
+        self._cache[sha256] = vnfd
+        self._cache.move_to_end(sha256)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def put(self, vnfd: str | dict[str, Any]) -> dict[str, Any]:
+        raw, form = _canonical(vnfd)
+        sha256 = hashlib.sha256(raw).hexdigest()
+        packed = await asyncio.to_thread(gzip.compress, raw, 6, mtime=0)
+        chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
+        for part, chunk in enumerate(chunks):
+            await self.kube.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": chunk_name(sha256, part),
+                        "namespace": self.namespace,
+                        "labels": {DESCRIPTOR_LABEL: sha256[:40]},
+                        "annotations": {SHA_ANNOTATION: sha256},
+                    },
+                    "immutable": True,
+                    "binaryData": {"chunk": base64.b64encode(chunk).decode()},
+                }
+            )
+        self._remember(sha256, vnfd)
+        return {"sha256": sha256, "bytes": len(raw), "form": form, "parts": len(chunks)}
+
+    async def get(self, ref: dict[str, Any]) -> str | dict[str, Any]:
+        sha256 = str(ref["sha256"])
+        cached = self._cache.get(sha256)
+        if cached is not None:
+            self._cache.move_to_end(sha256)
+            return cached
+        packed = b""
+        for part in range(int(ref["parts"])):
+            obj = await self.kube.get_or_none(
+                CONFIGMAP, name=chunk_name(sha256, part), namespace=self.namespace
+            )
+            if obj is None:
+                raise KubeNotFound(
+                    f"the descriptor {sha256[:12]} is missing its part {part} "
+                    f"(ConfigMap {chunk_name(sha256, part)})",
+                    status=404,
+                )
+            packed += base64.b64decode((obj.get("binaryData") or {}).get("chunk", ""))
+        raw = await asyncio.to_thread(gzip.decompress, packed)
+        if hashlib.sha256(raw).hexdigest() != sha256:
+            raise ValueError(f"the descriptor {sha256[:12]} does not match its digest")
+        text = raw.decode()
+        vnfd: str | dict[str, Any] = json.loads(text) if ref.get("form") == "json" else text
+        self._remember(sha256, vnfd)
+        return vnfd
+
+    async def collect(self, referenced: Iterable[str], *, grace: float = COLLECT_GRACE) -> int:
+        """Delete the chunks of descriptors not in ``referenced`` (digests) that
+        are older than ``grace`` seconds; how many chunks went."""
+        keep = set(referenced)
+        items, _ = await self.kube.list(
+            CONFIGMAP, namespace=self.namespace, selector=DESCRIPTOR_LABEL
+        )
+        now, gone = dt.datetime.now(dt.UTC), 0
+        for obj in items:
+            meta = obj["metadata"]
+            sha256 = (meta.get("annotations") or {}).get(SHA_ANNOTATION, "")
+            if sha256 in keep:
+                continue
+            created = meta.get("creationTimestamp")
+            if created:
+                born = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+                if (now - born).total_seconds() < grace:
+                    continue
+            if meta.get("deletionTimestamp"):
+                continue
+            # Nothing depends on a chunk: gone at once, not through the collector.
+            await self.kube.delete(
+                CONFIGMAP, name=meta["name"], namespace=self.namespace, propagation="Background"
+            )
+            self._cache.pop(sha256, None)
+            gone += 1
+        return gone
