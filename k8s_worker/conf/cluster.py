@@ -30,8 +30,8 @@ OPTS: list[cfg.Opt] = [
         min=0.0,
         help="Seconds by which the replicas' wall clocks may differ. An "
         "operation started by another replica times out only when its start "
-        "stamp is operation_timeout plus this old (and never before this "
-        "replica has watched it for operation_timeout); a scaling cooldown "
+        "stamp is operation_timeout plus this old (a stamp in the future counts "
+        "from when this replica first saw the operation); a scaling cooldown "
         "stamped by another replica lasts up to this much longer, and a stamp "
         "more than this far in the future restarts the cooldown on this "
         "replica's clock. Operations and cooldowns of this replica's own are "

@@ -114,11 +114,16 @@ class Consumer:
         previous, mine = self._turn, asyncio.get_running_loop().create_future()
         self._turn = mine
         try:
-            await self._take(message, previous)
+            await self._take(message, previous, mine)
         finally:
-            mine.set_result(None)
+            _pass_turn(previous, mine)
 
-    async def _take(self, message: DeliveredMessage, previous: asyncio.Future[None] | None) -> None:
+    async def _take(
+        self,
+        message: DeliveredMessage,
+        previous: asyncio.Future[None] | None,
+        mine: asyncio.Future[None],
+    ) -> None:
         raw: dict[str, Any] = {}
         request: RpcRequest | None = None
         try:
@@ -142,18 +147,20 @@ class Consumer:
                 return
             prepared = self._dispatcher.prepare(request)
         except _REJECTABLE as exc:
+            _pass_turn(previous, mine)  # a refusal's reply must not hold later deliveries
             await self._reject(message, raw=raw, request=request, exc=exc)
             return
         except Exception as exc:
             # Input nobody foresaw: still one rejection, never an unsettled message
             # holding a prefetch slot (aiormq would only log the callback's error).
             LOG.error("intake.unreadable", error=repr(exc), exc_info=exc)
+            _pass_turn(previous, mine)
             await self._reject(
                 message, raw=raw, request=request, exc=MalformedRequest(f"unreadable: {exc!r}")
             )
             return
         if previous is not None and not previous.done():
-            await previous
+            await asyncio.shield(previous)  # cancelling us must not cancel it
         self._pool.submit(prepared.vnf_id, functools.partial(self._process, message, prepared))
 
     async def _process(self, message: DeliveredMessage, prepared: Prepared) -> None:
@@ -376,6 +383,17 @@ class Consumer:
             error=str(exc),
             ctx=request.ctx.redacted() if request is not None else None,
         )
+
+
+def _pass_turn(previous: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+    """Let the next delivery go once this one and every one before it have:
+    ``mine`` is done only after ``previous`` is."""
+    if mine.done():
+        return
+    if previous is None or previous.done():
+        mine.set_result(None)
+    else:
+        previous.add_done_callback(lambda _: None if mine.done() else mine.set_result(None))
 
 
 def _delivery_key(message: DeliveredMessage, request: RpcRequest) -> str:

@@ -13,8 +13,9 @@ attempt), and only the head of the VNF's parked line may run; the others,
 coming back before it, go round again.  RabbitMQ expires per-message TTLs
 from the head of a queue only, so the delay queue is first in, first out:
 what was parked in order comes back in order.  A line whose head does not
-come back here (another replica took it) is forgotten after its delay plus
-``grace`` seconds.
+come back here (another replica took it) is forgotten after ``grace``
+seconds (by default the longest backoff plus 10 s: a copy waits behind every
+longer TTL ahead of it in the delay queue, of any VNF).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ParkedOrder:
     end.  An expired line (its head never came back here) is dropped.
     """
 
-    def __init__(self, *, grace: float = 10.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, grace: float = 40.0, clock: Callable[[], float] = time.monotonic):
         self._grace = grace
         self._clock = clock
         self._lines: dict[str, _Line] = {}
@@ -83,6 +84,10 @@ class ParkedOrder:
         return line.delay if line is not None else 0.0
 
     def park(self, vnf_id: str, key: str, *, delay: float, head: bool) -> None:
+        if len(self._lines) > 1024:  # lines whose head went to another replica
+            now = self._clock()
+            for vnf in [v for v, line in self._lines.items() if now > line.deadline]:
+                del self._lines[vnf]
         line = self._line(vnf_id)
         if line is None:
             line = self._lines[vnf_id] = _Line()
@@ -131,6 +136,8 @@ class RetryParking:
         self._exchange = exchange
         self._topic = topic
         self.queue = retry_queue_name(topic)
+        #: Whether this connection declared the delay queue as it should be.
+        self.declared = False
 
     def queue_arguments(self) -> dict[str, Any]:
         args = self._settings.queue_arguments(ttl=0, quorum=self._settings.quorum_queue)
@@ -140,14 +147,19 @@ class RetryParking:
         return args
 
     async def declare(self, channel: AbstractChannel) -> None:
+        self.declared = False
         await channel.declare_queue(
             self.queue,
             durable=self._settings.durable,
             auto_delete=False,
             arguments=self.queue_arguments(),
         )
+        self.declared = True
 
     async def park(self, message: DeliveredMessage, *, attempts: int, delay: float) -> None:
+        if not self.declared:
+            # A queue of that name with other arguments might never send it back.
+            raise ConnectionError(f"the delay queue {self.queue} is not declared")
         channel = self._channel()
         if channel is None or channel.is_closed:
             raise ConnectionError("no channel to park the cast on")

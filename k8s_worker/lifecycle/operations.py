@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.intake.redact import scrub, secret_fragments, secret_values
-from k8s_worker.kube import KubeRejected
+from k8s_worker.kube import KubeNotFound, KubeRejected
 from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -157,8 +157,13 @@ class Operations:
             self._translations.move_to_end(key)
             return cached
         try:
+            vnfd = await self.descriptor(rec)
+        except KubeNotFound as exc:
+            raise OperationFailed("DescriptorMissing", str(exc)) from None
+        # (The API server away while reading it: raised as is, the pass is retried.)
+        try:
             result = await self.translator.translate(
-                await self.descriptor(rec) or "",
+                vnfd or "",
                 vnf_id=rec.vnf_id,
                 vnf_name=spec.get("name") or None,
                 namespace=spec.get("namespace") or None,

@@ -484,7 +484,7 @@ class PolicyEngine:
                     recent = [t for t in mem["attempts"] if now - t < 24 * 3600][-50:]
                     mem["attempts"] = [*recent, now]
                     if decision.operation == "scale":
-                        rec.policy_state.setdefault("lastScale", {})[decision.args["policy"]] = now
+                        stamp_cooldown(rec, decision.args["policy"], at=now, host=self.host)
                     self._emit(rec, decision)
                     return retry  # one automatic operation at a time
                 if decision.decision == EXHAUSTED:

@@ -361,9 +361,12 @@ class Reconciler:
         new_ref = op.args.get("vnfdRef")
         current_ref = rec.spec.get("vnfdRef")
         if is_ref(new_ref) and (current_ref or {}).get("sha256") != new_ref["sha256"]:
-            # The one that ran stays referenced, for a rollback to go back to.
+            # The one that ran stays referenced, for a rollback to go back to
+            # (an inline one of an earlier version is stored by content first).
             if is_ref(current_ref):
                 rec.spec["previousVnfdRef"] = current_ref
+            elif rec.spec.get("vnfd"):
+                rec.spec["previousVnfdRef"] = await self.store.descriptors.put(rec.spec["vnfd"])
             rec.spec["vnfdRef"] = new_ref
             rec.spec.pop("vnfd", None)
             changed = True
@@ -434,8 +437,8 @@ class Reconciler:
 
         Started here: on this replica's monotonic clock.  Started by another
         replica: its wall-clock stamp's age less ``clock_tolerance`` (the other
-        clock may be ahead by that much), but at least as long as this replica
-        has watched it run."""
+        clock may be behind this one by that much); a stamp from the future
+        counts from when this replica first saw the operation."""
         if len(self._op_clock) > 10_000:  # ops that moved to other replicas
             self._op_clock.clear()
         first, here = self._op_clock.setdefault(op.op_id, (time.monotonic(), False))

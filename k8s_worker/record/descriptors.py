@@ -8,8 +8,9 @@ most ``CHUNK_BYTES`` each, gzip of the descriptor's text).  The record keeps
 only a reference, ``{"sha256", "bytes", "form", "parts"}``; identical
 descriptors share their chunks.  Content never changes under a name, so reads
 are cached by digest.  ``collect`` deletes the chunks no record references any
-more, once they are older than a grace period (so chunks written for a record
-that is about to be created are never taken).
+more, once they were last put longer ago than a grace period (so chunks put
+for a record about to be created, or an update about to be journaled, are
+never taken, even when the same content was stored long before).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -34,6 +36,8 @@ CONFIGMAP = KINDS["ConfigMap"]
 CHUNK_BYTES = 900 * 1024
 DESCRIPTOR_LABEL = "tacker.openstack.org/descriptor"
 SHA_ANNOTATION = "tacker.openstack.org/sha256"
+#: When the chunk was last put (epoch seconds); the grace counts from it.
+PUT_ANNOTATION = "tacker.openstack.org/put-at"
 #: Seconds an unreferenced chunk is kept (its record may be on its way).
 COLLECT_GRACE = 600.0
 
@@ -78,6 +82,7 @@ class DescriptorStore:
         raw, form = _canonical(vnfd)
         sha256 = hashlib.sha256(raw).hexdigest()
         packed = await asyncio.to_thread(gzip.compress, raw, 6, mtime=0)
+        put_at = str(int(time.time()))
         chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
         for part, chunk in enumerate(chunks):
             await self.kube.apply(
@@ -88,7 +93,9 @@ class DescriptorStore:
                         "name": chunk_name(sha256, part),
                         "namespace": self.namespace,
                         "labels": {DESCRIPTOR_LABEL: sha256[:40]},
-                        "annotations": {SHA_ANNOTATION: sha256},
+                        # An immutable ConfigMap's metadata may still change:
+                        # putting known content again renews its grace.
+                        "annotations": {SHA_ANNOTATION: sha256, PUT_ANNOTATION: put_at},
                     },
                     "immutable": True,
                     "binaryData": {"chunk": base64.b64encode(chunk).decode()},
@@ -130,17 +137,24 @@ class DescriptorStore:
         items, _ = await self.kube.list(
             CONFIGMAP, namespace=self.namespace, selector=DESCRIPTOR_LABEL
         )
-        now, gone = dt.datetime.now(dt.UTC), 0
+        now, gone = time.time(), 0
         for obj in items:
             meta = obj["metadata"]
             sha256 = (meta.get("annotations") or {}).get(SHA_ANNOTATION, "")
             if sha256 in keep:
                 continue
             created = meta.get("creationTimestamp")
-            if created:
-                born = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-                if (now - born).total_seconds() < grace:
-                    continue
+            born = (
+                dt.datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+                if created
+                else 0.0
+            )
+            try:
+                put_at = float((meta.get("annotations") or {}).get(PUT_ANNOTATION, 0))
+            except ValueError:
+                put_at = 0.0
+            if now - max(born, put_at) < grace:
+                continue
             if meta.get("deletionTimestamp"):
                 continue
             # Nothing depends on a chunk: gone at once, not through the collector.

@@ -9,6 +9,7 @@ the chunks no record references any more are collected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -117,6 +118,12 @@ async def test_a_big_descriptor_fits_and_its_versions_are_kept_then_collected(
     api = client.ApiClient(configuration=kube_api.configuration)
     try:
         store = RecordStore(Kube(api), namespace=names.records)
+        # Put again (an instantiate of the same VNFD on its way): its grace
+        # counts from now, not from when its chunks were first created.
+        await asyncio.sleep(6)
+        assert await store.descriptors.put(first) == ref
+        assert await store.collect_descriptors(grace=5) == 0
+        assert ref["sha256"] in set((await _chunks(kube_api, names)).values())
         assert await store.collect_descriptors(grace=0) >= ref["parts"]
     finally:
         await api.close()

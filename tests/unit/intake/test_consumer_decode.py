@@ -90,3 +90,27 @@ async def test_a_compressed_body_is_decoded_in_a_thread_and_keeps_its_place(
     assert channel.settled == [("ack", 1), ("ack", 2), ("ack", 3), ("ack", 4)]
     assert decoded_on["first"] != loop_thread and decoded_on["third"] != loop_thread
     assert decoded_on["second"] == loop_thread  # a small plain body stays on the loop
+
+
+async def test_a_refused_delivery_does_not_let_a_later_one_overtake_a_slow_decode() -> None:
+    handler = InMemoryHandler()
+    consumer = Consumer(
+        dispatcher=Dispatcher(handler),  # type: ignore[arg-type]
+        pool=OrderedPool(concurrency=4),
+        replies=None,  # type: ignore[arg-type]
+        notifier=None,
+    )
+    channel = _Channel()
+    big, ctype = kombu_compression.compress(_cast("first", padding=4 << 20), "gzip")
+    deliveries = [
+        _delivery(channel, 1, big, ctype),
+        _delivery(channel, 2, b"this is not json", None),
+        _delivery(channel, 3, _cast("third"), None),
+    ]
+    await asyncio.gather(*(consumer.on_message(d) for d in deliveries))
+    for _ in range(100):
+        if len(channel.settled) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert [c.kwargs["op_id"] for c in handler.calls] == ["first", "third"]
+    assert ("reject", 2) in channel.settled
