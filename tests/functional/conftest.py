@@ -73,3 +73,19 @@ async def _delete_namespaces(kubeconfig: str, names: list[str]) -> None:
             except ApiException as exc:
                 if exc.status != 404:
                     raise
+
+
+@pytest.fixture(scope="module")
+def names() -> harness.Names:
+    """Fresh exchange, topics and record namespace for one test module."""
+    return harness.Names.fresh()
+
+
+@pytest.fixture(scope="module")
+def events(
+    transport_url: str, names: harness.Names, worker: harness.WorkerProcess
+) -> Iterator[harness.Events]:
+    """Every notification of the module's worker (``worker`` is the module's own)."""
+    ev = harness.Events(transport_url, names)
+    yield ev
+    ev.stop()

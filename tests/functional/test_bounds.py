@@ -15,7 +15,7 @@ from kubernetes_asyncio import client
 from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
 from k8s_worker.record.model import record_name
 from rpc.exceptions import VnfNotFound
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import Conductor, Names, WorkerProcess, write_config
 from tests.vnfds import one_vdu
 
 PENDING_MAX = 5
@@ -37,11 +37,6 @@ BOMBS = {
 
 
 @pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
-
-
-@pytest.fixture(scope="module")
 async def worker(
     transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerProcess]:
@@ -58,13 +53,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 @pytest.fixture(scope="module")

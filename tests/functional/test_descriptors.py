@@ -24,15 +24,10 @@ from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
 from k8s_worker.record.descriptors import DESCRIPTOR_LABEL
 from k8s_worker.record.model import record_name
 from k8s_worker.record.store import RecordStore
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import Conductor, Names, WorkerProcess, write_config
 from tests.vnfds import one_vdu
 
 BIG = 1400 * 1024
-
-
-@pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +47,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 def _big_vnfd() -> str:

@@ -23,17 +23,12 @@ from kubernetes_asyncio import client
 from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
 from k8s_worker.record.model import record_name
 from k8s_worker.tosca import LABEL_VNF_ID
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import Conductor, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, set_unschedulable, wait_for_pods
 from tests.vnfds import one_vdu
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VNFD = one_vdu(max_instances=5, default_instances=3)
-
-
-@pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +48,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url, names, worker):
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 def _ready(pods: dict) -> list[str]:

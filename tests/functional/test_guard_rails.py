@@ -17,11 +17,6 @@ from tests.vnfds import one_vdu
 
 
 @pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
-
-
-@pytest.fixture(scope="module")
 async def worker(
     transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerProcess]:
@@ -40,13 +35,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 async def test_a_created_namespace_has_its_rails_and_refused_pods_end_the_operation(

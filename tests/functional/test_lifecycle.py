@@ -47,11 +47,6 @@ topology_template:
 
 
 @pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
-
-
-@pytest.fixture(scope="module")
 async def worker(
     transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerProcess]:
@@ -67,13 +62,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 @pytest.fixture(scope="module")

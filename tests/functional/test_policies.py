@@ -11,14 +11,9 @@ import pytest
 from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import Conductor, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED, pod_ready, wait_for_pods
 from tests.vnfds import heal_policy, one_vdu
-
-
-@pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +35,6 @@ async def worker(config) -> AsyncIterator[WorkerProcess]:
     await proc.start()
     yield proc
     await proc.stop()
-
-
-@pytest.fixture(scope="module")
-def events(transport_url, names, worker):
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import contextlib
 import pathlib
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import oslo_messaging
@@ -361,11 +361,6 @@ SAMPLES_TENANT = f"t-samples-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
-
-
-@pytest.fixture(scope="module")
 async def worker(
     transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerProcess]:
@@ -382,13 +377,6 @@ async def worker(
     await proc.start()
     yield proc
     assert await proc.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> Iterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 def _conductor(transport_url: str, names: Names, tenant: str) -> Conductor:

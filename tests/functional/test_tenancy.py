@@ -47,11 +47,6 @@ def tenant(label: str) -> str:
 
 # -- fixtures ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def names() -> Names:
-    return Names.fresh()
-
-
-@pytest.fixture(scope="module")
 async def worker(
     transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WorkerProcess]:
@@ -70,13 +65,6 @@ async def worker(
     assert await proc.stop() == 0
     logged = proc.log.read_text(errors="replace")
     assert not [s for s in SECRETS if s in logged], f"a secret parameter is in {proc.log}"
-
-
-@pytest.fixture(scope="module")
-def events(transport_url: str, names: Names, worker: WorkerProcess) -> AsyncIterator[Events]:
-    ev = Events(transport_url, names)
-    yield ev
-    ev.stop()
 
 
 @pytest.fixture(scope="module")
