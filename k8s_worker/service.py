@@ -89,7 +89,9 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         kconf = self.conf.kubernetes
         api = await make_api_client(
-            kubeconfig=kconf.kubeconfig or None, context=kconf.context or None
+            kubeconfig=kconf.kubeconfig or None,
+            context=kconf.context or None,
+            host=self.conf.k8s_worker.host,
         )
         kube = Kube(api, retry_seconds=kconf.api_retry_seconds)
         notifier = self.metrics.instrument_publisher(Notifier(self.conf))

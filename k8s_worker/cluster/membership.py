@@ -10,6 +10,11 @@ its own monotonic clock: a replica that was paused or cut off from the API
 server stops acting as soon as its last successful renewal is older than the
 lease (minus a safety margin), before the others take its VNFs over.  On
 SIGTERM the lease is deleted, so the others take over at once.
+
+A replica whose lease becomes valid (it starts, or it renews again after a
+pause or a cut) acts on the VNFs it gains only one renew interval later: the
+replicas that held them until now see its lease within their watch latency and
+stop first, so a hand-over back never has two replicas acting at once.
 """
 
 from __future__ import annotations
@@ -92,6 +97,10 @@ class Membership:
         self.members: list[str] = []
         self.listeners: list[Callable[[list[str]], None]] = []
         self._renewed_at: float | None = None  # monotonic time of the last successful renewal
+        # monotonic time our lease became valid after it was not (start, pause, cut)
+        self._valid_since: float | None = None
+        self.handover_grace = self.renew_interval
+        self._acting = False  # valid and settled, as of the last recompute
         self._acquired = _micro_time(wall())
         self.ready = asyncio.Event()
         self.released = False
@@ -114,8 +123,14 @@ class Membership:
     def owner_of(self, vnf_id: str) -> str | None:
         return rendezvous_owner(vnf_id, self.members)
 
+    def settled(self) -> bool:
+        """Our lease has been valid for the hand-over grace: the replicas that
+        acted on our VNFs while we were away have seen us back and stopped."""
+        since = self._valid_since
+        return since is not None and self.monotonic() - since >= self.handover_grace
+
     def owns(self, vnf_id: str) -> bool:
-        return self.valid() and self.owner_of(vnf_id) == self.host
+        return self.valid() and self.settled() and self.owner_of(vnf_id) == self.host
 
     # -- the lease -----------------------------------------------------------------
     def _body(self, resource_version: str | None = None) -> dict:
@@ -148,6 +163,8 @@ class Membership:
                 await self.kube.create(self._body())
             else:
                 await self.kube.replace(self._body(current["metadata"]["resourceVersion"]))
+            if not self.valid():
+                self._valid_since = self.monotonic()  # valid again: others see it from now
             self._renewed_at = started
 
     async def release(self, *, within: float = 5.0) -> None:
@@ -234,12 +251,20 @@ class Membership:
         return sorted(set(live))
 
     def recompute(self) -> None:
+        """The live members now; listeners hear of a change, and of this replica
+        starting to act (its hand-over grace over), when its VNFs need a look."""
         live = self._live()
+        acting = self.valid() and self.settled()
+        if live == self.members and acting == self._acting:
+            return
         if live != self.members:
             LOG.info("membership.changed", host=self.host, members=live, before=self.members)
-            self.members = live
-            for listener in self.listeners:
-                listener(live)
+        if acting and not self._acting:
+            LOG.info("membership.acting", host=self.host, grace=self.handover_grace)
+        self.members = live
+        self._acting = acting
+        for listener in self.listeners:
+            listener(live)
 
     def _on_event(self, event: WatchEvent) -> None:
         self.recompute()

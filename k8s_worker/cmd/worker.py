@@ -50,7 +50,9 @@ async def check_environment(conf: cfg.ConfigOpts) -> None:
     kconf = conf.kubernetes
     try:
         api = await make_api_client(
-            kubeconfig=kconf.kubeconfig or None, context=kconf.context or None
+            kubeconfig=kconf.kubeconfig or None,
+            context=kconf.context or None,
+            host=conf.k8s_worker.host,
         )
     except Exception as exc:
         raise ConfigError(

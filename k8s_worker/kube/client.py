@@ -5,15 +5,31 @@ Credentials stay inside the client configuration; nothing here logs them.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 
 from kubernetes_asyncio import client, config
 
 
+def user_agent(host: str) -> str:
+    """``tacker-k8s-worker/<version> (<host>)``: the API server's audit log and
+    metrics then tell the replicas apart (and from other clients)."""
+    try:
+        version = importlib.metadata.version("tacker-k8s-worker")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"tacker-k8s-worker/{version} ({host})"
+
+
 async def make_api_client(
-    *, kubeconfig: str | None = None, context: str | None = None, pool_size: int = 64
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    pool_size: int = 64,
+    host: str | None = None,
 ) -> client.ApiClient:
-    """An ApiClient for ``kubeconfig`` (or in-cluster config when it is empty)."""
+    """An ApiClient for ``kubeconfig`` (or in-cluster config when it is empty);
+    with ``host``, its requests name this replica in their User-Agent."""
     configuration = client.Configuration()
     if kubeconfig:
         await config.load_kube_config(
@@ -25,6 +41,8 @@ async def make_api_client(
         await config.load_kube_config(context=context, client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
     api = client.ApiClient(configuration=configuration)
+    if host:
+        api.user_agent = user_agent(host)
     _skip_proxy_lookup(api)
     return api
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.serial  # a skewed clock
 VNFS = 12
 
 
-def _libfaketime() -> str:
+def libfaketime() -> str:
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
     if not found:
         pytest.fail("libfaketime is missing (tools/testbed/up.sh installs Debian's faketime)")
@@ -48,7 +48,7 @@ async def test_a_replica_whose_clock_is_ahead_never_fights_over_vnfs(
         (
             "skew-b",
             {
-                "LD_PRELOAD": _libfaketime(),
+                "LD_PRELOAD": libfaketime(),
                 "FAKETIME": "+15s",
                 "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             },

@@ -1,5 +1,7 @@
 """Several worker replicas against one fleet of VNFs: hand-over after SIGKILL,
-SIGSTOP past the lease, a broker restart and an API server restart.
+SIGSTOP past the lease, a broker restart, an API server restart, a replica
+whose wall clock is 15 s ahead and one whose API requests a network holds
+past its lease.
 
 Observed only as Tacker and an operator would: oslo.messaging casts in,
 oslo.messaging notifications and the Kubernetes API out.
@@ -12,16 +14,24 @@ import collections
 import os
 import pathlib
 import signal
+import ssl
+import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+import yaml
 from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
+from tests.conftest import STATE
+from tests.functional import audit
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import pod_ready, set_unschedulable, wait_for_pods
+from tests.functional.tcp_hold import HoldingProxy
+from tests.functional.test_clock_skew import libfaketime
 from tests.vnfds import one_vdu
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -39,16 +49,18 @@ class Fleet:
         self.kubeconfig = kubeconfig
         self.workers: dict[str, WorkerProcess] = {}
 
-    async def start(self, host: str) -> WorkerProcess:
+    async def start(
+        self, host: str, *, env: dict[str, str] | None = None, kubeconfig: str | None = None
+    ) -> WorkerProcess:
         config = write_config(
             self.tmp / f"{host}.conf",
             names=self.names,
             transport_url=self.transport_url,
-            kubeconfig=self.kubeconfig,
+            kubeconfig=kubeconfig or self.kubeconfig,
             host=host,
             extra=LEASE,
         )
-        proc = WorkerProcess(config, log=self.tmp / f"{host}.log")
+        proc = WorkerProcess(config, log=self.tmp / f"{host}.log", env=env)
         await proc.start()
         self.workers[host] = proc
         return proc
@@ -71,6 +83,36 @@ async def fleet(transport_url, kubeconfig, tmp_path) -> AsyncIterator[Fleet]:
     f = Fleet(tmp_path, names=Names.fresh(), transport_url=transport_url, kubeconfig=kubeconfig)
     yield f
     await f.stop_all()
+
+
+def _network(kube_api) -> HoldingProxy:
+    """A proxy in front of the bed's API server, terminating TLS with the API
+    server's own certificate and going on with the admin client certificate."""
+    pki = STATE / "pki"
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(pki / "apiserver.crt", pki / "apiserver.key")
+    upstream = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    upstream.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+    server = urllib.parse.urlsplit(kube_api.configuration.host)
+    return HoldingProxy(server.hostname, server.port, server_ssl=served, upstream_ssl=upstream)
+
+
+def _via(proxy: HoldingProxy, kubeconfig: str, path: pathlib.Path) -> str:
+    """A copy of ``kubeconfig`` whose API server is reached through ``proxy``."""
+    doc = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
+    for cluster in doc["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+async def _deployment_of(kube_api, namespace: str, vnf_id: str) -> str:
+    apps = client.AppsV1Api(kube_api)
+    found = await apps.list_namespaced_deployment(
+        namespace, label_selector=f"{LABEL_VNF_ID}={vnf_id}"
+    )
+    (deployment,) = found.items
+    return deployment.metadata.name
 
 
 async def _owner(kube_api, names: Names, vnf_id: str) -> str | None:
@@ -141,10 +183,22 @@ async def _await_consumers(amqp_url: str, queue: str, *, count: int, within: flo
 
 @pytest.mark.serial  # restarts the shared API server and broker
 async def test_chaos_three_replicas_thirty_vnfs(
-    fleet, transport_url, amqp_url, kube_api, namespace
+    fleet, transport_url, amqp_url, kube_api, kubeconfig, namespace, tmp_path
 ):
-    for host in ("c1", "c2", "c3"):
-        await fleet.start(host)
+    started = time.time() - 1
+    network = _network(kube_api)  # c2 reaches the API server through it
+    await network.start()
+    await fleet.start("c1")
+    await fleet.start("c2", kubeconfig=_via(network, kubeconfig, tmp_path / "c2.kubeconfig"))
+    # c3's wall clock is 15 s ahead for the whole run (its monotonic clock is not).
+    await fleet.start(
+        "c3",
+        env={
+            "LD_PRELOAD": libfaketime(),
+            "FAKETIME": "+15s",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        },
+    )
     events = Events(transport_url, fleet.names)
     conductor = Conductor(transport_url, fleet.names)
     core = client.CoreV1Api(kube_api)
@@ -237,6 +291,23 @@ async def test_chaos_three_replicas_thirty_vnfs(
         assert await proc.wait() == 0
         await disturb(3)
         await settle()
+        # 5. Hold c2's API requests from its scale of one of its VNFs, mid-step,
+        # until its lease has passed, then release them: it must have given
+        # that write up by then (else it lands after another replica took the
+        # VNF over: the audit log shows it), and act again only once the
+        # others have handed its VNFs back.
+        owned_by_c2 = [v for v in vnfs if await _owner(kube_api, fleet.names, v) == "c2"]
+        assert owned_by_c2, "c2 has VNFs again"
+        held = owned_by_c2[0]
+        deployment = await _deployment_of(kube_api, namespace, held)
+        network.hold_on(f"/deployments/{deployment}/scale".encode())
+        kind = "out" if desired[held] < 3 else "in"
+        await cast("scale_vnf", held, f"held-{held[:8]}", policy="SP1", type=kind)
+        desired[held] += 1 if kind == "out" else -1
+        await asyncio.wait_for(network.triggered.wait(), 30)
+        await asyncio.sleep(10)  # the lease is 6 s
+        network.release()
+        await settle()
         await asyncio.sleep(5)
 
         rows = []
@@ -310,8 +381,28 @@ async def test_chaos_three_replicas_thirty_vnfs(
             f"gaps={totals[6]}"
         )
         assert not problems, problems
+        deployments = await client.AppsV1Api(kube_api).list_namespaced_deployment(namespace)
+        objects = {
+            d.metadata.name: d.metadata.labels[LABEL_VNF_ID]
+            for d in deployments.items
+            if (d.metadata.labels or {}).get(LABEL_VNF_ID) in vnfs
+        }
+        assert len(set(objects.values())) == len(vnfs)
+        verdict = audit.judge(objects, since=started)
+        print(
+            f"audit log: {verdict.acts} writes by replicas {sorted(verdict.agents)}, "
+            f"{verdict.claims} owner changes, {len(verdict.foreign)} by a replica not the owner; "
+            f"c2's connections held with bytes in flight: {network.held}, "
+            f"of them given up by c2 {network.dropped}, delivered late {network.delivered_late}"
+        )
+        assert {"c1", "c2", "c3"} <= verdict.agents and verdict.acts and verdict.claims >= 30
+        assert not verdict.foreign, verdict.foreign[:10]
     finally:
         events.stop()
+        try:
+            await fleet.stop_all()  # c2 releases its lease through the proxy
+        finally:
+            await network.stop()
 
 
 async def test_the_lease_of_a_replica_long_gone_is_deleted(fleet, kube_api):

@@ -12,7 +12,9 @@ PKI=$TKW_STATE/pki
 LOGS=$TKW_STATE/logs
 KUBECONFIG_OUT=$TKW_STATE/kubeconfig
 API=https://127.0.0.1:$TKW_APISERVER_PORT
-mkdir -p "$PKI" "$LOGS"
+# Who wrote what (tools/testbed/audit-policy.yaml): tests judge fencing from it.
+AUDIT_LOG=$TKW_STATE/audit/audit.log
+mkdir -p "$PKI" "$LOGS" "$(dirname "$AUDIT_LOG")"
 
 # --- PKI: a CA, the apiserver's serving certificate, an admin client
 # certificate (group system:masters) and the service-account key pair.
@@ -106,7 +108,9 @@ start_apiserver() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=Node,RBAC --allow-privileged=true \
     --max-requests-inflight=0 --max-mutating-requests-inflight=0 --enable-priority-and-fairness=false \
-    --profiling=false
+    --profiling=false \
+    --audit-policy-file="$HERE/audit-policy.yaml" --audit-log-path="$AUDIT_LOG" \
+    --audit-log-format=json --audit-log-maxsize=200 --audit-log-maxbackup=1
   wait_for "kube-apiserver /readyz on $API" 180 api_ready
   check_alive kube-apiserver
 }
@@ -199,7 +203,7 @@ case ${1:-up} in
   restart-apiserver) stop_pid kube-apiserver; start_apiserver ;;
   stop-apiserver) stop_pid kube-apiserver ;;
   start-apiserver) start_apiserver ;;
-  wipe) down; rm -rf "$TKW_STATE/etcd" "$LOGS" ;;
+  wipe) down; rm -rf "$TKW_STATE/etcd" "$LOGS" "$(dirname "$AUDIT_LOG")" ;;
   status) status ;;
   *) die "usage: $0 up|down|restart-apiserver|stop-apiserver|start-apiserver|wipe|status" ;;
 esac

@@ -77,3 +77,41 @@ def test_a_deleted_lease_is_forgotten() -> None:
     m._live()
     m.informer.cache.clear()
     assert m._live() == ["me"] and m._observed == {}
+
+
+class FakeKube:
+    """Enough of Kube for renew(): the lease is always there."""
+
+    async def get_or_none(self, kind: Any, *, name: str, namespace: str) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": "1"}}
+
+    async def replace(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+
+async def test_a_replica_back_from_a_pause_acts_only_after_the_handover_grace() -> None:
+    clock = Clock()
+    m = membership(clock, wall=0.0)
+    m.kube = FakeKube()  # type: ignore[assignment]
+    m._renewed_at = None
+    heard: list[list[str]] = []
+    m.listeners.append(heard.append)
+    vnf = "vnf-1"
+    await m.renew()
+    m.recompute()
+    assert m.members == ["me"] and not m.owns(vnf), "just valid: the others may still act"
+    clock.now += m.handover_grace
+    m.recompute()
+    assert m.owns(vnf)
+    assert len(heard) == 2, "listeners hear of the start of acting (its VNFs get a look)"
+    # Paused past the lease: not valid; the renewal after it starts a new grace.
+    clock.now += 20
+    assert not m.owns(vnf)
+    await m.renew()
+    assert not m.owns(vnf)
+    clock.now += m.handover_grace
+    assert m.owns(vnf)
+    # Renewals while valid keep it acting.
+    clock.now += 1
+    await m.renew()
+    assert m.owns(vnf)

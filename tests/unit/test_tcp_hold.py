@@ -1,0 +1,87 @@
+"""The chaos test's holding proxy does what its verdict relies on: held bytes
+reach the server only if their client still waits at release."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.functional.tcp_hold import HoldingProxy
+
+
+async def _recording_server() -> tuple[asyncio.Server, list[bytes]]:
+    got: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            got.append(data)
+            writer.write(b"ack:" + data)
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0), got
+
+
+async def test_held_bytes_are_delivered_late_to_a_client_that_still_waits() -> None:
+    server, got = await _recording_server()
+    proxy = HoldingProxy("127.0.0.1", server.sockets[0].getsockname()[1])
+    await proxy.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"one")
+        assert await reader.read(1024) == b"ack:one"
+        proxy.hold()
+        writer.write(b"two")
+        await asyncio.sleep(0.2)
+        assert got == [b"one"], "nothing passes while held"
+        proxy.release()
+        assert await asyncio.wait_for(reader.read(1024), 5) == b"ack:two"
+        writer.close()
+    finally:
+        await proxy.stop()
+        server.close()
+    assert got == [b"one", b"two"]
+    assert proxy.delivered_late == 1 and proxy.dropped == 0
+
+
+async def test_bytes_of_a_client_that_gave_up_while_held_are_never_delivered() -> None:
+    server, got = await _recording_server()
+    proxy = HoldingProxy("127.0.0.1", server.sockets[0].getsockname()[1])
+    await proxy.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"one")
+        assert await reader.read(1024) == b"ack:one"
+        proxy.hold()
+        writer.write(b"stale write")
+        await asyncio.sleep(0.1)
+        writer.close()  # its timeout passed: the client gives up
+        await asyncio.sleep(0.2)
+        proxy.release()
+        await asyncio.sleep(0.3)
+    finally:
+        await proxy.stop()
+        server.close()
+    assert got == [b"one"]
+    assert proxy.dropped == 1
+
+
+async def test_the_hold_starts_at_the_request_it_waits_for() -> None:
+    server, got = await _recording_server()
+    proxy = HoldingProxy("127.0.0.1", server.sockets[0].getsockname()[1])
+    await proxy.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        proxy.hold_on(b"/scale")
+        writer.write(b"GET /pods")
+        assert await reader.read(1024) == b"ack:GET /pods"
+        writer.write(b"PATCH /deployments/d/scale")
+        await asyncio.wait_for(proxy.triggered.wait(), 5)
+        await asyncio.sleep(0.2)
+        writer.close()
+        await asyncio.sleep(0.2)
+        proxy.release()
+        await asyncio.sleep(0.3)
+    finally:
+        await proxy.stop()
+        server.close()
+    assert got == [b"GET /pods"], "the scale was held, and dropped with its client"
