@@ -228,6 +228,24 @@ class Kube:
             "PATCH", path, body=patch, content_type="application/merge-patch+json"
         )
 
+    async def json_patch(
+        self,
+        kind: Kind,
+        *,
+        name: str,
+        namespace: str | None = None,
+        ops: list[Obj],
+        subresource: str | None = None,
+    ) -> Obj:
+        """JSON Patch (RFC 6902): applied by the API server to the object as it
+        is then, so ``test`` operations, not the resourceVersion, guard it."""
+        path = kind.path(namespace=namespace, name=name)
+        if subresource:
+            path += f"/{subresource}"
+        return await self.request(
+            "PATCH", path, body=ops, content_type="application/json-patch+json"
+        )
+
     async def scale(self, kind: Kind, *, name: str, namespace: str, replicas: int) -> Obj:
         """Set replicas through the scale subresource (only that field changes)."""
         return await self.patch(

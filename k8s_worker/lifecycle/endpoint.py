@@ -20,7 +20,7 @@ import structlog
 
 from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.redact import split_secret_params
-from k8s_worker.kube import KINDS, Kube, KubeConflict
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.lifecycle.cluster import TENANT_LABEL, VnfCluster
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
 from k8s_worker.policy.engine import add_alarm
@@ -38,6 +38,9 @@ from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VnfNotFound
 
 LOG = structlog.get_logger(__name__)
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+#: Journal patches tried before a cast is retried later (each loses only to
+#: another replica's journal of the same VNF in between).
+JOURNAL_ATTEMPTS = 20
 
 
 def _roles(ctx: RequestContext) -> list[str]:
@@ -180,7 +183,29 @@ class LifecycleEndpoint:
                 return False
             return added
 
-        if await self.store.mutate(vnf_id, add) is None or gone:
+        current: VnfRecord | None = rec  # as just read
+        for _ in range(JOURNAL_ATTEMPTS):
+            if current is None:
+                break
+            patch = current.journal_patch(op)
+            if patch is None:  # a record of an earlier version: compare-and-swap
+                current = await self.store.mutate(vnf_id, add)
+                break
+            if not add(current):
+                break  # nothing to write: a duplicate, refused, or terminated
+            try:
+                if await self.store.journal(current, patch) is not None:
+                    break
+            except KubeNotFound:
+                current = None
+                break
+            current = await self.store.get(vnf_id)  # another journal came first
+        else:
+            raise KubeConflict(
+                f"VNF record {vnf_id}: journaling still raced after {JOURNAL_ATTEMPTS} attempts",
+                status=409,
+            )
+        if current is None or gone:
             raise VnfNotFound(f"no VNF {vnf_id!r} (it was terminated)", vnf_id=vnf_id)
         if refused is not None:
             raise refused

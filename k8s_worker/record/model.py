@@ -316,7 +316,38 @@ class VnfRecord:
         seen = self.st.setdefault("seenOps", [])
         seen.append(op.op_id)
         del seen[:-SEEN_OPS_KEEP]
+        self.st["journalSeq"] = int(self.st.get("journalSeq") or 0) + 1
         return True
+
+    def journal_patch(self, op: Operation) -> list[dict[str, Any]] | None:
+        """The JSON Patch that journals ``op`` onto this record as read, or None
+        for a record without a journal sequence (written before it existed).
+
+        Guarded by ``journalSeq`` alone, which only journaling changes: the
+        owner's status writes in between (an operation advancing, events
+        flushed) do not stop it, where a compare-and-swap of the whole status
+        would lose to each of them.  Call before :meth:`add_operation`.
+        """
+        seq = self.st.get("journalSeq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/status/journalSeq", "value": seq},
+            {"op": "replace", "path": "/status/journalSeq", "value": seq + 1},
+        ]
+        if isinstance(self.st.get("operations"), list):
+            patch.append({"op": "add", "path": "/status/operations/-", "value": op.to_dict()})
+        else:
+            patch.append({"op": "add", "path": "/status/operations", "value": [op.to_dict()]})
+        seen = self.st.get("seenOps")
+        if isinstance(seen, list):
+            # seenOps changes only with journalSeq: its length is as read.
+            for _ in range(max(0, len(seen) + 1 - SEEN_OPS_KEEP)):
+                patch.append({"op": "remove", "path": "/status/seenOps/0"})
+            patch.append({"op": "add", "path": "/status/seenOps/-", "value": op.op_id})
+        else:
+            patch.append({"op": "add", "path": "/status/seenOps", "value": [op.op_id]})
+        return patch
 
     def save_operation(self, op: Operation) -> None:
         op.updated_at = utcnow()

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.record.descriptors import COLLECT_GRACE, DescriptorStore, is_ref
 from k8s_worker.record.model import (
     SEEN_OPS_KEEP,
@@ -259,6 +259,31 @@ class RecordStore:
         refused after all), and its Secret, whatever was written to it since."""
         await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
         await self._delete_params_secret(record)
+
+    async def journal(self, record: VnfRecord, patch: list[dict[str, Any]]) -> VnfRecord | None:
+        """Apply a journal patch (:meth:`VnfRecord.journal_patch` of the record
+        as read); the record as stored, or None when another journal came first
+        (read it again and decide again)."""
+        seq = patch[0]["value"]  # the journalSeq it was made against
+        vnf_id = record.vnf_id
+        try:
+            return VnfRecord(
+                await self.kube.json_patch(
+                    VNF,
+                    name=record.name,
+                    namespace=self.namespace,
+                    ops=patch,
+                    subresource="status",
+                )
+            )
+        except KubeRejected as exc:
+            if exc.status != 422:  # a failed "test" is 422; so is an invalid patch
+                raise
+            current = await self.get(vnf_id)
+            if current is None or current.st.get("journalSeq") != seq:
+                LOG.debug("record.journal_moved", vnf_id=vnf_id)
+                return None
+            raise
 
     async def mutate(
         self, vnf_id: str, change: Mutation, *, attempts: int = 20
