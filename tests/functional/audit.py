@@ -2,7 +2,8 @@
 (tools/testbed/audit-policy.yaml), not from anything the worker says.
 
 A VNF's owner changes only by a write of its record's ``status.owner`` (a
-compare-and-swap, so the claims are in one order).  Every successful write
+compare-and-swap, so the claims are in one order; the intake's journal
+patches never touch it).  Every successful write
 by a worker replica (its User-Agent names it) to an object of that VNF other
 than its record, params Secret or descriptors (which any replica's intake
 writes) must come from the replica of the latest claim the API server had
@@ -83,7 +84,10 @@ def judge(objects: dict[str, str], *, since: float) -> Verdict:
         if match:
             agents.add(match["host"])
         if ref.get("resource") == "vnfs" and name in claims:
-            owner = ((e.get("requestObject") or {}).get("status") or {}).get("owner")
+            body = e.get("requestObject")
+            if not isinstance(body, dict):
+                continue  # a journal's JSON Patch: it never changes the owner
+            owner = (body.get("status") or {}).get("owner")
             history = claims[name]
             if owner is not None and (not history or history[-1][1] != owner):
                 history.append((_time(e["stageTimestamp"]), owner))

@@ -1,0 +1,515 @@
+"""The RPC handler of the real worker: every cast becomes a journaled intent.
+
+A cast is durable once its operation is in the VNF record; that is all this
+module does for casts (the reconciler carries the operation out), so the
+intake can acknowledge the message as soon as a method returns.  A repeated
+op_id changes nothing.  Calls are answered from the record and the informers'
+caches.  Requests are checked against the caller's project: a tenant acts on
+its own VNFs only, unless the context is an admin's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
+from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
+from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
+from k8s_worker.policy.engine import add_alarm
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import Operation, RecordStore, VnfRecord
+from k8s_worker.tenancy import tenant_label_value
+from k8s_worker.tosca import (
+    LABEL_MANAGED_BY,
+    LABEL_VDU,
+    LABEL_VNF_ID,
+    MANAGED_BY_VALUE,
+    vnf_selector,
+)
+from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.redact import split_secret_params
+from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VnfNotFound
+
+LOG = structlog.get_logger(__name__)
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+#: Journal patches tried before a cast is retried later (each loses only to
+#: another replica's journal of the same VNF in between).
+JOURNAL_ATTEMPTS = 20
+
+
+def _roles(ctx: RequestContext) -> list[str]:
+    """The caller's roles as a list: oslo contexts send a list, some callers a
+    comma-separated string; either way a role is a whole name, never a substring."""
+    roles = ctx.get("roles") or []
+    if isinstance(roles, str):
+        roles = roles.split(",")
+    if not isinstance(roles, list | tuple):
+        return []
+    return [str(r).strip().lower() for r in roles]
+
+
+def _is_admin(ctx: RequestContext) -> bool:
+    return ctx.get("is_admin") is True or "admin" in _roles(ctx)
+
+
+class LifecycleEndpoint:
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        vnf_objects: VnfObjects,
+        queue: WorkQueue,
+        kube: Kube,
+        max_vnfs_per_tenant: int = 1000,
+        max_vnfd_bytes: int = 512 * 1024,
+        max_pending_operations: int = 100,
+        max_record_bytes: int = 1 << 20,
+        cached_records: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    ) -> None:
+        self.max_vnfd_bytes = max_vnfd_bytes
+        self._tenant_locks: dict[str, asyncio.Lock] = {}
+        self.max_pending_operations = max_pending_operations
+        self.max_record_bytes = max_record_bytes
+        self.cached_records = cached_records
+        self.store = store
+        self.vnf_objects = vnf_objects
+        self.queue = queue
+        self.kube = kube
+        self.max_vnfs_per_tenant = max_vnfs_per_tenant
+
+    # -- checks ------------------------------------------------------------------
+    @staticmethod
+    def _caller(ctx: RequestContext) -> None:
+        """Forbidden unless the caller is an admin or names its project."""
+        if not _is_admin(ctx) and not ctx.project_id:
+            raise Forbidden("the request context names no project, and the caller is not an admin")
+
+    @classmethod
+    def _authorize(cls, ctx: RequestContext, tenant_id: str) -> None:
+        """For a new VNF: the caller may create it for ``tenant_id``."""
+        cls._caller(ctx)
+        if _is_admin(ctx) or ctx.project_id == tenant_id:
+            return
+        raise Forbidden(
+            f"project {ctx.project_id!r} may create VNFs only for itself", field="tenant_id"
+        )
+
+    def _too_many(self, count: int) -> BadRequest:
+        return BadRequest(
+            f"the tenant has {count} VNFs, the most allowed "
+            f"([limits] max_vnfs_per_tenant = {self.max_vnfs_per_tenant})",
+            field="vnf",
+        )
+
+    def _check_vnfd_size(self, vnfd: Any, *, field: str) -> None:
+        """InvalidArguments when the VNFD is over ``[limits] max_vnfd_bytes``
+        (checked before anything parses, hashes or stores it)."""
+        if isinstance(vnfd, str):
+            size = len(vnfd.encode("utf-8", errors="replace"))
+        else:
+            size = len(json.dumps(vnfd, separators=(",", ":"), default=str).encode())
+        if size > self.max_vnfd_bytes:
+            raise InvalidArguments(
+                f"{field}: is {size} bytes, over the limit of {self.max_vnfd_bytes} "
+                "([limits] max_vnfd_bytes)",
+                field=field,
+            )
+
+    async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
+        """The VNF's record, if the caller may see it.  Another project's VNF is
+        not found, as OpenStack answers: nothing tells that it exists or whose it is."""
+        self._caller(ctx)
+        rec = await self.store.get(vnf_id)
+        if rec is None or not (_is_admin(ctx) or ctx.project_id == rec.tenant_id):
+            raise VnfNotFound(f"no VNF {vnf_id!r}", vnf_id=vnf_id)
+        return rec
+
+    def _pending_cap_reached(self, rec: VnfRecord, op: Operation) -> BadRequest | None:
+        """The refusal of a cast past the pending cap, judged from the record
+        just read (a backlog of casts costs one read each, no write); the
+        journal write checks again exactly."""
+        if op.operation == "terminate" or rec.has_seen(op.op_id):
+            return None  # a terminate is always taken; a duplicate is answered as one
+        waiting = sum(1 for o in rec.operations() if o.active)
+        if waiting < self.max_pending_operations:
+            return None
+        return BadRequest(
+            f"the VNF has {waiting} operations waiting, the most allowed "
+            f"([limits] max_pending_operations = {self.max_pending_operations})",
+            field="op_id",
+        )
+
+    async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
+        try:
+            rec = await self._record(ctx, vnf_id)
+        except VnfNotFound:
+            if op.op_id in await self.store.tombstone(vnf_id):
+                # A late duplicate (a terminate redelivered, say) of a VNF since
+                # terminated: it changes nothing and is no error.
+                LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op.op_id, operation=op.operation)
+                return
+            raise
+        if (refusal := self._pending_cap_reached(rec, op)) is not None:
+            raise refusal
+        added = gone = False
+
+        refused: BadRequest | None = None
+
+        def add(rec: VnfRecord) -> bool:
+            nonlocal added, gone, refused
+            added, refused = False, None  # decided afresh on each read of the record
+            if rec.terminated() and not rec.has_seen(op.op_id):
+                gone = True  # only the record is left, and it is about to go
+                return False
+            if rec.has_seen(op.op_id):
+                return False
+            if (refused := self._pending_cap_reached(rec, op)) is not None:
+                return False
+            added = rec.add_operation(op)
+            size = rec.size()
+            if added and size > self.max_record_bytes and op.operation != "terminate":
+                refused = BadRequest(
+                    f"the VNF record would grow to {size} bytes, over the limit of "
+                    f"{self.max_record_bytes} ([limits] max_record_bytes)",
+                    field="op_id",
+                )
+                added = False
+                return False
+            return added
+
+        current: VnfRecord | None = rec  # as just read
+        for _ in range(JOURNAL_ATTEMPTS):
+            if current is None:
+                break
+            patch = current.journal_patch(op)
+            if patch is None:  # a record of an earlier version: compare-and-swap
+                current = await self.store.mutate(vnf_id, add)
+                break
+            if not add(current):
+                break  # nothing to write: a duplicate, refused, or terminated
+            try:
+                if await self.store.journal(current, patch) is not None:
+                    break
+            except KubeNotFound:
+                current = None
+                break
+            current = await self.store.get(vnf_id)  # another journal came first
+        else:
+            raise KubeConflict(
+                f"VNF record {vnf_id}: journaling still raced after {JOURNAL_ATTEMPTS} attempts",
+                status=409,
+            )
+        if current is None or gone:
+            raise VnfNotFound(f"no VNF {vnf_id!r} (it was terminated)", vnf_id=vnf_id)
+        if refused is not None:
+            raise refused
+        LOG.info(
+            "intake.journaled" if added else "intake.duplicate",
+            vnf_id=vnf_id,
+            op_id=op.op_id,
+            operation=op.operation,
+        )
+        self.queue.add(vnf_id)
+
+    # -- casts -------------------------------------------------------------------
+    async def instantiate_vnf(
+        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+    ) -> None:
+        vnf_id = str(vnf["id"])
+        tenant_id = str(vnf["tenant_id"])
+        self._authorize(ctx, tenant_id)
+        self._check_vnfd_size(vnf["vnfd"], field="vnf.vnfd")
+        op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
+        if await self.store.get(vnf_id) is None:
+            if op_id in await self.store.tombstone(vnf_id):
+                # A late duplicate of a VNF since terminated: answered, not re-run.
+                LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
+                return
+            tenant_label = tenant_label_value(tenant_id)
+            labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
+            if len(vnf_id) <= 63:
+                labels[LABEL_VNF_ID] = vnf_id
+            # One tenant's instantiates are counted and created one at a time on
+            # this replica, so the count is exact here; across replicas the
+            # recount after the create makes the newest step back.
+            # (One small lock per tenant seen, kept: dropping one while a waiter
+            # is about to take it would let a newcomer in beside it.)
+            async with self._tenant_locks.setdefault(tenant_label, asyncio.Lock()):
+                if await self.store.get(vnf_id) is None:
+                    await self._create_record(
+                        vnf=vnf,
+                        vnf_id=vnf_id,
+                        tenant_id=tenant_id,
+                        labels=labels,
+                        selector=f"{TENANT_LABEL}={tenant_label}",
+                    )
+        await self._journal(ctx, vnf_id, op)
+
+    async def _create_record(
+        self,
+        *,
+        vnf: dict[str, Any],
+        vnf_id: str,
+        tenant_id: str,
+        labels: dict[str, str],
+        selector: str,
+    ) -> None:
+        """Create the VNF's record (without its operation), within the tenant's
+        limit; BadRequest past it."""
+        existing = await self.store.list(selector=selector)
+        if len(existing) >= self.max_vnfs_per_tenant:
+            raise self._too_many(len(existing))
+        # Secret-looking parameters go into a Secret beside the record, never its spec.
+        public, secret = split_secret_params(dict(vnf.get("params") or {}))
+        # The descriptor first (by content, apart from the record), then the
+        # record that references it.
+        vnfd_ref = await self.store.descriptors.put(vnf["vnfd"])
+        rec = VnfRecord.new(
+            namespace=self.store.namespace,
+            vnf_id=vnf_id,
+            name=str(vnf.get("name") or ""),
+            tenant_id=tenant_id,
+            vnf_namespace=vnf.get("namespace"),
+            vnfd_ref=vnfd_ref,
+            params=public,
+            labels=labels,
+        )
+        # Created without its operation: the instantiate is journaled only once
+        # the tenant's count allows it, so a record that steps back below was
+        # never one any replica could start on.
+        try:
+            created = await self.store.create(rec, secret_params=secret)
+        except KubeConflict:
+            pass  # created meanwhile (a redelivery racing us): journal below
+        else:
+            # Counted again now that it exists: of instantiates racing each other
+            # (here or on other replicas), the ones created last step back.
+            tenant_records = await self.store.list(selector=selector)
+            order = sorted(
+                tenant_records,
+                key=lambda r: (r.obj["metadata"].get("creationTimestamp") or "", r.name),
+            )
+            rank = next((i for i, r in enumerate(order) if r.name == created.name), 0)
+            if rank >= self.max_vnfs_per_tenant:
+                await self.store.withdraw(created)
+                raise self._too_many(len(tenant_records) - 1)
+
+    async def terminate_vnf(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
+    ) -> None:
+        args = {"graceful_timeout": graceful_timeout} if graceful_timeout is not None else {}
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(request_id=ctx.request_id, op_id=op_id, operation="terminate", args=args),
+        )
+
+    async def scale_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        policy: str,
+        type: str,
+        steps: int = 1,
+    ) -> None:
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(
+                request_id=ctx.request_id,
+                op_id=op_id,
+                operation="scale",
+                args={"policy": policy, "type": type, "steps": steps},
+            ),
+        )
+
+    async def heal_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vdus: list[str] | None = None,
+        cause: str | None = None,
+    ) -> None:
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(
+                request_id=ctx.request_id,
+                op_id=op_id,
+                operation="heal",
+                args={"vdus": vdus or [], "cause": cause},
+            ),
+        )
+
+    async def update_vnf(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        op_id: str,
+        vnfd: str | dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        if vnfd is None and not config:
+            raise BadRequest("update_vnf needs a vnfd or a config")
+        args: dict[str, Any] = {"vnfd": None, "config": config}
+        if vnfd is not None:
+            self._check_vnfd_size(vnfd, field="vnfd")
+            # Stored before it is journaled; the operation keeps its reference.
+            args["vnfdRef"] = await self.store.descriptors.put(vnfd)
+        await self._journal(
+            ctx,
+            vnf_id,
+            Operation.new(
+                request_id=ctx.request_id,
+                op_id=op_id,
+                operation="update",
+                args=args,
+            ),
+        )
+
+    async def alarm(
+        self,
+        ctx: RequestContext,
+        *,
+        vnf_id: str,
+        policy: str,
+        trigger: str,
+        state: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Queue the alarm in the record; the policy engine decides on it."""
+        await self._record(ctx, vnf_id)
+        now = time.time()
+
+        def queue_alarm(rec: VnfRecord) -> bool:
+            add_alarm(rec, policy=policy, trigger=trigger, state=state, details=details, now=now)
+            return True
+
+        await self.store.mutate(vnf_id, queue_alarm)
+        LOG.info("intake.alarm", vnf_id=vnf_id, policy=policy, trigger=trigger, state=state)
+        self.queue.add(vnf_id)
+
+    # -- calls ---------------------------------------------------------------------
+    async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:
+        rec = await self._record(ctx, vnf_id)
+        return await self.describe(rec, detail=True)
+
+    async def list_vnfs(
+        self, ctx: RequestContext, *, tenant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        self._caller(ctx)
+        if not _is_admin(ctx):
+            tenant_id = ctx.project_id  # a project sees its own VNFs, whatever it asks
+        if self.cached_records is not None:
+            # From the records informer: no LIST of every record (descriptors and
+            # all) per call.
+            records = [VnfRecord(obj) for obj in self.cached_records()]
+        else:
+            records = await self.store.list()
+        return [
+            await self.describe(r, detail=False)
+            for r in records
+            if tenant_id is None or r.tenant_id == tenant_id
+        ]
+
+    async def describe(self, rec: VnfRecord, *, detail: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": rec.vnf_id,
+            "name": rec.spec.get("name"),
+            "tenant_id": rec.tenant_id,
+            "namespace": rec.st.get("namespace") or rec.vnf_namespace or None,
+            "status": rec.status,
+            "reason": rec.st.get("reason"),
+            "last_operation": ops[-1].summary() if (ops := rec.operations()) else None,
+        }
+        deployments = {
+            (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
+            for d in self.vnf_objects.vnf_deployments(rec.vnf_id, rec.st.get("namespace"))
+        }
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        vdus = []
+        for name, desired in sorted(rec.desired_replicas.items()):
+            dep = deployments.get(name) or {}
+            vdus.append(
+                {
+                    "name": name,
+                    "desired_replicas": desired,
+                    "ready_replicas": int((dep.get("status") or {}).get("readyReplicas", 0)),
+                    "deployment": (dep.get("metadata") or {}).get("name"),
+                    "ready": bool(dep) and deployment_ready(dep),
+                }
+            )
+        out["vdus"] = vdus
+        if not detail:
+            return out
+        out["pods"] = [
+            {
+                "name": p["metadata"]["name"],
+                "vdu": (p["metadata"].get("labels") or {}).get(LABEL_VDU),
+                "phase": (p.get("status") or {}).get("phase"),
+                "ready": pod_ready(p),
+                "ip": (p.get("status") or {}).get("podIP"),
+                "node": (p.get("spec") or {}).get("nodeName"),
+                "restart_count": sum(
+                    int(c.get("restartCount", 0))
+                    for c in (p.get("status") or {}).get("containerStatuses") or []
+                ),
+                "networks": _networks(p),
+            }
+            for p in sorted(pods, key=lambda p: p["metadata"]["name"])
+        ]
+        out["operations"] = [op.summary() for op in rec.operations()[-10:]]
+        out["connection_points"] = await self._connection_points(rec)
+        return out
+
+    async def _connection_points(self, rec: VnfRecord) -> list[dict[str, Any]]:
+        ns = rec.st.get("namespace")
+        if not ns:
+            return []
+        services, _ = await self.kube.list(
+            KINDS["Service"], namespace=ns, selector=vnf_selector(rec.vnf_id)
+        )
+        return [
+            {
+                "vdu": (s["metadata"].get("labels") or {}).get(LABEL_VDU),
+                "service": s["metadata"]["name"],
+                "mgmt_ip_address": s.get("spec", {}).get("clusterIP"),
+                "type": s.get("spec", {}).get("type"),
+                "ports": [
+                    {
+                        "port": p.get("port"),
+                        "target_port": p.get("targetPort"),
+                        "protocol": p.get("protocol"),
+                        "node_port": p.get("nodePort"),
+                    }
+                    for p in s.get("spec", {}).get("ports", [])
+                ],
+            }
+            for s in services
+        ]
+
+
+def _networks(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = (pod["metadata"].get("annotations") or {}).get(NETWORK_STATUS)
+    if not raw:
+        return []
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        return []
+    return [
+        {"name": e.get("name"), "interface": e.get("interface"), "ips": e.get("ips", [])}
+        for e in entries
+        if isinstance(e, dict)
+    ]

@@ -1,0 +1,1 @@
+"""The replica fleet, active-active: membership leases and VNF ownership."""
