@@ -17,7 +17,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiohttp import web
@@ -105,7 +105,7 @@ def kubernetes_check(
 def lease_check(membership: Any) -> Check:
     """Ready while this replica's membership lease is renewed and it is a member.
 
-    ``membership`` is a ``k8s_worker.cluster.membership.Membership`` (its
+    ``membership`` is a ``k8s_worker.fleet.membership.Membership`` (its
     ``valid()``, ``host`` and ``members``).
     """
 
@@ -145,7 +145,8 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # the bound socket tells the real port when 0 was asked
+        # the bound socket tells the real port when 0 was asked
+        server = cast("asyncio.Server | None", site._server)
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
         LOG.info("http.listening", host=self.host, port=self.port)

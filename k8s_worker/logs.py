@@ -12,7 +12,7 @@ each RPC handler call, and remembers which request journaled an op_id, so the
 reconciler's later lines about that operation get the same ``request_id``.
 
 Redaction runs last before rendering: secret-looking keys are masked at any
-depth (``k8s_worker.intake.redact``), and strings (messages, reprs,
+depth (``k8s_worker.wire.redact``), and strings (messages, reprs,
 tracebacks) are scrubbed of bearer tokens, JWTs, passwords in URLs and
 ``token=...``-style pairs.
 """
@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from k8s_worker.intake.redact import MASK, redact
+from k8s_worker.wire.redact import MASK, redact
 
 WORK_KEYS = ("vnf_id", "op_id", "request_id")
 

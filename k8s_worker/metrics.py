@@ -17,7 +17,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +25,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from rpc.exceptions import BadRequest
+
+P = TypeVar("P")
 
 PREFIX = "tacker_k8s_worker"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -119,9 +121,10 @@ class Metrics:
                 now - started
             )
 
-    def instrument_publisher(self, publisher: Any) -> _CountingPublisher:
-        """``publisher`` (a Notifier) whose confirmed publishes are counted."""
-        return _CountingPublisher(publisher, self)
+    def instrument_publisher(self, publisher: P) -> P:
+        """``publisher`` (a Notifier) whose confirmed publishes are counted
+        (the wrapper passes everything else through, so it types as one)."""
+        return cast(P, _CountingPublisher(publisher, self))
 
     # -- intake ------------------------------------------------------------------------
     def instrument_handler(self, handler: Any) -> _CountingHandler:

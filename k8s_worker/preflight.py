@@ -24,9 +24,9 @@ from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings
 from k8s_worker.amqp.options import rabbit_options
-from k8s_worker.intake.envelope import EnvelopeError, compress
 from k8s_worker.kube.kinds import VNF_GROUP
 from k8s_worker.logs import scrub
+from k8s_worker.wire.envelope import EnvelopeError, compress
 
 
 class StartupError(Exception):

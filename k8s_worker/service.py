@@ -22,13 +22,13 @@ from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.options import register_oslo_opts
-from k8s_worker.cluster.membership import Membership
+from k8s_worker.api.endpoint import LifecycleEndpoint
+from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
 from k8s_worker.intake.service import IntakeService
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.kube.client import make_api_client
-from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster
-from k8s_worker.lifecycle.endpoint import LifecycleEndpoint
+from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
 from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
 from k8s_worker.logs import bind_request_context
@@ -103,7 +103,8 @@ class Worker:
             store = RecordStore(kube, namespace=kconf.record_namespace)
 
             namespaces: list[str | None] = list(kconf.namespaces) or [None]
-            pods, deployments = [], []
+            pods: list[Informer] = []
+            deployments: list[Informer] = []
             for ns in namespaces:
                 for kind, bucket in (("Pod", pods), ("Deployment", deployments)):
                     informer = Informer(
@@ -131,10 +132,10 @@ class Worker:
                 self.informers.append(nodes.informer)
                 node_status = nodes.status
 
-            cluster = VnfCluster(kube=kube, pods=pods, deployments=deployments)
+            vnf_objects = VnfObjects(kube=kube, pods=pods, deployments=deployments)
             namespace_policy, pod_rules = tenancy_settings(self.conf)
             operations = Operations(
-                cluster=cluster,
+                vnf_objects=vnf_objects,
                 namespaces=namespace_policy,
                 pods=pod_rules,
                 secret_params=store.secret_params,
@@ -166,16 +167,17 @@ class Worker:
                 clock_tolerance=self.conf.cluster.clock_tolerance,
             )
             notifier.on_recovered.append(reconciler.publisher_recovered)
-            membership.listeners.append(
-                lambda _members: [
-                    self._route_record(WatchEvent("MODIFIED", r, None)) for r in records.items()
-                ]
-            )
+
+            def look_at_every_record(_members: list[str]) -> None:
+                for r in records.items():
+                    self._route_record(WatchEvent("MODIFIED", r, None))
+
+            membership.listeners.append(look_at_every_record)
             endpoint = self.metrics.instrument_handler(
                 bind_request_context(
                     LifecycleEndpoint(
                         store=store,
-                        cluster=cluster,
+                        vnf_objects=vnf_objects,
                         queue=self.queue,
                         kube=kube,
                         max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import Any
 
 from oslo_config import cfg
 
@@ -18,7 +19,7 @@ CONF = cfg.CONF
 _MODULES: tuple[str, ...] = ("worker", "intake", "kubernetes", "limits", "cluster", "service")
 
 
-def _modules() -> Iterable[object]:
+def _modules() -> Iterable[Any]:
     for name in _MODULES:
         yield importlib.import_module(f"{__name__}.{name}")
 

@@ -36,15 +36,15 @@ import structlog
 from aiormq.abc import DeliveredMessage
 from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
 
-from k8s_worker.intake.context import RequestContext
 from k8s_worker.intake.dispatcher import Dispatcher, Prepared, serialize_failure
-from k8s_worker.intake.envelope import EnvelopeError, decode
 from k8s_worker.intake.parking import ParkedOrder, RetryParking, parked_attempts
 from k8s_worker.intake.pool import OrderedPool
-from k8s_worker.intake.redact import shorten
 from k8s_worker.intake.replies import ReplySender
 from k8s_worker.intake.request import MalformedRequest, RpcRequest, peek_reply_address
 from k8s_worker.notify.notifier import Notifier
+from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.envelope import EnvelopeError, decode, header_text
+from k8s_worker.wire.redact import shorten
 from rpc import contract
 from rpc.exceptions import BadRequest
 
@@ -128,7 +128,7 @@ class Consumer:
         request: RpcRequest | None = None
         try:
             properties = message.header.properties
-            compression = (properties.headers or {}).get("compression")
+            compression = header_text(properties.headers, "compression")
             if compression or len(message.body) > OFFLOAD_BYTES:
                 # Decompressing (up to 16 MiB) and parsing a big body take tens of
                 # milliseconds: not on the event loop.
@@ -409,7 +409,7 @@ def _line_of(message: DeliveredMessage, prepared: Prepared) -> tuple[str, str]:
 
 async def _settle(message: DeliveredMessage, how: Settle) -> None:
     """Ack, requeue or reject; a dead channel means the broker redelivers anyway."""
-    tag = message.delivery.delivery_tag
+    tag = getattr(message.delivery, "delivery_tag", None)  # a Basic.Deliver has one
     assert tag is not None
     try:
         if how == "ack":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from k8s_worker.intake.context import RequestContext
+from k8s_worker.wire.context import RequestContext
 
 
 @runtime_checkable

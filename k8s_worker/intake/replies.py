@@ -30,8 +30,8 @@ import tenacity
 from aio_pika.abc import AbstractChannel
 
 from k8s_worker.intake.dispatcher import serialize_failure
-from k8s_worker.intake.envelope import CONTENT_TYPE, encode
 from k8s_worker.intake.request import RpcRequest
+from k8s_worker.wire.envelope import CONTENT_TYPE, encode
 
 LOG = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from k8s_worker.intake.context import RequestContext
+from k8s_worker.wire.context import RequestContext
 
 
 class MalformedRequest(ValueError):

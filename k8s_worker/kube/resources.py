@@ -11,7 +11,7 @@ is raised at once as a ``KubeError`` subclass the caller can act on.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ LOG = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "tacker-k8s-worker"
 Obj = dict[str, Any]
+JsonPatch = list[Obj]  # RFC 6902 operations
 
 
 class Kube:
@@ -234,7 +235,7 @@ class Kube:
         *,
         name: str,
         namespace: str | None = None,
-        ops: list[Obj],
+        ops: JsonPatch,
         subresource: str | None = None,
     ) -> Obj:
         """JSON Patch (RFC 6902): applied by the API server to the object as it
@@ -287,7 +288,7 @@ class Kube:
         selector: str | None = None,
         resource_version: str,
         timeout_seconds: int = 290,
-    ) -> AsyncIterator[Obj]:
+    ) -> AsyncGenerator[Obj, None]:
         """Raw watch events ({type, object}) from ``resource_version``, bookmarks included.
 
         The stream ends when the server closes it (``timeout_seconds``); a 410
@@ -335,11 +336,11 @@ class Kube:
                     event = json.loads(line)
                     if event.get("type") == "ERROR":
                         status = event.get("object", {})
-                        exc = ApiException(
+                        failure = ApiException(
                             status=status.get("code", 500), reason=status.get("reason", "")
                         )
-                        exc.body = json.dumps(status)
-                        raise classify(exc, what=f"WATCH {path}")  # type: ignore[misc]
+                        failure.body = json.dumps(status).encode()
+                        raise classify(failure, what=f"WATCH {path}")  # type: ignore[misc]
                     yield event
             except KubeError:
                 raise

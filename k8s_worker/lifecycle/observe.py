@@ -80,8 +80,8 @@ def vdu_states(
 ) -> list[VduState]:
     """Per VDU: desired replicas (from the record), ready and failed pods."""
     deps = {d["metadata"].get("labels", {}).get(LABEL_VDU): d for d in deployments}
-    ready: dict[str, int] = {}
-    failed: dict[str, int] = {}
+    ready: dict[str | None, int] = {}  # by VDU (None: a pod without the VDU label)
+    failed: dict[str | None, int] = {}
     for pod in pods:
         vdu = (pod["metadata"].get("labels") or {}).get(LABEL_VDU)
         if pod_ready(pod):

@@ -19,9 +19,8 @@ from typing import Any
 
 import structlog
 
-from k8s_worker.intake.redact import scrub, secret_fragments, secret_values
 from k8s_worker.kube import KubeNotFound, KubeRejected
-from k8s_worker.lifecycle.cluster import NamespaceGuard, VnfCluster, render
+from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
     pod_failed,
@@ -45,6 +44,7 @@ from k8s_worker.tenancy import (
     check_replica_bounds,
 )
 from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError
+from k8s_worker.wire.redact import scrub, secret_fragments, secret_values
 
 Outcome = Done | Waiting
 #: Reads a record's secret-looking parameters (kept outside its spec).
@@ -89,7 +89,7 @@ class Operations:
     def __init__(
         self,
         *,
-        cluster: VnfCluster,
+        vnf_objects: VnfObjects,
         namespaces: NamespacePolicy,
         pods: PodRules | None = None,
         secret_params: SecretParams | None = None,
@@ -98,7 +98,7 @@ class Operations:
         cache_size: int = 256,
     ) -> None:
         self.translator = translator or Translator(TranslatorLimits(processes=0))
-        self.cluster = cluster
+        self.vnf_objects = vnf_objects
         self.namespaces = namespaces
         self.pod_rules = pods or PodRules()
         self._secret_params = secret_params
@@ -277,12 +277,12 @@ class Operations:
             return []
         restored = []
         for vdu, want in sorted(rec.desired_replicas.items()):
-            dep = self.cluster.deployment_of(rec.vnf_id, vdu, ns)
+            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu, ns)
             if dep is None or dep["metadata"].get("deletionTimestamp"):
                 continue
             have = int((dep.get("spec") or {}).get("replicas", want))
             if have != want:
-                await self.cluster.scale(
+                await self.vnf_objects.scale(
                     namespace=ns, deployment=dep["metadata"]["name"], replicas=want
                 )
                 restored.append(f"{vdu}: {have} -> {want}")
@@ -321,7 +321,7 @@ class Operations:
         so a cache that has not seen that write yet cannot pass for ready)."""
         waiting = []
         for vdu in translation.vdus:
-            dep = self.cluster.deployment_of(rec.vnf_id, vdu.name, rec.st.get("namespace"))
+            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu.name, rec.st.get("namespace"))
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
             floor = (generations or {}).get(vdu.name, 0)
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
@@ -358,20 +358,20 @@ class Operations:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
         if objects is None:
             objects = await self.rendered(rec, translation, rec.st["namespace"])
-        applied = await self.cluster.apply(objects, vnf_id=rec.vnf_id)
-        op.detail["applied"] = True
-        op.detail["objects"] = applied.names
-        op.detail["generations"] = applied.generations
+        applied = await self.vnf_objects.apply(objects, vnf_id=rec.vnf_id)
+        op.progress["applied"] = True
+        op.progress["objects"] = applied.names
+        op.progress["generations"] = applied.generations
 
     # -- instantiate ------------------------------------------------------------------
     async def _instantiate(self, rec: VnfRecord, op: Operation) -> Outcome:
         translation = await self.translation(rec)
-        if not op.detail.get("applied"):
+        if not op.progress.get("applied"):
             ns = self.namespace_of(rec, translation)
             # Every check before the first write: a refused VNF creates nothing.
             self.check_namespace(rec, ns)
             objects = await self.rendered(rec, translation, ns)
-            await self.cluster.ensure_namespace(
+            await self.vnf_objects.ensure_namespace(
                 ns,
                 tenant_id=rec.tenant_id,
                 create=self.namespaces.create,
@@ -379,7 +379,7 @@ class Operations:
             )
             rec.st["namespace"] = ns
             await self._apply(rec, op, translation, objects=objects)
-        outcome = self._all_ready(rec, translation, generations=op.detail.get("generations"))
+        outcome = self._all_ready(rec, translation, generations=op.progress.get("generations"))
         if isinstance(outcome, Done):
             return Done(
                 {
@@ -394,20 +394,22 @@ class Operations:
         ns = rec.st.get("namespace")
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
-        if "deleting" not in op.detail:  # the count may be 0: nothing was left to delete
-            op.detail["deleting"] = await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+        if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
+            op.progress["deleting"] = await self.vnf_objects.delete_all(
+                namespace=ns, vnf_id=rec.vnf_id
+            )
             return Waiting("deleting the VNF's objects")
-        left = await self.cluster.remaining(namespace=ns, vnf_id=rec.vnf_id)
+        left = await self.vnf_objects.remaining(namespace=ns, vnf_id=rec.vnf_id)
         if left:
             # Re-issue deletes for anything that appeared or was missed.
-            await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+            await self.vnf_objects.delete_all(namespace=ns, vnf_id=rec.vnf_id)
             return Waiting(f"{len(left)} objects still present: {', '.join(left[:5])}")
-        return Done({"deleted": op.detail["deleting"]})
+        return Done({"deleted": op.progress["deleting"]})
 
     # -- scale ----------------------------------------------------------------------
     async def _scale(self, rec: VnfRecord, op: Operation) -> Outcome:
         translation = await self.translation(rec)
-        if "targets" not in op.detail:
+        if "targets" not in op.progress:
             name = op.args.get("policy", "")
             try:
                 policy = translation.policies.scaling_policy(name)
@@ -438,24 +440,24 @@ class Operations:
                     f"cannot scale {direction} with policy {name}: " + "; ".join(blocked),
                     vnf_status=None,
                 )
-            op.detail["targets"] = targets
-            op.detail["policy"] = name
+            op.progress["targets"] = targets
+            op.progress["policy"] = name
             for vdu, t in targets.items():
                 rec.desired_replicas[vdu] = t["new"]
         ns = self.placed_in(rec, op)
-        for vdu, t in op.detail["targets"].items():
-            dep = self.cluster.deployment_of(rec.vnf_id, vdu, ns)
+        for vdu, t in op.progress["targets"].items():
+            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu, ns)
             if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
-                await self.cluster.scale(
+                await self.vnf_objects.scale(
                     namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
                 )
         outcome = self._all_ready(rec, translation)
         if isinstance(outcome, Done):
             return Done(
                 {
-                    "policy": op.detail["policy"],
+                    "policy": op.progress["policy"],
                     "type": op.args.get("type"),
-                    "replicas": op.detail["targets"],
+                    "replicas": op.progress["targets"],
                 }
             )
         return outcome
@@ -478,26 +480,26 @@ class Operations:
         if op.args.get("recreate"):
             return await self._recreate(rec, op, translation)
         if op.args.get("restart"):
-            if "generations" not in op.detail:
+            if "generations" not in op.progress:
                 stamp = utcnow()
                 generations = {}
                 for vdu in names or sorted(known):
-                    dep = await self.cluster.restart(
+                    dep = await self.vnf_objects.restart(
                         namespace=ns, deployment=translation.vdu(vdu).deployment_name, stamp=stamp
                     )
                     generations[vdu] = int(dep["metadata"].get("generation", 0))
-                op.detail["generations"] = generations
-            outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
+                op.progress["generations"] = generations
+            outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
             if isinstance(outcome, Done):
                 return Done(
                     {
-                        "restarted_vdus": sorted(op.detail["generations"]),
+                        "restarted_vdus": sorted(op.progress["generations"]),
                         "cause": op.args.get("cause"),
                     }
                 )
             return outcome
-        pods = self.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
-        if "pods" not in op.detail:
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        if "pods" not in op.progress:
             live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
             if op.args.get("pods"):
                 wanted = set(op.args["pods"])
@@ -508,12 +510,12 @@ class Operations:
                 ]
             else:
                 chosen = [p for p in live if pod_failed(p) or not pod_ready(p)]
-            op.detail["pods"] = sorted(p["metadata"]["name"] for p in chosen)
-        targets = set(op.detail["pods"])
+            op.progress["pods"] = sorted(p["metadata"]["name"] for p in chosen)
+        targets = set(op.progress["pods"])
         present = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] in targets}
         for name, pod in present.items():
             if pod["metadata"].get("deletionTimestamp") is None:
-                await self.cluster.delete_pod(namespace=ns, name=name)
+                await self.vnf_objects.delete_pod(namespace=ns, name=name)
         if present:
             return Waiting(f"replacing {len(present)} pods")
         outcome = self._all_ready(rec, translation)
@@ -530,7 +532,7 @@ class Operations:
     ) -> Outcome:
         """Done when each VDU has its desired number of ready pods that are not
         being deleted and are not among ``besides`` (the pods being replaced)."""
-        pods = self.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
         waiting = []
         for vdu in translation.vdus:
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
@@ -550,18 +552,18 @@ class Operations:
 
     async def _recreate(self, rec: VnfRecord, op: Operation, translation: Translation) -> Outcome:
         ns = self.placed_in(rec, op)
-        if not op.detail.get("deleted"):
-            if not op.detail.get("deleting"):
-                await self.cluster.delete_all(namespace=ns, vnf_id=rec.vnf_id)
-                op.detail["deleting"] = True
+        if not op.progress.get("deleted"):
+            if not op.progress.get("deleting"):
+                await self.vnf_objects.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                op.progress["deleting"] = True
                 return Waiting("deleting the VNF's objects to recreate them")
-            left = await self.cluster.remaining(namespace=ns, vnf_id=rec.vnf_id)
+            left = await self.vnf_objects.remaining(namespace=ns, vnf_id=rec.vnf_id)
             if left:
                 return Waiting(f"{len(left)} objects still present")
-            op.detail["deleted"] = True
-        if not op.detail.get("applied"):
+            op.progress["deleted"] = True
+        if not op.progress.get("applied"):
             await self._apply(rec, op, translation)
-        outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
+        outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
         if isinstance(outcome, Done):
             return Done({"recreated": True, "cause": op.args.get("cause")})
         return outcome
@@ -577,17 +579,17 @@ class Operations:
         if not rec.st.get("namespace"):
             return await self._instantiate(rec, op)
         translation = await self.translation(rec)
-        if not op.detail.get("applied"):
+        if not op.progress.get("applied"):
             vdus = {v.name for v in translation.vdus}
             for gone in [name for name in rec.desired_replicas if name not in vdus]:
                 del rec.desired_replicas[gone]  # a VDU the new descriptor dropped
             await self._apply(rec, op, translation)
-            op.detail["removed"] = await self.cluster.delete_others(
-                namespace=rec.st["namespace"], vnf_id=rec.vnf_id, keep=op.detail["objects"]
+            op.progress["removed"] = await self.vnf_objects.delete_others(
+                namespace=rec.st["namespace"], vnf_id=rec.vnf_id, keep=op.progress["objects"]
             )
-        outcome = self._all_ready(rec, translation, generations=op.detail["generations"])
-        if isinstance(outcome, Done) and op.detail.get("removed"):
-            return Done({"removed_objects": op.detail["removed"]})
+        outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
+        if isinstance(outcome, Done) and op.progress.get("removed"):
+            return Done({"removed_objects": op.progress["removed"]})
         return outcome
 
 

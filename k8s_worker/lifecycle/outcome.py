@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s_worker.intake.redact import shorten
+from k8s_worker.wire.redact import shorten
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from oslo_config import cfg
 from k8s_worker.amqp.connection import ConnectionSettings, connect
 from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, notification_queue
-from k8s_worker.intake.context import RequestContext
-from k8s_worker.intake.envelope import CONTENT_TYPE, compress, encode
-from k8s_worker.intake.redact import redact
+from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.envelope import CONTENT_TYPE, compress, encode
+from k8s_worker.wire.redact import redact
 
 LOG = structlog.get_logger(__name__)
 

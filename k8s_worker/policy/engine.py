@@ -444,7 +444,7 @@ class PolicyEngine:
         now: float,
         node_status: NodeStatus | None = None,
     ) -> list[float]:
-        retry = []
+        retry: list[float] = []
         memory = rec.policy_state.setdefault("heal", {})
         for policy in policies.heals:
             for vdu in policy.targets:

@@ -15,8 +15,8 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import structlog
 
@@ -46,11 +46,11 @@ class NotOwner(Exception):
     """This replica does not own the VNF (any more): it must not act or publish."""
 
 
-class Publisher:  # the part of k8s_worker.notify.Notifier the reconciler uses
+class Publisher(Protocol):  # the part of k8s_worker.notify.Notifier the reconciler uses
     async def publish(
         self,
         event_type: str,
-        payload: dict[str, Any],
+        payload: Mapping[str, Any],
         *,
         priority: str = "INFO",
         message_id: str | None = None,
@@ -272,9 +272,10 @@ class Reconciler:
             rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} started")
             rec = await self._write(rec)
             log.info("operation.started")
-            rec = await self.flush(rec)
-            if rec is None:
+            flushed = await self.flush(rec)
+            if flushed is None:
                 return None
+            rec = flushed
             op = rec.find(op.op_id) or op
         self._fence(rec)
         try:
@@ -320,7 +321,7 @@ class Reconciler:
             if op.operation == "scale" and not op.automatic and (op.detail or {}).get("policy"):
                 # A manual scale starts the policy's cooldown too (automatic ones
                 # started it when they were decided), so alarms don't undo it at once.
-                stamp_cooldown(rec, op.detail["policy"], at=time.time(), host=self.host)
+                stamp_cooldown(rec, op.progress["policy"], at=time.time(), host=self.host)
             if op.operation == "heal" and not op.automatic:
                 rec.policy_state.pop("heal", None)  # a manual heal clears given-up policies
             op.state = OpState.COMPLETED
@@ -451,11 +452,11 @@ class Reconciler:
         self._op_clock.pop(op.op_id, None)
         rec.st.pop("waiting", None)
         rec = await self._write(rec)
-        rec = await self.flush(rec)
-        if rec is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
-            await self._delete_terminated(rec)
-        elif rec is not None and rec.current() is not None:
-            self.queue.add(rec.vnf_id)
+        flushed = await self.flush(rec)
+        if flushed is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
+            await self._delete_terminated(flushed)
+        elif flushed is not None and flushed.current() is not None:
+            self.queue.add(flushed.vnf_id)
 
     @staticmethod
     def _op_payload(op: Operation) -> dict[str, Any]:
@@ -477,7 +478,7 @@ class Reconciler:
         before = rec.st.get("podMemory") or {}
         memory, respawns = track_pods(
             before,
-            self.ops.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
+            self.ops.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
             now=time.time(),
             detect=detect,
         )
@@ -508,7 +509,7 @@ class Reconciler:
         retry = self.policy.evaluate(
             rec,
             policies,
-            pods=self.ops.cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
+            pods=self.ops.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
             busy=op is not None,
             node_status=self.node_status,
         )
@@ -519,11 +520,11 @@ class Reconciler:
 
     # -- steady state ----------------------------------------------------------
     def _observed(self, rec: VnfRecord) -> tuple[str, str]:
-        cluster = self.ops.cluster
+        objects = self.ops.vnf_objects
         states = vdu_states(
             vdus=rec.desired_replicas,
-            deployments=cluster.vnf_deployments(rec.vnf_id, rec.st.get("namespace")),
-            pods=cluster.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
+            deployments=objects.vnf_deployments(rec.vnf_id, rec.st.get("namespace")),
+            pods=objects.vnf_pods(rec.vnf_id, rec.st.get("namespace")),
         )
         if not states:
             return rec.status or "ERROR", rec.st.get("reason", "")

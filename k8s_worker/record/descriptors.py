@@ -24,7 +24,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 
@@ -42,7 +42,7 @@ PUT_ANNOTATION = "tacker.openstack.org/put-at"
 COLLECT_GRACE = 600.0
 
 
-def is_ref(value: Any) -> bool:
+def is_ref(value: Any) -> TypeGuard[dict[str, Any]]:
     """Whether ``value`` is a reference to a stored descriptor."""
     return isinstance(value, dict) and {"sha256", "parts", "form"} <= set(value)
 

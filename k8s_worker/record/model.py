@@ -161,6 +161,14 @@ class Operation:
         return d
 
     @property
+    def progress(self) -> dict[str, Any]:
+        """``detail`` as an operation's steps keep their progress in it
+        (created empty when first needed)."""
+        if self.detail is None:
+            self.detail = {}
+        return self.detail
+
+    @property
     def active(self) -> bool:
         return self.state in OP_ACTIVE_STATES
 

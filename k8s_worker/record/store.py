@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
+from k8s_worker.kube.resources import JsonPatch
 from k8s_worker.record.descriptors import COLLECT_GRACE, DescriptorStore, is_ref
 from k8s_worker.record.model import (
     SEEN_OPS_KEEP,
@@ -260,7 +261,7 @@ class RecordStore:
         await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
         await self._delete_params_secret(record)
 
-    async def journal(self, record: VnfRecord, patch: list[dict[str, Any]]) -> VnfRecord | None:
+    async def journal(self, record: VnfRecord, patch: JsonPatch) -> VnfRecord | None:
         """Apply a journal patch (:meth:`VnfRecord.journal_patch` of the record
         as read); the record as stored, or None when another journal came first
         (read it again and decide again)."""

@@ -29,6 +29,7 @@ from k8s_worker.amqp.topology import ExchangeSpec, RabbitSettings, declare_excha
 from k8s_worker.tail.event import Event, Malformed, parse
 from k8s_worker.tail.filters import EventFilter
 from k8s_worker.tail.repeats import RecentMessages
+from k8s_worker.wire.envelope import header_text
 
 LOG = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -224,7 +225,7 @@ class Tail:
                     message.body,
                     routing_key=message.routing_key or "",
                     content_encoding=message.content_encoding,
-                    compression=(message.headers or {}).get("compression"),
+                    compression=header_text(message.headers, "compression"),
                     message_id=message.message_id,
                 )
                 if isinstance(item, Malformed):

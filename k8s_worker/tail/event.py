@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s_worker.intake.context import CONTEXT_PREFIX
-from k8s_worker.intake.envelope import EnvelopeError, decode
-from k8s_worker.intake.redact import redact
+from k8s_worker.wire.context import CONTEXT_PREFIX
+from k8s_worker.wire.envelope import EnvelopeError, decode
+from k8s_worker.wire.redact import redact
 
 #: oslo's notification priorities, by severity (SAMPLE is metering data: INFO rank).
 SEVERITY: dict[str, int] = {

@@ -265,8 +265,10 @@ class _Checker:
                     entries.append((e.get("namespace"), str(e.get("name"))))
         else:
             for item in str(raw).split(","):
-                ns, _, name = item.strip().partition("/") if "/" in item else ("", "", item.strip())
-                entries.append((ns or None, name))
+                prefix, _, net = (
+                    item.strip().partition("/") if "/" in item else ("", "", item.strip())
+                )
+                entries.append((prefix or None, net))
         for ns, name in entries:
             if ns and ns != self.namespace:
                 self.add(

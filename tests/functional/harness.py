@@ -22,7 +22,7 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from k8s_worker.intake.testing import die_with_parent, oslo_rpc_client
+from tests.doubles.intake import die_with_parent, oslo_rpc_client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CTX = {

@@ -24,8 +24,8 @@ from structlog.testing import capture_logs
 
 from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.amqp.topology import ExchangeSpec, QueueSpec, declare_queue_on
-from k8s_worker.intake.testing import WorkerProcess, oslo_rpc_client, read_journal, wait_for
 from k8s_worker.notify.notifier import Notifier
+from tests.doubles.intake import WorkerProcess, oslo_rpc_client, read_journal, wait_for
 
 CTX = {"user_id": "bob", "project_id": "tenant-b"}
 FALLBACK = "amqp.declare_fallback_nondurable"

@@ -16,7 +16,7 @@ from typing import Any
 
 import aio_pika
 
-from k8s_worker.intake.testing import WorkerProcess, oslo_rpc_client, read_journal, wait_for
+from tests.doubles.intake import WorkerProcess, oslo_rpc_client, read_journal, wait_for
 from tests.functional.private_rabbit import PRIVATE_PORT, PrivateRabbit
 
 CTX = {"user_id": "bob", "project_id": "tenant-b"}

@@ -17,7 +17,7 @@ from typing import Any
 import aio_pika
 import pytest
 
-from k8s_worker.intake.testing import (
+from tests.doubles.intake import (
     FAILING,
     FLAKY,
     WorkerProcess,

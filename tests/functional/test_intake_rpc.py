@@ -21,15 +21,15 @@ import pytest
 from oslo_config import cfg
 from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
 
-from k8s_worker.intake.envelope import encode
-from k8s_worker.intake.testing import (
+from k8s_worker.wire.envelope import encode
+from rpc.exceptions import InvalidArguments, VnfNotFound
+from tests.doubles.intake import (
     EXPLODE,
     WorkerProcess,
     oslo_rpc_client,
     read_journal,
     wait_for,
 )
-from rpc.exceptions import InvalidArguments, VnfNotFound
 
 CTX = {"user_id": "alice", "project_id": "tenant-a", "auth_token": "s3cr3t-token"}
 

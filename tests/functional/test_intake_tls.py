@@ -34,9 +34,9 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.intake.testing import WorkerProcess, read_journal, wait_for
 from k8s_worker.notify.notifier import PRIORITIES
 from rpc.client import K8sWorkerClient, get_transport
+from tests.doubles.intake import WorkerProcess, read_journal, wait_for
 from tests.functional.private_rabbit import PrivateRabbit, make_ca, make_cert
 
 CTX = {"user_id": "carol", "project_id": "tenant-tls"}

@@ -26,8 +26,8 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
-from k8s_worker.intake.testing import wait_for
 from k8s_worker.record.crd import crd_manifest
+from tests.doubles.intake import wait_for
 from tests.functional.harness import (
     CTX,
     ROOT,

@@ -408,7 +408,7 @@ async def test_chaos_three_replicas_thirty_vnfs(
 async def test_the_lease_of_a_replica_long_gone_is_deleted(fleet, kube_api):
     from datetime import UTC, datetime, timedelta
 
-    from k8s_worker.cluster.membership import MEMBER_LABEL
+    from k8s_worker.fleet.membership import MEMBER_LABEL
 
     await fleet.start("keeper")
     coordination = client.CoordinationV1Api(kube_api)

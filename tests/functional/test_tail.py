@@ -28,8 +28,8 @@ from oslo_config import cfg
 from oslo_context.context import RequestContext
 
 from k8s_worker.amqp.options import register_oslo_opts
-from k8s_worker.intake.testing import oslo_rpc_client
 from k8s_worker.notify.notifier import PRIORITIES, Notifier
+from tests.doubles.intake import oslo_rpc_client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from k8s_worker import logs
-from k8s_worker.intake.context import RequestContext
+from k8s_worker.wire.context import RequestContext
 
 TOKEN = "gAAAAABsecret-keystone-token"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJlLXNpZ25lZA"

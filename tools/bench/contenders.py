@@ -217,7 +217,7 @@ async def drain_ours(
     url: str, *, topic: str, host: str, count: int, prefetch: int, idle: float = 0.0
 ) -> tuple[Result, list[str]]:
     from k8s_worker.intake.service import IntakeService
-    from k8s_worker.intake.testing import NoopHandler
+    from tests.doubles.intake import NoopHandler
 
     conf = bench_conf(url, prefetch=prefetch)
     handler = NoopHandler()

@@ -30,7 +30,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from k8s_worker.cluster.membership import lease_name
+from k8s_worker.fleet.membership import lease_name
 from tools.bench import stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, gone_how, is_ready

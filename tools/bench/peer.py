@@ -23,7 +23,7 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from k8s_worker.intake.testing import oslo_rpc_client
+from tests.doubles.intake import oslo_rpc_client
 from tools.bench.testbed import Names
 
 CTX = {

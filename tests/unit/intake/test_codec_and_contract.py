@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from k8s_worker.intake.context import RequestContext
-from k8s_worker.intake.envelope import EnvelopeError, decode, encode
 from k8s_worker.intake.request import MalformedRequest, RpcRequest
+from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.envelope import EnvelopeError, decode, encode
 from rpc import contract
 from rpc.exceptions import InvalidArguments
 

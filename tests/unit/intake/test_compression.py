@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kombu import compression as kombu_compression
 
-from k8s_worker.intake.envelope import EnvelopeError, compress, decode, encode
+from k8s_worker.wire.envelope import EnvelopeError, compress, decode, encode
 
 MESSAGE = {"method": "get_vnf", "args": {"vnf_id": "v" * 500}, "_unique_id": "u-1"}
 
@@ -43,7 +43,7 @@ def test_without_the_header_the_body_is_read_as_it_is() -> None:
 def test_a_compression_bomb_stops_at_the_limit(codec: str) -> None:
     import tracemalloc
 
-    from k8s_worker.intake.envelope import decompress
+    from k8s_worker.wire.envelope import decompress
 
     bomb, content_type = kombu_compression.compress(b"\0" * (64 << 20), codec)
     assert len(bomb) < 1 << 20

@@ -12,9 +12,9 @@ from kombu import compression as kombu_compression
 from k8s_worker.intake import consumer as consumer_module
 from k8s_worker.intake.consumer import Consumer
 from k8s_worker.intake.dispatcher import Dispatcher
-from k8s_worker.intake.envelope import encode
 from k8s_worker.intake.pool import OrderedPool
-from k8s_worker.intake.testing import InMemoryHandler
+from k8s_worker.wire.envelope import encode
+from tests.doubles.intake import InMemoryHandler
 
 
 class _Channel:

@@ -10,8 +10,8 @@ from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
 
 from k8s_worker.intake.dispatcher import Dispatcher
 from k8s_worker.intake.request import RpcRequest
-from k8s_worker.intake.testing import NoopHandler
 from rpc.exceptions import InvalidArguments
+from tests.doubles.intake import NoopHandler
 
 
 class _OnlyHeal:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from k8s_worker.intake.context import RequestContext
-from k8s_worker.intake.redact import secret_values, split_secret_params
-from k8s_worker.lifecycle.cluster import render
-from k8s_worker.lifecycle.endpoint import _is_admin
+from k8s_worker.api.endpoint import _is_admin
+from k8s_worker.lifecycle.objects import render
 from k8s_worker.tosca import translate
+from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.redact import secret_values, split_secret_params
 from tests.unit.tosca.conftest import VNF_ID, minimal_vdu, tacker_vnfd
 
 
@@ -101,8 +101,8 @@ def test_roles_are_whole_names() -> None:
 
 
 def test_an_error_quoting_a_line_of_a_secret_config_shows_none_of_it() -> None:
-    from k8s_worker.intake.redact import scrub, secret_fragments
     from k8s_worker.tosca import VnfdError
+    from k8s_worker.wire.redact import scrub, secret_fragments
 
     params = {"app_config": "A: 1", "db_credentials": "DB_PASSWORD hunter2\nX: a: b"}
     _, secret = split_secret_params(params)

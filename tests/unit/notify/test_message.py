@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from k8s_worker.intake.context import RequestContext
 from k8s_worker.notify.notifier import Notifier
+from k8s_worker.wire.context import RequestContext
 
 
 def notifier() -> Notifier:

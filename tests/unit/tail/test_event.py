@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from k8s_worker.intake.envelope import encode
 from k8s_worker.tail.event import Event, Malformed, parse
+from k8s_worker.wire.envelope import encode
 
 
 def _message(**extra: object) -> dict[str, object]:

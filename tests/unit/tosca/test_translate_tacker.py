@@ -246,7 +246,7 @@ def test_tacker_defs_imports_are_served_locally() -> None:
 
 
 def test_a_config_update_may_name_a_container_as_the_descriptor_does() -> None:
-    from k8s_worker.lifecycle.cluster import render
+    from k8s_worker.lifecycle.objects import render
 
     vnfd = tacker_vnfd(
         {"VDU1": minimal_vdu(vnfcs={"front_end": {"image": "nginx:1.25", "config": "K: old"}})}

@@ -1,1 +1,0 @@
-"""Several replicas, active-active: membership leases and VNF ownership."""
