@@ -23,7 +23,7 @@ from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
 from k8s_worker.policy.engine import add_alarm
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import Operation, RecordStore, VnfRecord
+from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import (
     LABEL_MANAGED_BY,
@@ -134,7 +134,7 @@ class LifecycleEndpoint:
         """The refusal of a cast past the pending cap, judged from the record
         just read (a backlog of casts costs one read each, no write); the
         journal write checks again exactly."""
-        if op.operation == "terminate" or rec.has_seen(op.op_id):
+        if op.kind == OperationKind.TERMINATE or rec.has_seen(op.op_id):
             return None  # a terminate is always taken; a duplicate is answered as one
         waiting = sum(1 for o in rec.operations() if o.active)
         if waiting < self.max_pending_operations:
@@ -173,7 +173,7 @@ class LifecycleEndpoint:
                 return False
             added = rec.add_operation(op)
             size = rec.size()
-            if added and size > self.max_record_bytes and op.operation != "terminate":
+            if added and size > self.max_record_bytes and op.kind != OperationKind.TERMINATE:
                 refused = BadRequest(
                     f"the VNF record would grow to {size} bytes, over the limit of "
                     f"{self.max_record_bytes} ([limits] max_record_bytes)",

@@ -34,7 +34,7 @@ from k8s_worker.lifecycle.translator import (
     TranslatorLimits,
     TranslatorUnavailable,
 )
-from k8s_worker.record import Operation, VnfRecord
+from k8s_worker.record import Operation, OperationKind, VnfRecord
 from k8s_worker.record.model import utcnow
 from k8s_worker.tenancy import (
     NamespaceRefused,
@@ -61,7 +61,7 @@ PENDING_STATUS = {
 
 
 def pending_status(op: Operation) -> str:
-    if op.operation == "scale":
+    if op.kind == OperationKind.SCALE:
         return "PENDING_SCALE_IN" if op.args.get("type") == "in" else "PENDING_SCALE_OUT"
     return PENDING_STATUS.get(op.operation, "PENDING_UPDATE")
 
@@ -108,6 +108,14 @@ class Operations:
         # Policies do not depend on the VNF's id: one entry per distinct descriptor,
         # so the policy engine never re-parses TOSCA however many VNFs share one.
         self._policies: OrderedDict[str, Policies] = OrderedDict()
+        #: What each kind of operation does: one step of it (see the module docstring).
+        self._steps: dict[OperationKind, Callable[[VnfRecord, Operation], Awaitable[Outcome]]] = {
+            OperationKind.INSTANTIATE: self._instantiate,
+            OperationKind.TERMINATE: self._terminate,
+            OperationKind.SCALE: self._scale,
+            OperationKind.HEAL: self._heal,
+            OperationKind.UPDATE: self._update,
+        }
 
     # -- translation (cached: tosca-parser is not cheap) ------------------------
     async def secret_params(self, rec: VnfRecord) -> dict[str, Any]:
@@ -290,7 +298,8 @@ class Operations:
 
     # -- dispatch ------------------------------------------------------------------
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
-        handler = getattr(self, f"_{op.operation}", None)
+        kind = op.kind
+        handler = self._steps.get(kind) if kind is not None else None
         if handler is None:
             raise OperationFailed(
                 "UnknownOperation", f"unknown operation {op.operation!r}", vnf_status=None
@@ -298,7 +307,7 @@ class Operations:
         if op.detail is None:
             op.detail = {}
         placed = rec.st.get("namespace")
-        if placed and op.operation != "terminate":
+        if placed and op.kind != OperationKind.TERMINATE:
             # The rules may have changed since it was placed (a grant withdrawn):
             # everything but removing the VNF stops there.
             self.check_namespace(rec, placed, placed=True)

@@ -27,8 +27,9 @@ from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
 from k8s_worker.policy.engine import NodeStatus, PolicyEngine, note_respawn, stamp_cooldown
+from k8s_worker.reconcile.controller import Backoff, Controller, Forget, RetryAfter, Verdict
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
+from k8s_worker.record import Operation, OperationKind, OpState, RecordStore, VnfRecord
 from k8s_worker.record.descriptors import is_ref
 from k8s_worker.record.model import utcnow
 
@@ -98,7 +99,6 @@ class Reconciler:
         self.policy = policy
         self.host = host
         self.node_status = node_status
-        self._failures: dict[str, int] = {}
         # VNFs whose outbox could not be published (the broker is away): looked
         # at again when the publisher recovers, and every PUBLISH_RETRY meanwhile.
         self.unpublished: set[str] = set()
@@ -108,52 +108,42 @@ class Reconciler:
 
     # -- the loop ------------------------------------------------------------
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.workers):
-                group.create_task(self._worker())
+        """Reconcile the queued VNFs until cancelled (a generic controller)."""
+        controller = Controller(
+            queue=self.queue,
+            handler=self.handle,
+            classify=self.classify,
+            workers=self.workers,
+            backoff_max=self.backoff_max,
+            key_name="vnf_id",
+        )
+        await controller.run()
 
-    async def _worker(self) -> None:
-        while True:
-            vnf_id = await self.queue.get()
-            try:
-                if not self.owns(vnf_id):
-                    self._failures.pop(vnf_id, None)  # another replica's now
-                    continue
-                token = WRITE_FENCE.set(self._fence_for(vnf_id))
-                try:
-                    with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
-                        requeue = await self.reconcile(vnf_id)
-                finally:
-                    WRITE_FENCE.reset(token)
-                self._failures.pop(vnf_id, None)
-                if vnf_id in self.unpublished:
-                    requeue = _sooner(requeue, PUBLISH_RETRY)
-                if requeue is not None:
-                    self.queue.add_after(vnf_id, requeue)
-            except asyncio.CancelledError:
-                raise
-            except (NotOwner, Fenced):
-                self._failures.pop(vnf_id, None)
-                LOG.info("reconcile.not_owner", vnf_id=vnf_id, host=self.host)
-            except Exception as exc:
-                n = self._failures[vnf_id] = self._failures.get(vnf_id, 0) + 1
-                delay = min(self.backoff_max, 0.25 * 2 ** min(n, 16))
-                if isinstance(exc, KubeConflict):
-                    delay = 0.05
-                    LOG.debug("reconcile.conflict", vnf_id=vnf_id)
-                else:
-                    LOG.warning(
-                        "reconcile.failed",
-                        vnf_id=vnf_id,
-                        error=str(exc),
-                        error_type=type(exc).__name__,
-                        retry_in=delay,
-                        attempt=n,
-                        exc_info=not isinstance(exc, KubeError),
-                    )
-                self.queue.add_after(vnf_id, delay)
-            finally:
-                self.queue.done(vnf_id)
+    async def handle(self, vnf_id: str) -> float | None:
+        """One VNF's pass, if this replica owns it, inside its write fence;
+        seconds until it needs another look."""
+        if not self.owns(vnf_id):
+            return None  # another replica's now
+        token = WRITE_FENCE.set(self._fence_for(vnf_id))
+        try:
+            with structlog.contextvars.bound_contextvars(vnf_id=vnf_id):
+                requeue = await self.reconcile(vnf_id)
+        finally:
+            WRITE_FENCE.reset(token)
+        if vnf_id in self.unpublished:
+            requeue = _sooner(requeue, PUBLISH_RETRY)
+        return requeue
+
+    def classify(self, vnf_id: str, exc: Exception) -> Verdict:
+        """What follows a failed pass: ownership lost is forgotten, a lost
+        compare-and-swap is retried at once, anything else backs off."""
+        if isinstance(exc, NotOwner | Fenced):
+            LOG.info("reconcile.not_owner", vnf_id=vnf_id, host=self.host)
+            return Forget("not owner")
+        if isinstance(exc, KubeConflict):
+            LOG.debug("reconcile.conflict", vnf_id=vnf_id)
+            return RetryAfter(0.05)
+        return Backoff(traceback=not isinstance(exc, KubeError))
 
     def _fence_for(self, vnf_id: str) -> Callable[[], float | None] | None:
         """The write fence of one VNF's pass: while this replica owns the VNF,
@@ -232,16 +222,15 @@ class Reconciler:
             rec = flushed
         self._fence(rec)
         await self.store.bury(rec)  # a 409 re-reads and comes back here
-        self._failures.pop(rec.vnf_id, None)
         LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
 
     def _supersede_by_terminate(self, rec: VnfRecord) -> None:
         """A journaled terminate cancels the operations queued before it."""
         ops = [o for o in rec.operations() if o.active]
-        if not any(o.operation == "terminate" for o in ops[1:]):
+        if not any(o.kind == OperationKind.TERMINATE for o in ops[1:]):
             return
         for o in ops:
-            if o.operation == "terminate":
+            if o.kind == OperationKind.TERMINATE:
                 break
             self._fail(
                 rec,
@@ -258,7 +247,7 @@ class Reconciler:
         log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
         refused: OperationFailed | None = None
         if op.state == OpState.STARTING:
-            if op.operation == "update":
+            if op.kind == OperationKind.UPDATE:
                 try:
                     rec = await self._apply_update_spec(rec, op)
                 except OperationFailed as exc:
@@ -318,17 +307,21 @@ class Reconciler:
             await self._finish(rec, op)
             return None
         if isinstance(outcome, Done):
-            if op.operation == "scale" and not op.automatic and (op.detail or {}).get("policy"):
+            if (
+                op.kind == OperationKind.SCALE
+                and not op.automatic
+                and (op.detail or {}).get("policy")
+            ):
                 # A manual scale starts the policy's cooldown too (automatic ones
                 # started it when they were decided), so alarms don't undo it at once.
                 stamp_cooldown(rec, op.progress["policy"], at=time.time(), host=self.host)
-            if op.operation == "heal" and not op.automatic:
+            if op.kind == OperationKind.HEAL and not op.automatic:
                 rec.policy_state.pop("heal", None)  # a manual heal clears given-up policies
             op.state = OpState.COMPLETED
             op.detail = {**(op.detail or {}), **outcome.detail}
             rec.save_operation(op)
             rec.emit(f"vnf.{op.operation}.end", {**self._op_payload(op), **outcome.detail})
-            if op.operation != "terminate":
+            if op.kind != OperationKind.TERMINATE:
                 status, reason = self._observed(rec)
                 rec.set_status(status, reason=f"{op.operation} {op.op_id} completed: {reason}")
             log.info("operation.completed")
@@ -453,7 +446,11 @@ class Reconciler:
         rec.st.pop("waiting", None)
         rec = await self._write(rec)
         flushed = await self.flush(rec)
-        if flushed is not None and op.operation == "terminate" and op.state == OpState.COMPLETED:
+        if (
+            flushed is not None
+            and op.kind == OperationKind.TERMINATE
+            and op.state == OpState.COMPLETED
+        ):
             await self._delete_terminated(flushed)
         elif flushed is not None and flushed.current() is not None:
             self.queue.add(flushed.vnf_id)
@@ -474,7 +471,7 @@ class Reconciler:
         """Report pods replaced or restarted since the record last looked (once each)."""
         if not rec.st.get("namespace"):
             return rec
-        detect = op is None or op.operation == "heal"
+        detect = op is None or op.kind == OperationKind.HEAL
         before = rec.st.get("podMemory") or {}
         memory, respawns = track_pods(
             before,

@@ -5,6 +5,7 @@ from k8s_worker.record.crd import CRD_NAME, crd_manifest, install_crd
 from k8s_worker.record.model import (
     OP_ACTIVE_STATES,
     Operation,
+    OperationKind,
     OpState,
     VnfRecord,
     VnfStatus,
@@ -16,6 +17,7 @@ __all__ = [
     "OP_ACTIVE_STATES",
     "OpState",
     "Operation",
+    "OperationKind",
     "RecordStore",
     "VnfRecord",
     "VnfStatus",

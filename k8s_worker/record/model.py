@@ -55,6 +55,16 @@ class OpState(enum.StrEnum):
     FAILED = "FAILED"
 
 
+class OperationKind(enum.StrEnum):
+    """The kinds of operation a VNF's journal holds (stored as these strings)."""
+
+    INSTANTIATE = "instantiate"
+    TERMINATE = "terminate"
+    SCALE = "scale"
+    HEAL = "heal"
+    UPDATE = "update"
+
+
 OP_ACTIVE_STATES = frozenset({OpState.STARTING, OpState.PROCESSING, OpState.FAILED_TEMP})
 
 
@@ -159,6 +169,14 @@ class Operation:
             if value is not None:
                 d[key] = value
         return d
+
+    @property
+    def kind(self) -> OperationKind | None:
+        """The operation's kind (None for one this version does not know)."""
+        try:
+            return OperationKind(self.operation)
+        except ValueError:
+            return None
 
     @property
     def progress(self) -> dict[str, Any]:
@@ -312,7 +330,7 @@ class VnfRecord:
     def terminated(self) -> bool:
         """A terminate completed: the objects are gone and only this record is left."""
         return any(
-            op.operation == "terminate" and op.state == OpState.COMPLETED
+            op.kind == OperationKind.TERMINATE and op.state == OpState.COMPLETED
             for op in self.operations()
         )
 
