@@ -428,16 +428,16 @@ class LifecycleEndpoint:
             "id": rec.vnf_id,
             "name": rec.spec.get("name"),
             "tenant_id": rec.tenant_id,
-            "namespace": rec.st.get("namespace") or rec.vnf_namespace or None,
+            "namespace": rec.placed_namespace or rec.vnf_namespace or None,
             "status": rec.status,
-            "reason": rec.st.get("reason"),
+            "reason": rec.reason,
             "last_operation": ops[-1].summary() if (ops := rec.operations()) else None,
         }
         deployments = {
             (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
-            for d in self.vnf_objects.vnf_deployments(rec.vnf_id, rec.st.get("namespace"))
+            for d in self.vnf_objects.vnf_deployments(rec.vnf_id, rec.placed_namespace)
         }
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
         vdus = []
         for name, desired in sorted(rec.desired_replicas.items()):
             dep = deployments.get(name) or {}
@@ -474,7 +474,7 @@ class LifecycleEndpoint:
         return out
 
     async def _connection_points(self, rec: VnfRecord) -> list[dict[str, Any]]:
-        ns = rec.st.get("namespace")
+        ns = rec.placed_namespace
         if not ns:
             return []
         services, _ = await self.kube.list(

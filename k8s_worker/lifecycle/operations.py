@@ -221,7 +221,7 @@ class Operations:
     def placed_in(rec: VnfRecord, op: Operation) -> str:
         """The namespace the VNF's objects are in; OperationFailed when it has none
         (its instantiate failed before it reached the cluster)."""
-        ns = rec.st.get("namespace")
+        ns = rec.placed_namespace
         if not ns:
             raise OperationFailed(
                 "NotInstantiated",
@@ -232,7 +232,7 @@ class Operations:
         return ns
 
     def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
-        ns = rec.st.get("namespace") or translation.namespace or rec.vnf_namespace
+        ns = rec.placed_namespace or translation.namespace or rec.vnf_namespace
         return ns or self.namespaces.rules.derived(rec.tenant_id)
 
     def check_namespace(self, rec: VnfRecord, namespace: str, *, placed: bool = False) -> None:
@@ -280,7 +280,7 @@ class Operations:
         """Scale back every Deployment whose replicas differ from the record's
         (a stale owner's late write, or a hand-made scale: the record is the
         desired state); what was restored, as ``"VDU: 1 -> 2"``."""
-        ns = rec.st.get("namespace")
+        ns = rec.placed_namespace
         if not ns:
             return []
         restored = []
@@ -306,7 +306,7 @@ class Operations:
             )
         if op.detail is None:
             op.detail = {}
-        placed = rec.st.get("namespace")
+        placed = rec.placed_namespace
         if placed and op.kind != OperationKind.TERMINATE:
             # The rules may have changed since it was placed (a grant withdrawn):
             # everything but removing the VNF stops there.
@@ -330,7 +330,7 @@ class Operations:
         so a cache that has not seen that write yet cannot pass for ready)."""
         waiting = []
         for vdu in translation.vdus:
-            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu.name, rec.st.get("namespace"))
+            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu.name, rec.placed_namespace)
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
             floor = (generations or {}).get(vdu.name, 0)
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
@@ -366,7 +366,7 @@ class Operations:
         for vdu in translation.vdus:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
         if objects is None:
-            objects = await self.rendered(rec, translation, rec.st["namespace"])
+            objects = await self.rendered(rec, translation, rec.require_namespace())
         applied = await self.vnf_objects.apply(objects, vnf_id=rec.vnf_id)
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
@@ -386,13 +386,13 @@ class Operations:
                 create=self.namespaces.create,
                 guard=self.namespaces.guard,
             )
-            rec.st["namespace"] = ns
+            rec.placed_namespace = ns
             await self._apply(rec, op, translation, objects=objects)
         outcome = self._all_ready(rec, translation, generations=op.progress.get("generations"))
         if isinstance(outcome, Done):
             return Done(
                 {
-                    "namespace": rec.st["namespace"],
+                    "namespace": rec.require_namespace(),
                     "vdus": {v.name: rec.desired_replicas.get(v.name) for v in translation.vdus},
                 }
             )
@@ -400,7 +400,7 @@ class Operations:
 
     # -- terminate ------------------------------------------------------------------
     async def _terminate(self, rec: VnfRecord, op: Operation) -> Outcome:
-        ns = rec.st.get("namespace")
+        ns = rec.placed_namespace
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
         if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
@@ -507,7 +507,7 @@ class Operations:
                     }
                 )
             return outcome
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
         if "pods" not in op.progress:
             live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
             if op.args.get("pods"):
@@ -541,7 +541,7 @@ class Operations:
     ) -> Outcome:
         """Done when each VDU has its desired number of ready pods that are not
         being deleted and are not among ``besides`` (the pods being replaced)."""
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.st.get("namespace"))
+        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
         waiting = []
         for vdu in translation.vdus:
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
@@ -585,7 +585,7 @@ class Operations:
         A VNF whose instantiate failed before it reached the cluster (an invalid
         VNFD, say) is created by its update: that is how a fixed VNFD is sent.
         """
-        if not rec.st.get("namespace"):
+        if not rec.placed_namespace:
             return await self._instantiate(rec, op)
         translation = await self.translation(rec)
         if not op.progress.get("applied"):
@@ -594,7 +594,7 @@ class Operations:
                 del rec.desired_replicas[gone]  # a VDU the new descriptor dropped
             await self._apply(rec, op, translation)
             op.progress["removed"] = await self.vnf_objects.delete_others(
-                namespace=rec.st["namespace"], vnf_id=rec.vnf_id, keep=op.progress["objects"]
+                namespace=rec.require_namespace(), vnf_id=rec.vnf_id, keep=op.progress["objects"]
             )
         outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
         if isinstance(outcome, Done) and op.progress.get("removed"):

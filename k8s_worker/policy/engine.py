@@ -20,6 +20,7 @@ decision on it is notified once, not on every pass.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,7 +47,7 @@ from k8s_worker.policy.decisions import (
     parameter,
     step_trigger,
 )
-from k8s_worker.record import Operation, VnfRecord
+from k8s_worker.record import Operation, OperationKind, VnfRecord
 from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
 LOG = structlog.get_logger(__name__)
@@ -130,6 +131,30 @@ class PolicyEngine:
         self.clock = clock
         self.host = host
         self.clock_tolerance = clock_tolerance
+
+    @staticmethod
+    def fingerprint(rec: VnfRecord) -> tuple[str, int]:
+        """What the engine can change: its memory, and the outbox (every
+        journaled operation and status change comes with a notification).
+        Cheaper than serializing the whole status (journal, pod memory) twice
+        per pass."""
+        return json.dumps(rec.policy_state, sort_keys=True), len(rec.outbox())
+
+    # -- what operations leave in the policy memory -------------------------------
+    def operation_done(self, rec: VnfRecord, op: Operation) -> None:
+        """A manual scale starts its policy's cooldown too (automatic ones
+        started it when they were decided), so alarms don't undo it at once; a
+        manual heal clears the heal policies that had given up."""
+        if op.automatic:
+            return
+        if op.kind == OperationKind.SCALE and (op.detail or {}).get("policy"):
+            stamp_cooldown(rec, op.progress["policy"], at=self.clock(), host=self.host)
+        if op.kind == OperationKind.HEAL:
+            rec.policy_state.pop("heal", None)
+
+    def respawned(self, rec: VnfRecord) -> None:
+        """Remember a respawn of one of the VNF's pods (restart-storm triggers)."""
+        note_respawn(rec, now=self.clock())
 
     def cooldown_stamp(self, rec: VnfRecord, policy: str, *, now: float) -> float | None:
         """When ``policy``'s cooldown started, as this replica should count it.

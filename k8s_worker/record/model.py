@@ -170,6 +170,18 @@ class Operation:
                 d[key] = value
         return d
 
+    def payload(self) -> dict[str, Any]:
+        """What every notification of this operation carries about it."""
+        payload: dict[str, Any] = {
+            "op_id": self.op_id,
+            "operation": self.operation,
+            "automatic": self.automatic,
+        }
+        for key in ("policy", "type", "steps", "vdus", "cause"):
+            if self.args.get(key) is not None:
+                payload[key] = self.args[key]
+        return payload
+
     @property
     def kind(self) -> OperationKind | None:
         """The operation's kind (None for one this version does not know)."""
@@ -299,6 +311,63 @@ class VnfRecord:
     @property
     def status(self) -> str | None:
         return self.st.get("status")
+
+    @property
+    def reason(self) -> str | None:
+        """Why the VNF has its status (the latest status change's reason)."""
+        return self.st.get("reason")
+
+    @property
+    def placed_namespace(self) -> str | None:
+        """The namespace the VNF's objects were placed in (None: not yet)."""
+        return self.st.get("namespace")
+
+    @placed_namespace.setter
+    def placed_namespace(self, namespace: str) -> None:
+        self.st["namespace"] = namespace
+
+    def require_namespace(self) -> str:
+        """The placed namespace; KeyError when the VNF was never placed."""
+        namespace = self.st.get("namespace")
+        if not namespace:
+            raise KeyError("the VNF has not been placed in a namespace")
+        return str(namespace)
+
+    def keep_status(self, other: VnfRecord) -> VnfRecord:
+        """This record (as stored) with ``other``'s status in memory: a spec
+        write returns the stored status, and the pass's changes to it must stay."""
+        self.obj["status"] = other.st
+        return self
+
+    @property
+    def owner(self) -> str | None:
+        """The replica that claimed the VNF last."""
+        return self.st.get("owner")
+
+    @owner.setter
+    def owner(self, host: str) -> None:
+        self.st["owner"] = host
+
+    @property
+    def waiting(self) -> str | None:
+        """What the current operation waits for (None: it does not)."""
+        return self.st.get("waiting")
+
+    @waiting.setter
+    def waiting(self, reason: str | None) -> None:
+        if reason is None:
+            self.st.pop("waiting", None)
+        else:
+            self.st["waiting"] = reason
+
+    @property
+    def pod_memory(self) -> dict[str, Any]:
+        """What respawn detection remembers of the VNF's pods."""
+        return self.st.get("podMemory") or {}
+
+    @pod_memory.setter
+    def pod_memory(self, memory: dict[str, Any]) -> None:
+        self.st["podMemory"] = memory
 
     def set_status(self, status: VnfStatus | str, *, reason: str) -> bool:
         """Change the VNF status and emit vnf.status.update; False if unchanged."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from k8s_worker.policy.engine import PolicyEngine, stamp_cooldown
-from k8s_worker.reconcile.reconciler import Reconciler
+from k8s_worker.reconcile.timing import OperationClock
 from k8s_worker.record.model import Operation
 from tests.unit.policy.test_engine import Clock, record
 
@@ -38,15 +38,8 @@ def test_a_cooldown_stamped_far_in_the_future_restarts_on_this_clock() -> None:
     assert engine.cooldown_stamp(rec, "SP1", now=1061.0) == 1000.0
 
 
-def _reconciler(tolerance: float) -> Reconciler:
-    return Reconciler(
-        store=None,  # type: ignore[arg-type]
-        operations=None,  # type: ignore[arg-type]
-        publisher=None,  # type: ignore[arg-type]
-        queue=None,  # type: ignore[arg-type]
-        operation_timeout=600,
-        clock_tolerance=tolerance,
-    )
+def _clock(tolerance: float) -> OperationClock:
+    return OperationClock(clock_tolerance=tolerance)
 
 
 def _op(started_seconds_ago: float) -> Operation:
@@ -59,13 +52,13 @@ def _op(started_seconds_ago: float) -> Operation:
 def test_an_operation_started_by_a_clock_ahead_does_not_time_out_early() -> None:
     # Started by another replica; its stamp reads 80 s old on this clock (which
     # may be up to 30 s ahead of the other's): its age counts as 50 s.
-    age = _reconciler(30)._op_age(_op(80))
+    age = _clock(30).age(_op(80))
     assert 49 < age < 51
     # Long before (a dead replica's operation): its stamp's age less the tolerance.
-    assert 569 < _reconciler(30)._op_age(_op(600)) < 571
+    assert 569 < _clock(30).age(_op(600)) < 571
 
 
 def test_an_operation_stamped_in_the_future_counts_from_when_it_was_first_seen() -> None:
-    reconciler = _reconciler(30)
+    clock = _clock(30)
     op = _op(-3600)  # stamped by a clock an hour ahead
-    assert 0 <= reconciler._op_age(op) < 1
+    assert 0 <= clock.age(op) < 1

@@ -1,0 +1,243 @@
+"""An operation's state machine: start it, run its steps, end it (done,
+failed, timed out, superseded), and delete the record after a terminate.
+
+The one place that decides how a step's exception ends an operation
+(``_failure_of``); the transient ones (the API server away, a lost
+compare-and-swap, ownership lost) go back to the controller for a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from k8s_worker.kube import KubeConflict, KubeNotFound, KubeRejected, KubeUnavailable
+from k8s_worker.kube.fence import Fenced
+from k8s_worker.lifecycle.operations import Operations, pending_status
+from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.update import apply_update_spec
+from k8s_worker.lifecycle.vnf_state import observed_status
+from k8s_worker.policy.engine import PolicyEngine
+from k8s_worker.reconcile.owned import NotOwner, OwnedRecords
+from k8s_worker.reconcile.timing import OperationClock
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import Operation, OperationKind, OpState, RecordStore, VnfRecord
+from k8s_worker.record.model import utcnow
+
+LOG = structlog.get_logger(__name__)
+
+
+class OperationAdvancer:
+    """Advances a VNF's current operation by one step per call, ending it with
+    one ``.end`` or ``.error`` event; ``advance`` returns seconds until the VNF
+    needs another look.  Writes only through ``records`` (owner-fenced)."""
+
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        records: OwnedRecords,
+        operations: Operations,
+        queue: WorkQueue,
+        operation_timeout: float,
+        clock_tolerance: float,
+        policy: PolicyEngine | None,
+    ) -> None:
+        self.store = store
+        self.records = records
+        self.ops = operations
+        self.queue = queue
+        self.operation_timeout = operation_timeout
+        self.op_clock = OperationClock(clock_tolerance=clock_tolerance)
+        self.policy = policy
+
+    def _observed(self, rec: VnfRecord) -> tuple[str, str]:
+        return observed_status(rec, self.ops.vnf_objects)
+
+    async def delete_terminated(self, rec: VnfRecord) -> None:
+        """Fail what was journaled after the terminate, report it, delete the record."""
+        late = [o for o in rec.operations() if o.active]
+        for o in late:
+            self._fail(
+                rec,
+                o,
+                OperationFailed("VnfTerminated", "the VNF was terminated", vnf_status=None),
+                keep_status=True,
+            )
+        if late:
+            rec = await self.records.write(rec)
+            flushed = await self.records.flush(rec)
+            if flushed is None:
+                return
+            rec = flushed
+        if rec.outbox():
+            # Its events (the terminate's .end among them) wait for the broker:
+            # the record that holds them stays until they are out.
+            flushed = await self.records.flush(rec)
+            if flushed is None or flushed.outbox():
+                self.records.outbox.unpublished.add(rec.vnf_id)
+                return
+            rec = flushed
+        self.records.fence(rec)
+        await self.store.bury(rec)  # a 409 re-reads and comes back here
+        LOG.info("vnf.deleted", vnf_id=rec.vnf_id)
+
+    def supersede_by_terminate(self, rec: VnfRecord) -> None:
+        """A journaled terminate cancels the operations queued before it."""
+        ops = [o for o in rec.operations() if o.active]
+        if not any(o.kind == OperationKind.TERMINATE for o in ops[1:]):
+            return
+        for o in ops:
+            if o.kind == OperationKind.TERMINATE:
+                break
+            self._fail(
+                rec,
+                o,
+                OperationFailed("Superseded", "superseded by terminate", vnf_status=None),
+                keep_status=True,
+            )
+
+    async def advance(self, rec: VnfRecord, op: Operation) -> float | None:
+        with structlog.contextvars.bound_contextvars(op_id=op.op_id, request_id=op.request_id):
+            return await self._advance(rec, op)
+
+    async def _advance(self, rec: VnfRecord, op: Operation) -> float | None:
+        log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
+        refused: OperationFailed | None = None
+        if op.state == OpState.STARTING:
+            if op.kind == OperationKind.UPDATE:
+                try:
+                    rec = await apply_update_spec(
+                        rec,
+                        op,
+                        store=self.store,
+                        translate=self.ops.translation,
+                        fence=self.records.fence,
+                    )
+                except OperationFailed as exc:
+                    # The spec keeps the descriptor that runs, and so does the VNF's status.
+                    refused = OperationFailed(exc.error_type, exc.message, vnf_status=None)
+            op.state = OpState.PROCESSING
+            op.started_at = utcnow()
+            self.op_clock.started_here(op.op_id)
+            rec.save_operation(op)
+            rec.emit(f"vnf.{op.operation}.start", op.payload())
+            rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} started")
+            rec = await self.records.write(rec)
+            log.info("operation.started")
+            flushed = await self.records.flush(rec)
+            if flushed is None:
+                return None
+            rec = flushed
+            op = rec.find(op.op_id) or op
+        self.records.fence(rec)
+        try:
+            if refused is not None:
+                raise refused
+            outcome = await self.ops.step(rec, op)
+        except (KubeUnavailable, KubeConflict, NotOwner, Fenced, asyncio.CancelledError):
+            raise  # transient, or not ours to finish: the next pass retries
+        except Exception as exc:
+            failure = self._failure_of(op, exc)
+            if failure is None:
+                raise  # retried with backoff, within the operation's timeout
+            if isinstance(exc, OperationFailed | KubeRejected | KubeNotFound):
+                await self._end_failed(rec, op, failure)
+            else:  # it kept failing past the timeout
+                await self._end_failed(
+                    rec, op, failure, error=str(exc), error_type=type(exc).__name__
+                )
+            return None
+        if isinstance(outcome, Done):
+            if self.policy is not None:
+                self.policy.operation_done(rec, op)
+            op.state = OpState.COMPLETED
+            op.detail = {**(op.detail or {}), **outcome.detail}
+            rec.save_operation(op)
+            rec.emit(f"vnf.{op.operation}.end", {**op.payload(), **outcome.detail})
+            if op.kind != OperationKind.TERMINATE:
+                status, reason = self._observed(rec)
+                rec.set_status(status, reason=f"{op.operation} {op.op_id} completed: {reason}")
+            log.info("operation.completed")
+            await self._finish(rec, op)
+            return 0.0 if rec.current() else None
+        assert isinstance(outcome, Waiting)
+        elapsed = self.op_clock.age(op)
+        if elapsed > self.operation_timeout:
+            timeout = OperationFailed(
+                "Timeout",
+                f"{op.operation} did not finish in {self.operation_timeout:.0f}s: {outcome.reason}",
+            )
+            await self._end_failed(rec, op, timeout, reason=outcome.reason)
+            return None
+        before = rec.find(op.op_id)
+        if before is None or before.detail != op.detail or rec.waiting != outcome.reason:
+            rec.waiting = outcome.reason
+            rec.save_operation(op)
+            await self.records.write(rec)
+        return max(1.0, self.operation_timeout - elapsed + 0.5)
+
+    def _failure_of(self, op: Operation, exc: Exception) -> OperationFailed | None:
+        """How a step's exception ends the operation, or None to retry it: the
+        one place that decides (the transient ones never get here)."""
+        if isinstance(exc, OperationFailed):
+            return exc
+        if isinstance(exc, KubeRejected):
+            return OperationFailed("KubernetesRejected", str(exc))
+        if isinstance(exc, KubeNotFound):
+            # An object the operation needs is gone (deleted out of band, say).
+            return OperationFailed("NotFound", str(exc))
+        # Anything else is retried with backoff, but not past the operation's
+        # timeout: a step that keeps failing must end in .error, not loop.
+        if self.op_clock.age(op) <= self.operation_timeout:
+            return None
+        return OperationFailed(
+            "Timeout",
+            f"{op.operation} did not finish in {self.operation_timeout:.0f}s; "
+            f"it kept failing with {type(exc).__name__}: {exc}",
+        )
+
+    async def _end_failed(
+        self, rec: VnfRecord, op: Operation, failure: OperationFailed, **logged: Any
+    ) -> None:
+        """Fail the operation, log it (``logged`` adds or overrides fields), finish."""
+        self._fail(rec, op, failure)
+        event = "operation.timeout" if failure.error_type == "Timeout" else "operation.failed"
+        fields = {"error": failure.message, "error_type": failure.error_type, **logged}
+        LOG.warning(event, vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation, **fields)
+        await self._finish(rec, op)
+
+    def _fail(
+        self, rec: VnfRecord, op: Operation, exc: OperationFailed, *, keep_status: bool = False
+    ) -> None:
+        op.state = OpState.FAILED
+        op.error = {"type": exc.error_type, "message": exc.message}
+        rec.save_operation(op)
+        rec.emit(
+            f"vnf.{op.operation}.error",
+            {**op.payload(), "error": op.error},
+            priority="ERROR",
+        )
+        if keep_status:
+            return
+        if exc.vnf_status:
+            rec.set_status(exc.vnf_status, reason=f"{op.operation} failed: {exc.message}")
+        else:
+            status, reason = self._observed(rec)
+            rec.set_status(status, reason=reason)
+
+    async def _finish(self, rec: VnfRecord, op: Operation) -> None:
+        self.op_clock.forget(op.op_id)
+        rec.waiting = None
+        rec = await self.records.write(rec)
+        flushed = await self.records.flush(rec)
+        if (
+            flushed is not None
+            and op.kind == OperationKind.TERMINATE
+            and op.state == OpState.COMPLETED
+        ):
+            await self.delete_terminated(flushed)
+        elif flushed is not None and flushed.current() is not None:
+            self.queue.add(flushed.vnf_id)

@@ -1,0 +1,122 @@
+"""Publishing a record's outbox: the events a pass journaled go out in order,
+and only then leave the record.
+
+The outbox is what makes notifications survive a crash (an event is written
+with the change it reports, and published after); this is the other half.
+A broker outage never stops a pass: what could not be published stays, in
+order, and is tried again when the publisher recovers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from k8s_worker.kube import KubeConflict
+from k8s_worker.record.model import VnfRecord
+from k8s_worker.record.store import RecordStore
+
+LOG = structlog.get_logger(__name__)
+
+#: Outbox sizes (in outbox_cap units) past which a VNF's policies pause.
+OUTBOX_POLICY_PAUSE = 4
+
+
+class Publisher(Protocol):
+    """The part of ``k8s_worker.notify.Notifier`` the outbox uses: it returns
+    once the broker confirmed, and raises ConnectionError or OSError when it
+    cannot publish."""
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: str = "INFO",
+        message_id: str | None = None,
+        timestamp: str | None = None,
+    ) -> None: ...
+
+
+class Outbox:
+    """Publishes records' outboxes through ``publisher``; remembers which VNFs'
+    outboxes wait for the broker (:attr:`unpublished`)."""
+
+    def __init__(self, *, store: RecordStore, publisher: Publisher) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.unpublished: set[str] = set()
+        self._paused: set[str] = set()  # VNFs whose policies wait for the broker
+
+    def recovered(self) -> set[str]:
+        """The broker is back: the VNFs whose outbox waited (now forgotten)."""
+        waiting, self.unpublished = self.unpublished, set()
+        return waiting
+
+    def overflowing(self, rec: VnfRecord) -> bool:
+        """The broker has been away long enough for the VNF's outbox to fill:
+        its automatic operations should wait (logged once per pause)."""
+        overflowing = (
+            rec.vnf_id in self.unpublished
+            and len(rec.outbox()) >= OUTBOX_POLICY_PAUSE * VnfRecord.outbox_cap
+        )
+        if overflowing and rec.vnf_id not in self._paused:
+            LOG.warning("policy.paused_outbox_full", vnf_id=rec.vnf_id, pending=len(rec.outbox()))
+        if overflowing:
+            self._paused.add(rec.vnf_id)
+        else:
+            self._paused.discard(rec.vnf_id)
+        return overflowing
+
+    async def flush(
+        self, rec: VnfRecord, *, fence: Callable[[VnfRecord], None]
+    ) -> VnfRecord | None:
+        """Publish the outbox in sequence order, then drop what was published;
+        the record as stored (None when it is gone).  ``fence`` raises when
+        this replica may no longer act for the VNF."""
+        entries = rec.outbox()
+        if not entries:
+            self.unpublished.discard(rec.vnf_id)
+            return rec
+        fence(rec)
+        last = None
+        try:
+            for entry in entries:
+                await self.publisher.publish(
+                    entry["eventType"],
+                    entry["payload"],
+                    priority=entry["priority"],
+                    message_id=rec.message_id(entry),
+                    timestamp=entry.get("timestamp"),  # absent in entries older than it
+                )
+                last = entry["sequence"]
+        except (ConnectionError, OSError) as exc:
+            if rec.vnf_id not in self.unpublished:
+                LOG.warning(
+                    "notify.outbox_waits",
+                    vnf_id=rec.vnf_id,
+                    pending=sum(1 for e in entries if last is None or e["sequence"] > last),
+                    error=str(exc),
+                )
+            self.unpublished.add(rec.vnf_id)
+            if last is None:
+                return rec
+        else:
+            self.unpublished.discard(rec.vnf_id)
+        assert last is not None
+        published = last
+
+        def drop(r: VnfRecord) -> bool:
+            before = len(r.outbox())
+            r.drop_published(published)
+            return len(r.outbox()) != before
+
+        # Usually the record has not moved since we wrote it: drop in place, one
+        # CAS write; if it has (an intake journaled an operation meanwhile), re-read.
+        drop(rec)
+        try:
+            return await self.store.write_status(rec)
+        except KubeConflict:
+            return await self.store.mutate(rec.vnf_id, drop)
