@@ -1,0 +1,177 @@
+"""The operation state machine over a small in-memory Kubernetes
+(tests/doubles/kube.py): supersede, timeout, deletion after a terminate, and
+the outbox flush when another writer moved the record on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from k8s_worker.lifecycle.operations import Outcome
+from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.reconcile.reconciler import Reconciler
+from k8s_worker.reconcile.workqueue import WorkQueue
+from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
+from k8s_worker.record.model import record_name
+from k8s_worker.record.store import CONFIGMAP, VNF, tombstone_name
+from tests.doubles.kube import MemoryKube
+
+NS = "records"
+
+
+class NoObjects:
+    """A VNF's objects as the informers would show them: none, for these tests."""
+
+    def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return []
+
+    def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return []
+
+
+class ScriptedOperations:
+    """Operations whose steps give what a test scripts, per operation kind."""
+
+    def __init__(self, outcomes: dict[str, Outcome]) -> None:
+        self.outcomes = outcomes
+        self.vnf_objects = NoObjects()
+        self.stepped: list[str] = []
+
+    async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
+        self.stepped.append(op.op_id)
+        rec.placed_namespace = "vnf-ns"
+        return self.outcomes[op.operation]
+
+    async def policies(self, rec: VnfRecord) -> Any:
+        raise OperationFailed("NoPolicies", "none in these tests")
+
+    async def restore_replicas(self, rec: VnfRecord) -> list[str]:
+        return []
+
+
+class Published:
+    """A publisher that keeps what it was given; ``during`` runs before each."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.during: Any = None
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: str = "INFO",
+        message_id: str | None = None,
+        timestamp: str | None = None,
+    ) -> None:
+        if self.during is not None:
+            await self.during()
+        self.events.append((event_type, dict(payload)))
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [p for t, p in self.events if t == event_type]
+
+
+async def setup(
+    ops: list[Operation], outcomes: dict[str, Outcome], *, operation_timeout: float = 600.0
+) -> tuple[MemoryKube, RecordStore, Reconciler, Published, ScriptedOperations]:
+    kube = MemoryKube()
+    store = RecordStore(kube, namespace=NS)  # type: ignore[arg-type]
+    rec = VnfRecord.new(
+        namespace=NS,
+        vnf_id="vnf-1",
+        name="x",
+        tenant_id="t",
+        vnf_namespace="vnf-ns",
+        vnfd="tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0\n",
+        params={},
+        labels={},
+    )
+    for op in ops:
+        rec.add_operation(op)
+    await store.create(rec)
+    published = Published()
+    operations = ScriptedOperations(outcomes)
+    reconciler = Reconciler(
+        store=store,
+        operations=operations,  # type: ignore[arg-type]
+        publisher=published,
+        queue=WorkQueue(),
+        operation_timeout=operation_timeout,
+        host="r1",
+    )
+    return kube, store, reconciler, published, operations
+
+
+def op(op_id: str, operation: str, **args: Any) -> Operation:
+    return Operation.new(op_id=op_id, operation=operation, args=args)
+
+
+async def test_a_terminate_supersedes_the_operations_queued_before_it_then_the_record_goes() -> (
+    None
+):
+    kube, store, reconciler, published, operations = await setup(
+        [op("i", "instantiate"), op("s", "scale", type="out"), op("t", "terminate")],
+        {"instantiate": Done(), "scale": Done(), "terminate": Done({"deleted": 1})},
+    )
+    for _ in range(3):
+        await reconciler.handle("vnf-1")
+    assert operations.stepped == ["t"], "nothing queued before the terminate ran"
+    assert [e["error"]["type"] for e in published.of("vnf.instantiate.error")] == ["Superseded"]
+    assert [e["error"]["type"] for e in published.of("vnf.scale.error")] == ["Superseded"]
+    assert [e["deleted"] for e in published.of("vnf.terminate.end")] == [1]
+    assert await store.get("vnf-1") is None, "the record is deleted after its terminate"
+    assert {"i", "s", "t"} <= await store.tombstone("vnf-1")
+    assert kube.objects.get((CONFIGMAP.path(namespace=NS), tombstone_name("vnf-1")))
+
+
+async def test_a_step_that_keeps_waiting_times_out_with_one_error() -> None:
+    _, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Waiting("pods not ready")}, operation_timeout=0.0
+    )
+    await reconciler.handle("vnf-1")
+    await reconciler.handle("vnf-1")
+    (error,) = published.of("vnf.instantiate.error")
+    assert error["error"]["type"] == "Timeout" and "pods not ready" in error["error"]["message"]
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.find("i").state == OpState.FAILED  # type: ignore[union-attr]
+    assert rec.outbox() == [], "every event was published, then dropped"
+
+
+async def test_a_step_that_keeps_raising_fails_only_past_the_timeout() -> None:
+    class Broken(ScriptedOperations):
+        async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
+            raise RuntimeError("boom")
+
+    _, _, reconciler, published, _ = await setup([op("i", "instantiate")], {})
+    reconciler.ops = reconciler.advancer.ops = Broken({})  # type: ignore[assignment]
+    try:
+        await reconciler.handle("vnf-1")
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("within its timeout the error goes back for a retry")
+    assert published.of("vnf.instantiate.error") == []
+    reconciler.advancer.operation_timeout = 0.0
+    await reconciler.handle("vnf-1")
+    (error,) = published.of("vnf.instantiate.error")
+    assert error["error"]["type"] == "Timeout" and "RuntimeError: boom" in error["error"]["message"]
+
+
+async def test_the_outbox_is_dropped_even_when_another_writer_moved_the_record_on() -> None:
+    kube, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+
+    async def someone_writes() -> None:
+        kube.bump(VNF, name=record_name("vnf-1"), namespace=NS)
+
+    published.during = someone_writes  # each publish races with a write
+    await reconciler.handle("vnf-1")
+    await reconciler.handle("vnf-1")
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.outbox() == []
+    sequences = [p["sequence"] for _, p in published.events]
+    assert sequences == sorted(set(sequences)), "each event published once, in order"
+    assert published.of("vnf.instantiate.end")
