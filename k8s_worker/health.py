@@ -29,6 +29,8 @@ LOG = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class CheckResult:
+    """The outcome of one readiness check, with a detail for /readyz."""
+
     ok: bool
     detail: str = ""
 

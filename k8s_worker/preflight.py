@@ -168,6 +168,9 @@ async def check_cluster(api: client.ApiClient, *, within: float) -> str:
 
 @dataclass(frozen=True)
 class Permission:
+    """One RBAC permission the worker needs, checked at start-up with a
+    SelfSubjectAccessReview."""
+
     verb: str
     resource: str
     group: str = ""

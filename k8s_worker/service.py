@@ -50,6 +50,10 @@ MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
 
 
 class Worker:
+    """One replica: builds its parts from the configuration and runs them (membership,
+    informers, reconciler, intake, health server) until stopped; a SIGTERM drains the
+    intake and releases the lease."""
+
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         register_oslo_opts(conf)
         worker_conf.register_opts(conf)

@@ -37,6 +37,8 @@ _TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
 
 @dataclass(frozen=True)
 class BrokerHost:
+    """One broker of a transport_url: where, and as whom (the password never in its repr)."""
+
     host: str
     port: int
     username: str

@@ -102,6 +102,9 @@ class RabbitSettings:
 
 @dataclass(frozen=True)
 class ExchangeSpec:
+    """An exchange as oslo.messaging declares it (a redeclaration must match, or the broker
+    refuses it)."""
+
     name: str
     type: str
     durable: bool

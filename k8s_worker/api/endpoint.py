@@ -59,6 +59,12 @@ def _is_admin(ctx: RequestContext) -> bool:
 
 
 class LifecycleEndpoint:
+    """The RPC methods of ``rpc/contract.py``, served: each cast is validated, authorized
+    for its project, bounded and journaled into the VNF's record, then the VNF is enqueued;
+    calls are answered from the records and the informers' caches.  It never writes a VNF's
+    objects; refusals raise the contract's exceptions (BadRequest, Forbidden, VnfNotFound,
+    ...)."""
+
     def __init__(
         self,
         *,

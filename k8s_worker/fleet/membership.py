@@ -67,6 +67,11 @@ def lease_name(host: str) -> str:
 
 
 class Membership:
+    """This replica's membership lease and its view of the fleet: :meth:`owns` says whether
+    this replica may act on a VNF now (its lease surely valid by its own clock, the
+    hand-over grace past, and the VNF its by rendezvous hashing); listeners hear of every
+    change of the members."""
+
     def __init__(
         self,
         kube: Kube,

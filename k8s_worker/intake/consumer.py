@@ -81,6 +81,12 @@ class _Lru:
 
 
 class Consumer:
+    """Takes deliveries off the topic queues: decodes and checks each (off the event loop
+    when large), runs casts in per-VNF order on the pool, replies to calls, and settles
+    every delivery exactly once: acked when done, parked for a retry (or requeued) when it
+    failed, dead-lettered and reported past ``max_delivery_attempts``; a redelivered cast
+    already done is answered, not run again."""
+
     def __init__(
         self,
         *,

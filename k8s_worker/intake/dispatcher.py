@@ -54,6 +54,9 @@ async def _pong(ctx: Any) -> str:
 
 
 class Dispatcher:
+    """Checks a request against ``rpc/contract.py`` (namespace, version, method, arguments)
+    and calls the handler's method; raises a contract exception on the first thing wrong."""
+
     def __init__(self, handler: Handler, *, served_version: str = contract.SERVED_VERSION) -> None:
         self._handler = handler
         self._served = served_version

@@ -18,6 +18,10 @@ from k8s_worker.wire.context import RequestContext
 
 @runtime_checkable
 class Handler(Protocol):
+    """What the intake calls for each RPC method of ``rpc/contract.py`` (the worker's
+    endpoint, or a test double); casts return None, calls their reply; errors are the
+    contract's exceptions."""
+
     async def instantiate_vnf(
         self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
     ) -> None: ...

@@ -23,6 +23,9 @@ Job = Callable[[], Awaitable[None]]
 
 
 class OrderedPool:
+    """Runs jobs at most ``concurrency`` at a time; jobs of one lane (a VNF) run one after
+    another, in the order submitted, while different lanes run in parallel."""
+
     def __init__(self, *, concurrency: int) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")

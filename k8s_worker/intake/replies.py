@@ -41,6 +41,10 @@ OBSOLETE_TTL = 60.0
 
 
 class ReplySender:
+    """Sends a call's reply (and its ending message) to the caller's reply queue, in
+    oslo.messaging's format; a reply queue that does not exist is retried for
+    ``missing_queue_timeout`` and then dropped, as oslo does."""
+
     def __init__(
         self,
         channel: Callable[[], AbstractChannel | None],

@@ -20,6 +20,9 @@ class MalformedRequest(ValueError):
 
 @dataclass(frozen=True)
 class RpcRequest:
+    """One decoded oslo.messaging request: method, arguments, version, reply address and
+    context (its token redacted wherever it is shown)."""
+
     method: str
     args: Mapping[str, Any]
     version: str

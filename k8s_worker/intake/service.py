@@ -39,6 +39,9 @@ LOG = structlog.get_logger(__name__)
 
 
 class IntakeService:
+    """The intake as a whole: connects to the broker (again after a loss), declares the
+    topic queues, consumes with the Consumer until stopped, then drains what it holds."""
+
     def __init__(
         self,
         conf: cfg.ConfigOpts,

@@ -12,6 +12,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Kind:
+    """A Kubernetes resource kind the worker manages, and the paths of its objects on the
+    API server."""
+
     api_version: str
     kind: str
     plural: str

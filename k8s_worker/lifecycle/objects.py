@@ -50,6 +50,9 @@ class Applied:
 
 
 class VnfObjects:
+    """A VNF's objects on its VIM: read from the informers' caches and written through the
+    API (apply, scale, restart, delete), every write scoped by the VNF's ownership label."""
+
     def __init__(
         self, *, kube: Kube, pods: Sequence[Informer], deployments: Sequence[Informer]
     ) -> None:

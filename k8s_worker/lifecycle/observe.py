@@ -68,6 +68,8 @@ def deployment_ready(dep: Obj) -> bool:
 
 @dataclass(frozen=True)
 class VduState:
+    """What one VDU's Deployment and pods show now, against the replicas it should run."""
+
     name: str
     desired: int
     ready: int

@@ -86,6 +86,10 @@ class NamespacePolicy:
 
 
 class Operations:
+    """What each kind of operation does to a VNF's objects, one idempotent step per call
+    (``step``): Done, Waiting, or OperationFailed with a clear reason; translations and
+    policies of the record's descriptor are cached by content."""
+
     def __init__(
         self,
         *,

@@ -27,6 +27,8 @@ PAIR_WINDOW_SECONDS = 120.0  # a lone new or lost pod waits this long for its pa
 
 @dataclass(frozen=True)
 class Respawn:
+    """A pod of the VNF replaced (or restarted in place), as reported in ``vnf.respawn``."""
+
     vdu: str
     old_pod: str
     new_pod: str

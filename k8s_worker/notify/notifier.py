@@ -53,6 +53,10 @@ def utc_timestamp() -> str:
 
 
 class Notifier:
+    """Publishes oslo.messaging notifications to every configured topic, with publisher
+    confirms; returns once the broker confirmed, raises ConnectionError while it cannot
+    (``on_recovered`` callbacks run when it can again)."""
+
     def __init__(
         self,
         conf: cfg.ConfigOpts,

@@ -29,6 +29,10 @@ DEFERRED = "deferred"  # another operation runs; the alarm waits
 
 @dataclass(frozen=True)
 class Decision:
+    """What a policy decided for one trigger: act (with the operation to journal), hold
+    (cooldown, backoff, a limit) or nothing; its reason is shown in
+    ``vnf.policy.triggered``."""
+
     policy: str
     trigger: str
     action: str
@@ -99,6 +103,8 @@ def decide_scale(
 
 @dataclass(frozen=True)
 class HealLimits:
+    """How often a heal policy may act: attempts per window, and the backoff between them."""
+
     max_attempts: int = 3
     window_seconds: float = 600.0
     backoff_seconds: float = 10.0
@@ -262,6 +268,9 @@ def decide_alarm_heal(*, policy: str, trigger: str, action: str, vdus: Sequence[
 
 @dataclass(frozen=True)
 class TriggerState:
+    """A trigger's memory between passes: since when its condition holds, and whether it
+    fired."""
+
     since: float | None = None  # when the condition started to hold
     firing: bool = False
 

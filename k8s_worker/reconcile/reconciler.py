@@ -40,6 +40,10 @@ OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
 
 
 class Reconciler:
+    """Reconciles the VNFs this replica owns: one pass per queued VNF (see the module
+    docstring), never two at once for one VNF; every write fenced by ownership and lease.
+    ``listeners`` see each VNF observed at rest, ``respawn_listeners`` each respawn."""
+
     def __init__(
         self,
         *,

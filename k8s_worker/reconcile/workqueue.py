@@ -12,6 +12,9 @@ import asyncio
 
 
 class WorkQueue:
+    """Keys to process: each queued at most once, never handed to two workers at once, and
+    processed again when added while in progress (see the module docstring)."""
+
     def __init__(self) -> None:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()

@@ -35,6 +35,8 @@ _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 class VnfStatus(enum.StrEnum):
+    """The VNF statuses Tacker knows, as reported in ``vnf.status.update`` and get_vnf."""
+
     PENDING_CREATE = "PENDING_CREATE"
     ACTIVE = "ACTIVE"
     PENDING_UPDATE = "PENDING_UPDATE"
@@ -48,6 +50,8 @@ class VnfStatus(enum.StrEnum):
 
 
 class OpState(enum.StrEnum):
+    """An operation's state in the journal (SOL003's operation states)."""
+
     STARTING = "STARTING"
     PROCESSING = "PROCESSING"
     COMPLETED = "COMPLETED"

@@ -38,6 +38,8 @@ Sink = Callable[[Event | Malformed], None]
 
 
 class Outcome(enum.Enum):
+    """Why a tail ended."""
+
     COUNT_REACHED = "count reached"
     STOPPED = "stopped"
     TIMED_OUT = "timed out"
@@ -46,6 +48,8 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class TailOptions:
+    """What ``k8s-worker-tail`` listens to, and when it stops."""
+
     exchange: str
     topics: tuple[str, ...]
     queue: str | None = None

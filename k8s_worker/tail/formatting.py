@@ -40,6 +40,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Formatter(Protocol):
+    """Renders events (and malformed messages) as lines of text, one form per output
+    option."""
+
     def event(self, event: Event) -> str: ...
 
     def malformed(self, bad: Malformed) -> str: ...

@@ -28,6 +28,9 @@ Key = tuple[str, str]
 
 @dataclass(frozen=True)
 class WatchEvent:
+    """A change an informer saw: its type, the object now, and the object before (None for
+    ADDED)."""
+
     type: str  # ADDED, MODIFIED, DELETED
     obj: Obj
     old: Obj | None
