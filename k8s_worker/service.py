@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable
 from typing import Any
 
@@ -47,6 +48,18 @@ from k8s_worker.watch.nodes import NodeWatch
 
 LOG = structlog.get_logger(__name__)
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parts:
+    """What one replica is made of, built once (``Worker._build``)."""
+
+    store: RecordStore
+    records: Informer
+    membership: Membership
+    reconciler: Reconciler
+    intake: IntakeService
+    namespaces: list[str | None]
 
 
 class Worker:
@@ -91,6 +104,7 @@ class Worker:
             self.queue.add(vnf_id)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Build the parts, start them in named phases, run until ``stop``."""
         kconf = self.conf.kubernetes
         api = await make_api_client(
             kubeconfig=kconf.kubeconfig or None,
@@ -100,136 +114,163 @@ class Worker:
         kube = Kube(api, retry_seconds=kconf.api_retry_seconds)
         notifier = self.metrics.instrument_publisher(Notifier(self.conf))
         try:
-            if kconf.install_crd:
-                await install_crd(kube)
-            await self._ensure_namespace(kube, kconf.record_namespace)
-            await _require_crd(kube, namespace=kconf.record_namespace)
-            store = RecordStore(kube, namespace=kconf.record_namespace)
-
-            namespaces: list[str | None] = list(kconf.namespaces) or [None]
-            pods: list[Informer] = []
-            deployments: list[Informer] = []
-            for ns in namespaces:
-                for kind, bucket in (("Pod", pods), ("Deployment", deployments)):
-                    informer = Informer(
-                        kube,
-                        KINDS[kind],
-                        selector=MANAGED,
-                        namespace=ns,
-                        inactivity_seconds=kconf.watch_inactivity_seconds,
-                        index_label=LABEL_VNF_ID,
-                    )
-                    informer.add_handler(self._route)
-                    bucket.append(informer)
-            records = Informer(
-                kube,
-                KINDS["Vnf"],
-                namespace=kconf.record_namespace,
-                inactivity_seconds=kconf.watch_inactivity_seconds,
+            store = await self._prepare_records(kube)
+            parts = await self._build(kube=kube, store=store, notifier=notifier)
+            self._observe(
+                intake=parts.intake, kube=kube, records=parts.records, reconciler=parts.reconciler
             )
-            records.add_handler(self._route_record)
-            self.informers = [*pods, *deployments, records]
-            nodes = NodeWatch(kube, inactivity_seconds=kconf.watch_inactivity_seconds)
-            node_status = None
-            if await nodes.allowed():
-                nodes.informer.add_handler(nodes.route_to_vnfs(pods, self.queue.add))
-                self.informers.append(nodes.informer)
-                node_status = nodes.status
-
-            vnf_objects = VnfObjects(kube=kube, pods=pods, deployments=deployments)
-            namespace_policy, pod_rules = tenancy_settings(self.conf)
-            operations = Operations(
-                vnf_objects=vnf_objects,
-                namespaces=namespace_policy,
-                pods=pod_rules,
-                secret_params=store.secret_params,
-                descriptor=store.descriptor,
-                translator=self.translator,
-            )
-            host = self.conf.k8s_worker.host
-            membership = Membership(
-                kube,
-                namespace=kconf.record_namespace,
-                host=host,
-                lease_duration=self.conf.cluster.lease_duration,
-                renew_interval=self.conf.cluster.renew_interval,
-            )
-            self.membership = membership
-            reconciler = Reconciler(
-                store=store,
-                operations=operations,
-                publisher=notifier,
-                queue=self.queue,
-                workers=self.conf.k8s_worker.concurrency,
-                operation_timeout=kconf.operation_timeout,
-                backoff_max=kconf.backoff_max,
-                policy=PolicyEngine(host=host, clock_tolerance=self.conf.cluster.clock_tolerance),
-                owns=membership.owns,
-                host=host,
-                node_status=node_status,
-                lease_deadline=membership.valid_until,
-                clock_tolerance=self.conf.cluster.clock_tolerance,
-            )
-            notifier.on_recovered.append(reconciler.publisher_recovered)
-
-            def look_at_every_record(_members: list[str]) -> None:
-                for r in records.items():
-                    self._route_record(WatchEvent("MODIFIED", r, None))
-
-            membership.listeners.append(look_at_every_record)
-            endpoint = self.metrics.instrument_handler(
-                bind_request_context(
-                    LifecycleEndpoint(
-                        store=store,
-                        vnf_objects=vnf_objects,
-                        queue=self.queue,
-                        kube=kube,
-                        max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
-                        max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
-                        max_pending_operations=self.conf.limits.max_pending_operations,
-                        max_record_bytes=self.conf.limits.max_record_bytes,
-                        cached_records=records.items,
-                    )
-                )
-            )
-            intake = IntakeService(self.conf, endpoint, notifier)
-            self._observe(intake=intake, kube=kube, records=records, reconciler=reconciler)
-
-            startup = _Startup(stop, limit=self.conf.service.startup_timeout)
-            async with asyncio.TaskGroup() as group:
-                background = [group.create_task(i.run()) for i in self.informers]
-                started = await startup.step(
-                    asyncio.gather(*(i.synced.wait() for i in self.informers)),
-                    "the first list of pods, Deployments and VNF records",
-                ) and await startup.step(notifier.start(), "the notifier's broker connection")
-                started = started and await startup.step(
-                    self.translator.start(), "the VNFD translation process"
-                )
-                if started:
-                    background.append(group.create_task(membership.run()))
-                    started = await startup.step(membership.ready.wait(), "this replica's Lease")
-                if started:
-                    background.append(group.create_task(reconciler.run()))
-                    background.append(group.create_task(_sweep_tombstones(store)))
-                    intake_task = group.create_task(intake.run(stop))
-                    background.append(group.create_task(self._announce(intake)))
-                    LOG.info(
-                        "worker.started",
-                        host=self.conf.k8s_worker.host,
-                        namespaces=[n or "*" for n in namespaces],
-                    )
-                    await intake_task  # returns after stop is set and the intake drained
-                await membership.release()  # the others take our VNFs over now
-                for task in background:
-                    task.cancel()
-            if startup.failure is not None:
-                raise startup.failure
+            await self._start_and_run(parts, notifier=notifier, stop=stop)
         finally:
             self.translator.close()
             with contextlib.suppress(Exception):
                 await notifier.close()
             await api.close()
             LOG.info("worker.stopped", host=self.conf.k8s_worker.host)
+
+    async def _prepare_records(self, kube: Kube) -> RecordStore:
+        """The records' CRD (installed when configured) and namespace."""
+        kconf = self.conf.kubernetes
+        if kconf.install_crd:
+            await install_crd(kube)
+        await self._ensure_namespace(kube, kconf.record_namespace)
+        await _require_crd(kube, namespace=kconf.record_namespace)
+        return RecordStore(kube, namespace=kconf.record_namespace)
+
+    async def _build(self, *, kube: Kube, store: RecordStore, notifier: Notifier) -> _Parts:
+        """Every part of the replica, wired together (nothing runs yet)."""
+        kconf = self.conf.kubernetes
+        namespaces: list[str | None] = list(kconf.namespaces) or [None]
+        pods: list[Informer] = []
+        deployments: list[Informer] = []
+        for ns in namespaces:
+            for kind, bucket in (("Pod", pods), ("Deployment", deployments)):
+                informer = Informer(
+                    kube,
+                    KINDS[kind],
+                    selector=MANAGED,
+                    namespace=ns,
+                    inactivity_seconds=kconf.watch_inactivity_seconds,
+                    index_label=LABEL_VNF_ID,
+                )
+                informer.add_handler(self._route)
+                bucket.append(informer)
+        records = Informer(
+            kube,
+            KINDS["Vnf"],
+            namespace=kconf.record_namespace,
+            inactivity_seconds=kconf.watch_inactivity_seconds,
+        )
+        records.add_handler(self._route_record)
+        self.informers = [*pods, *deployments, records]
+        nodes = NodeWatch(kube, inactivity_seconds=kconf.watch_inactivity_seconds)
+        node_status = None
+        if await nodes.allowed():
+            nodes.informer.add_handler(nodes.route_to_vnfs(pods, self.queue.add))
+            self.informers.append(nodes.informer)
+            node_status = nodes.status
+
+        vnf_objects = VnfObjects(kube=kube, pods=pods, deployments=deployments)
+        namespace_policy, pod_rules = tenancy_settings(self.conf)
+        operations = Operations(
+            vnf_objects=vnf_objects,
+            namespaces=namespace_policy,
+            pods=pod_rules,
+            secret_params=store.secret_params,
+            descriptor=store.descriptor,
+            translator=self.translator,
+        )
+        host = self.conf.k8s_worker.host
+        membership = Membership(
+            kube,
+            namespace=kconf.record_namespace,
+            host=host,
+            lease_duration=self.conf.cluster.lease_duration,
+            renew_interval=self.conf.cluster.renew_interval,
+        )
+        self.membership = membership
+        reconciler = Reconciler(
+            store=store,
+            operations=operations,
+            publisher=notifier,
+            queue=self.queue,
+            workers=self.conf.k8s_worker.concurrency,
+            operation_timeout=kconf.operation_timeout,
+            backoff_max=kconf.backoff_max,
+            policy=PolicyEngine(host=host, clock_tolerance=self.conf.cluster.clock_tolerance),
+            owns=membership.owns,
+            host=host,
+            node_status=node_status,
+            lease_deadline=membership.valid_until,
+            clock_tolerance=self.conf.cluster.clock_tolerance,
+        )
+        notifier.on_recovered.append(reconciler.publisher_recovered)
+
+        def look_at_every_record(_members: list[str]) -> None:
+            for r in records.items():
+                self._route_record(WatchEvent("MODIFIED", r, None))
+
+        membership.listeners.append(look_at_every_record)
+        endpoint = self.metrics.instrument_handler(
+            bind_request_context(
+                LifecycleEndpoint(
+                    store=store,
+                    vnf_objects=vnf_objects,
+                    queue=self.queue,
+                    kube=kube,
+                    max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
+                    max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
+                    max_pending_operations=self.conf.limits.max_pending_operations,
+                    max_record_bytes=self.conf.limits.max_record_bytes,
+                    cached_records=records.items,
+                )
+            )
+        )
+        return _Parts(
+            store=store,
+            records=records,
+            membership=membership,
+            reconciler=reconciler,
+            intake=IntakeService(self.conf, endpoint, notifier),
+            namespaces=namespaces,
+        )
+
+    async def _start_and_run(
+        self, parts: _Parts, *, notifier: Notifier, stop: asyncio.Event
+    ) -> None:
+        """The start-up phases, each named in the error when it does not finish
+        in ``[service] startup_timeout``: the informers' first lists, the
+        notifier's broker connection, the translation process, this replica's
+        Lease; then the reconciler and the intake run until ``stop``, the
+        intake drains and the lease is released."""
+        startup = _Startup(stop, limit=self.conf.service.startup_timeout)
+        async with asyncio.TaskGroup() as group:
+            background = [group.create_task(i.run()) for i in self.informers]
+            started = await startup.step(
+                asyncio.gather(*(i.synced.wait() for i in self.informers)),
+                "the first list of pods, Deployments and VNF records",
+            ) and await startup.step(notifier.start(), "the notifier's broker connection")
+            started = started and await startup.step(
+                self.translator.start(), "the VNFD translation process"
+            )
+            if started:
+                background.append(group.create_task(parts.membership.run()))
+                started = await startup.step(parts.membership.ready.wait(), "this replica's Lease")
+            if started:
+                background.append(group.create_task(parts.reconciler.run()))
+                background.append(group.create_task(_sweep_tombstones(parts.store)))
+                intake_task = group.create_task(parts.intake.run(stop))
+                background.append(group.create_task(self._announce(parts.intake)))
+                LOG.info(
+                    "worker.started",
+                    host=self.conf.k8s_worker.host,
+                    namespaces=[n or "*" for n in parts.namespaces],
+                )
+                await intake_task  # returns after stop is set and the intake drained
+            await parts.membership.release()  # the others take our VNFs over now
+            for task in background:
+                task.cancel()
+        if startup.failure is not None:
+            raise startup.failure
 
     def _observe(
         self, *, intake: IntakeService, kube: Kube, records: Informer, reconciler: Reconciler

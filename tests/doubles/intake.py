@@ -12,8 +12,6 @@ import asyncio
 import json
 import os
 import pathlib
-import shutil
-import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any
 
 from k8s_worker.wire.context import RequestContext
 from rpc.exceptions import VnfNotFound
+from tests.doubles.process import ReadyProcess
 
 #: A VNF whose name is this makes instantiate_vnf raise an unexpected error.
 EXPLODE = "explode"
@@ -30,19 +29,6 @@ SLOW = "slow-"
 FAILING = "failing-"
 #: The first delivery of an instantiate of a VNF whose id starts so fails.
 FLAKY = "flaky-"
-
-
-def die_with_parent() -> list[str]:
-    """A command prefix that SIGKILLs a test's child process when the test run dies.
-
-    The test bed outlives a run, so a worker left by an aborted run would go on
-    consuming from the shared broker and loading the next run.  util-linux's
-    ``setpriv`` sets PR_SET_PDEATHSIG and execs the command (same pid); a
-    ``preexec_fn`` would do it too, but makes every spawn a fork that eventlet
-    (imported by oslo libraries) warns about.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 @dataclass
@@ -267,16 +253,13 @@ def read_journal(path: pathlib.Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class WorkerProcess:
-    """A devserver subprocess, started and stopped by its own pid."""
+class WorkerProcess(ReadyProcess):
+    """A dev server (``tests.doubles.devserver``: the real intake over a test
+    double) for ``host``; ``opts`` become its command-line flags."""
 
     def __init__(
         self, *, transport_url: str, host: str, topic: str, exchange: str, **opts: Any
     ) -> None:
-        self.host = host
         argv = [
             sys.executable,
             "-m",
@@ -296,43 +279,17 @@ class WorkerProcess:
                 argv.append(flag)
             elif value not in (None, False):
                 argv += [flag, str(value)]
-        self.argv = argv
-        self.proc: asyncio.subprocess.Process | None = None
-        self.log = pathlib.Path(tempfile.mkstemp(prefix=f"tkw-{host}-", suffix=".log")[1])
+        log = pathlib.Path(tempfile.mkstemp(prefix=f"tkw-{host}-", suffix=".log")[1])
+        super().__init__(argv, log=log, name=f"worker {host}", append_log=False)
+        self.host = host
 
-    async def start(self, *, ready_within: float = 30.0) -> WorkerProcess:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        # The dev server is a module of this checkout's tests package.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
-        with self.log.open("wb") as err:
-            self.proc = await asyncio.create_subprocess_exec(
-                *die_with_parent(),
-                *self.argv,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=err,
-                env=env,
-            )
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), ready_within)
-        except TimeoutError:
-            line = b""
-        if line.strip() != b"READY":
-            await self.kill()  # a worker that never got ready must not go on consuming
-            raise RuntimeError(f"worker {self.host} did not start: {self.log.read_text()[-2000:]}")
+    async def start(self, *, ready_within: float = 30.0) -> WorkerProcess:  # type: ignore[override]
+        await super().start(within=ready_within)
         return self
 
     async def terminate(self, *, within: float = 30.0) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), within)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.kill()
-        await self.proc.wait()
+        """SIGTERM, wait; the exit status."""
+        return await self.stop(within=within)
 
 
 _CONF_PARSED = False

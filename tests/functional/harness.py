@@ -9,9 +9,7 @@ notification listener that keeps every notification it receives.
 from __future__ import annotations
 
 import asyncio
-import os
 import pathlib
-import signal
 import sys
 import threading
 import uuid
@@ -22,7 +20,8 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from tests.doubles.intake import die_with_parent, oslo_rpc_client
+from tests.doubles.intake import oslo_rpc_client
+from tests.doubles.process import ReadyProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CTX = {
@@ -92,56 +91,29 @@ http_port = 0
     return path
 
 
-class WorkerProcess:
+class WorkerProcess(ReadyProcess):
+    """The real worker (``k8s_worker.cmd.worker``) with ``config``; its log is
+    checked for the auth token when it stops."""
+
     def __init__(
         self, config: pathlib.Path, *, log: pathlib.Path, env: dict[str, str] | None = None
     ) -> None:
-        self.config = config
-        self.log = log
-        self.env = dict(env or {})  # e.g. libfaketime's, for a skewed clock
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, *, within: float = 60.0) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore", **self.env)
-        self._log_file = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            *die_with_parent(),
-            sys.executable,
-            "-m",
-            "k8s_worker.cmd.worker",
-            "--config-file",
-            str(self.config),
-            "--print-ready",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log_file,
+        super().__init__(
+            [
+                sys.executable,
+                "-m",
+                "k8s_worker.cmd.worker",
+                "--config-file",
+                str(config),
+                "--print-ready",
+            ],
+            log=log,
             env=env,
-            cwd=str(ROOT),
         )
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), within)
-        except TimeoutError:
-            line = b""
-        if line.strip() != b"READY":
-            await self.kill()
-            raise AssertionError(f"worker did not start; log: {self.log.read_text()[-3000:]}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        self.config = config
 
     async def stop(self, *, within: float = 60.0) -> int:
-        """SIGTERM, wait; the exit status."""
-        if self.proc is None or self.proc.returncode is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), within)
-        except TimeoutError:
-            await self.kill()
-            raise AssertionError("worker did not stop on SIGTERM") from None
-        finally:
-            self._log_file.close()
+        code = await super().stop(within=within)
         self.assert_no_secret_logged()
         return code
 
@@ -149,11 +121,6 @@ class WorkerProcess:
         """Every functional test's worker log is checked: no token, ever."""
         text = self.log.read_text(errors="replace")
         assert CTX["auth_token"] not in text, f"auth token in {self.log}"
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
 
 
 class _Endpoint:
