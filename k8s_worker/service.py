@@ -215,7 +215,7 @@ class Worker:
                 LifecycleEndpoint(
                     store=store,
                     vnf_objects=vnf_objects,
-                    queue=self.queue,
+                    enqueue=self.queue.add,
                     kube=kube,
                     max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
                     max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,

@@ -22,7 +22,6 @@ from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
 from k8s_worker.policy.engine import add_alarm
-from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import (
@@ -70,7 +69,7 @@ class LifecycleEndpoint:
         *,
         store: RecordStore,
         vnf_objects: VnfObjects,
-        queue: WorkQueue,
+        enqueue: Callable[[str], None],
         kube: Kube,
         max_vnfs_per_tenant: int = 1000,
         max_vnfd_bytes: int = 512 * 1024,
@@ -85,7 +84,7 @@ class LifecycleEndpoint:
         self.cached_records = cached_records
         self.store = store
         self.vnf_objects = vnf_objects
-        self.queue = queue
+        self.enqueue = enqueue  # the VNF needs a reconcile pass
         self.kube = kube
         self.max_vnfs_per_tenant = max_vnfs_per_tenant
 
@@ -221,7 +220,7 @@ class LifecycleEndpoint:
             op_id=op.op_id,
             operation=op.operation,
         )
-        self.queue.add(vnf_id)
+        self.enqueue(vnf_id)
 
     # -- casts -------------------------------------------------------------------
     async def instantiate_vnf(
@@ -404,7 +403,7 @@ class LifecycleEndpoint:
 
         await self.store.mutate(vnf_id, queue_alarm)
         LOG.info("intake.alarm", vnf_id=vnf_id, policy=policy, trigger=trigger, state=state)
-        self.queue.add(vnf_id)
+        self.enqueue(vnf_id)
 
     # -- calls ---------------------------------------------------------------------
     async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:

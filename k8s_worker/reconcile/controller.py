@@ -44,7 +44,7 @@ class Backoff:
 
 Verdict = Forget | RetryAfter | Backoff
 #: Returns seconds until the key needs another look, or None.
-Handler = Callable[[str], Awaitable[float | None]]
+KeyHandler = Callable[[str], Awaitable[float | None]]
 Classifier = Callable[[str, Exception], Verdict]
 
 
@@ -62,7 +62,7 @@ class Controller:
         self,
         *,
         queue: WorkQueue,
-        handler: Handler,
+        handler: KeyHandler,
         classify: Classifier,
         workers: int = 16,
         backoff_max: float = 60.0,

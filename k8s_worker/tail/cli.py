@@ -22,7 +22,7 @@ from oslo_config import cfg
 from k8s_worker.amqp.connection import ConnectionSettings
 from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.amqp.topology import RabbitSettings
-from k8s_worker.tail.consumer import Outcome, Sink, Tail, TailOptions
+from k8s_worker.tail.consumer import Sink, Tail, TailEnd, TailOptions
 from k8s_worker.tail.event import Event, Malformed
 from k8s_worker.tail.filters import EventFilter
 from k8s_worker.tail.formatting import Formatter, JsonLinesFormatter, TerminalFormatter
@@ -186,9 +186,9 @@ async def run(tail: Tail, *, count: int | None) -> int:
     LOG.info(
         "tail.done", outcome=outcome.value, shown=tail.shown, repeats_skipped=tail.recent.repeats
     )
-    if outcome is Outcome.CONNECTION_LOST:
+    if outcome is TailEnd.CONNECTION_LOST:
         return EXIT_BROKER
-    if outcome is Outcome.TIMED_OUT and count is not None:
+    if outcome is TailEnd.TIMED_OUT and count is not None:
         return EXIT_TIMED_OUT
     return EXIT_OK
 

@@ -37,7 +37,7 @@ T = TypeVar("T")
 Sink = Callable[[Event | Malformed], None]
 
 
-class Outcome(enum.Enum):
+class TailEnd(enum.Enum):
     """Why a tail ended."""
 
     COUNT_REACHED = "count reached"
@@ -94,7 +94,7 @@ class Tail:
         self.close_reason: BaseException | None = None
         self.queue_name = options.queue or ephemeral_queue_name()
 
-    async def run(self, stop: asyncio.Event) -> Outcome:
+    async def run(self, stop: asyncio.Event) -> TailEnd:
         try:
             connection = await self._or_stop(
                 connect(
@@ -103,7 +103,7 @@ class Tail:
                 stop,
             )
         except _Stopped:
-            return Outcome.STOPPED
+            return TailEnd.STOPPED
         lost = asyncio.Event()
 
         def on_close(_: object, exc: BaseException | None = None) -> None:
@@ -115,7 +115,7 @@ class Tail:
             queue = await self._or_stop(self._declare(connection), stop)
             return await self._consume_until(queue, stop=stop, lost=lost)
         except _Stopped:
-            return Outcome.STOPPED
+            return TailEnd.STOPPED
         finally:
             if not connection.is_closed:
                 await connection.close()
@@ -186,7 +186,7 @@ class Tail:
 
     async def _consume_until(
         self, queue: AbstractQueue, *, stop: asyncio.Event, lost: asyncio.Event
-    ) -> Outcome:
+    ) -> TailEnd:
         consuming = asyncio.create_task(self._consume(queue))
         stopping = asyncio.create_task(stop.wait())
         losing = asyncio.create_task(lost.wait())
@@ -206,18 +206,18 @@ class Tail:
             ):
                 raise error  # the sink broke (reader went away) or a bug: not ours to hide
             if self._reached():
-                return Outcome.COUNT_REACHED
+                return TailEnd.COUNT_REACHED
             return self._lost(error)
         if stopping in done:
-            return Outcome.STOPPED
+            return TailEnd.STOPPED
         if losing in done:
             return self._lost(None)
-        return Outcome.TIMED_OUT
+        return TailEnd.TIMED_OUT
 
-    def _lost(self, error: BaseException | None) -> Outcome:
+    def _lost(self, error: BaseException | None) -> TailEnd:
         reason = self.close_reason or error
         LOG.error("tail.connection_lost", error=str(reason) if reason else "consumer cancelled")
-        return Outcome.CONNECTION_LOST
+        return TailEnd.CONNECTION_LOST
 
     def _reached(self) -> bool:
         return self._options.count is not None and self.shown >= self._options.count
