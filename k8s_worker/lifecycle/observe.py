@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from k8s_worker.record.model import VnfStatus
 from k8s_worker.tosca import LABEL_VDU
 
 Obj = dict[str, Any]
@@ -102,14 +103,14 @@ def vdu_states(
     ]
 
 
-def derive_status(states: list[VduState]) -> tuple[str, str]:
+def derive_status(states: list[VduState]) -> tuple[VnfStatus, str]:
     """ACTIVE, DEGRADED (some replicas not ready) or DEAD (a VDU has no ready pod)."""
     dead = [s for s in states if s.desired > 0 and s.ready == 0]
     if dead:
         names = ", ".join(s.name for s in dead)
-        return "DEAD", f"no ready pod in VDU {names}"
+        return VnfStatus.DEAD, f"no ready pod in VDU {names}"
     short = [s for s in states if s.ready < s.desired]
     if short:
         detail = "; ".join(f"{s.name} {s.ready}/{s.desired} ready" for s in short)
-        return "DEGRADED", detail
-    return "ACTIVE", "all replicas ready"
+        return VnfStatus.DEGRADED, detail
+    return VnfStatus.ACTIVE, "all replicas ready"

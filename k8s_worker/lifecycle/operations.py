@@ -34,7 +34,7 @@ from k8s_worker.lifecycle.translator import (
     TranslatorLimits,
     TranslatorUnavailable,
 )
-from k8s_worker.record import Operation, OperationKind, VnfRecord
+from k8s_worker.record import Operation, OperationKind, VnfRecord, VnfStatus
 from k8s_worker.record.model import utcnow
 from k8s_worker.tenancy import (
     NamespaceRefused,
@@ -53,17 +53,21 @@ SecretParams = Callable[[VnfRecord], Awaitable[dict[str, Any]]]
 DescriptorReader = Callable[[VnfRecord], Awaitable[Any]]
 
 PENDING_STATUS = {
-    "instantiate": "PENDING_CREATE",
-    "terminate": "PENDING_DELETE",
-    "heal": "PENDING_HEAL",
-    "update": "PENDING_UPDATE",
+    OperationKind.INSTANTIATE: VnfStatus.PENDING_CREATE,
+    OperationKind.TERMINATE: VnfStatus.PENDING_DELETE,
+    OperationKind.HEAL: VnfStatus.PENDING_HEAL,
+    OperationKind.UPDATE: VnfStatus.PENDING_UPDATE,
 }
 
 
-def pending_status(op: Operation) -> str:
+def pending_status(op: Operation) -> VnfStatus:
+    """The VNF's status while ``op`` runs."""
     if op.kind == OperationKind.SCALE:
-        return "PENDING_SCALE_IN" if op.args.get("type") == "in" else "PENDING_SCALE_OUT"
-    return PENDING_STATUS.get(op.operation, "PENDING_UPDATE")
+        if op.args.get("type") == "in":
+            return VnfStatus.PENDING_SCALE_IN
+        return VnfStatus.PENDING_SCALE_OUT
+    kind = op.kind
+    return PENDING_STATUS.get(kind, VnfStatus.PENDING_UPDATE) if kind else VnfStatus.PENDING_UPDATE
 
 
 LOG = structlog.get_logger(__name__)
@@ -144,7 +148,12 @@ class Operations:
         return scrub(text, secret_fragments(secret_values(await self.secret_params(rec))))
 
     async def _scrubbed(
-        self, rec: VnfRecord, error_type: str, message: str, *, vnf_status: str | None = "ERROR"
+        self,
+        rec: VnfRecord,
+        error_type: str,
+        message: str,
+        *,
+        vnf_status: str | None = VnfStatus.ERROR,
     ) -> OperationFailed:
         """An OperationFailed whose message is scrubbed (see ``_scrub``)."""
         return OperationFailed(error_type, await self._scrub(rec, message), vnf_status=vnf_status)

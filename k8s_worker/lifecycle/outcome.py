@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8s_worker.record.model import VnfStatus
 from k8s_worker.wire.redact import shorten
 
 
@@ -30,7 +31,9 @@ class OperationFailed(Exception):
     unknown VDU) and keeps the status the cluster shows.
     """
 
-    def __init__(self, error_type: str, message: str, *, vnf_status: str | None = "ERROR") -> None:
+    def __init__(
+        self, error_type: str, message: str, *, vnf_status: str | None = VnfStatus.ERROR
+    ) -> None:
         message = shorten(message)
         super().__init__(message)
         self.error_type = error_type

@@ -7,7 +7,7 @@ from __future__ import annotations
 from k8s_worker.lifecycle.objects import VnfObjects
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
-from k8s_worker.record import VnfRecord
+from k8s_worker.record import VnfRecord, VnfStatus
 
 
 def observed_status(rec: VnfRecord, objects: VnfObjects) -> tuple[str, str]:
@@ -19,7 +19,7 @@ def observed_status(rec: VnfRecord, objects: VnfObjects) -> tuple[str, str]:
         pods=objects.vnf_pods(rec.vnf_id, rec.placed_namespace),
     )
     if not states:
-        return rec.status or "ERROR", rec.reason or ""
+        return rec.status or VnfStatus.ERROR, rec.reason or ""
     return derive_status(states)
 
 

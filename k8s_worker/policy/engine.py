@@ -47,7 +47,7 @@ from k8s_worker.policy.decisions import (
     parameter,
     step_trigger,
 )
-from k8s_worker.record import Operation, OperationKind, VnfRecord
+from k8s_worker.record import Operation, OperationKind, VnfRecord, VnfStatus
 from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
 LOG = structlog.get_logger(__name__)
@@ -188,7 +188,7 @@ class PolicyEngine:
         retry: list[float] = []
         retry.extend(self._observe_triggers(rec, policies, pods=pods, now=now))
         busy = self._alarms(rec, policies, busy=busy, now=now, retry=retry)
-        if not busy and rec.status not in ("ERROR", "PENDING_DELETE"):
+        if not busy and rec.status not in (VnfStatus.ERROR, VnfStatus.PENDING_DELETE):
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
 
@@ -516,7 +516,8 @@ class PolicyEngine:
                     mem["exhausted"] = True
                     self._emit(rec, decision, priority="ERROR")
                     rec.set_status(
-                        "ERROR", reason=f"heal policy {policy.name} gave up: {decision.reason}"
+                        VnfStatus.ERROR,
+                        reason=f"heal policy {policy.name} gave up: {decision.reason}",
                     )
                     continue
                 self._emit(

@@ -28,7 +28,7 @@ from k8s_worker.reconcile.advance import OperationAdvancer
 from k8s_worker.reconcile.controller import Backoff, Controller, Forget, RetryAfter, Verdict
 from k8s_worker.reconcile.owned import NotOwner, OwnedRecords
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
+from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord, VnfStatus
 from k8s_worker.record.outbox import Outbox, Publisher
 
 LOG = structlog.get_logger(__name__)
@@ -36,7 +36,7 @@ LOG = structlog.get_logger(__name__)
 #: Seconds until a VNF whose outbox waits for the broker is looked at again.
 PUBLISH_RETRY = 5.0
 # Statuses the steady-state observer may replace; ERROR stays until an operation.
-OBSERVED_STATUSES = frozenset({"ACTIVE", "DEGRADED", "DEAD"})
+OBSERVED_STATUSES = frozenset({VnfStatus.ACTIVE, VnfStatus.DEGRADED, VnfStatus.DEAD})
 
 
 class Reconciler:
