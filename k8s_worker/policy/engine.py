@@ -47,6 +47,7 @@ from k8s_worker.policy.decisions import (
     parameter,
     step_trigger,
 )
+from k8s_worker.policy.memory import PolicyMemory
 from k8s_worker.record import Operation, OperationKind, VnfRecord, VnfStatus
 from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
@@ -77,7 +78,7 @@ def add_alarm(
 ) -> None:
     """Queue an alarm in the record; repeats of a pending alarm collapse into it,
     and a pending alarm of the same trigger in another state is dropped (it is stale)."""
-    alarms = rec.policy_state.setdefault("alarms", [])
+    alarms = PolicyMemory.of(rec).alarms
     alarms[:] = [
         a for a in alarms if (a["policy"], a["trigger"]) != (policy, trigger) or a["state"] == state
     ]
@@ -101,15 +102,12 @@ def add_alarm(
 
 def note_respawn(rec: VnfRecord, *, now: float) -> None:
     """Remember a respawn's time (for restart-storm triggers)."""
-    times = [t for t in rec.policy_state.get("respawns", []) if now - t < RESPAWN_MEMORY_SECONDS]
-    times.append(now)
-    rec.policy_state["respawns"] = times[-500:]
+    PolicyMemory.of(rec).note_respawn(now=now, keep_seconds=RESPAWN_MEMORY_SECONDS)
 
 
 def stamp_cooldown(rec: VnfRecord, policy: str, *, at: float, host: str) -> None:
     """Start ``policy``'s cooldown at ``at`` (wall clock of replica ``host``)."""
-    rec.policy_state.setdefault("lastScale", {})[policy] = at
-    rec.policy_state.setdefault("lastScaleBy", {})[policy] = host
+    PolicyMemory.of(rec).stamp_cooldown(policy, at=at, host=host)
 
 
 class PolicyEngine:
@@ -150,7 +148,7 @@ class PolicyEngine:
         if op.kind == OperationKind.SCALE and (op.detail or {}).get("policy"):
             stamp_cooldown(rec, op.progress["policy"], at=self.clock(), host=self.host)
         if op.kind == OperationKind.HEAL:
-            rec.policy_state.pop("heal", None)
+            PolicyMemory.of(rec).forget_heals()
 
     def respawned(self, rec: VnfRecord) -> None:
         """Remember a respawn of one of the VNF's pods (restart-storm triggers)."""
@@ -163,11 +161,11 @@ class PolicyEngine:
         its stamp counts that much later (never later than now).  A stamp
         further ahead than that is from a clock too far ahead to trust: the
         cooldown restarts now, stamped by this replica."""
-        last = (rec.policy_state.get("lastScale") or {}).get(policy)
+        last, by = PolicyMemory.of(rec).last_scale(policy)
         if last is None:
             return None
-        if (rec.policy_state.get("lastScaleBy") or {}).get(policy) == self.host:
-            return float(last)
+        if by == self.host:
+            return last
         if last > now + self.clock_tolerance:
             stamp_cooldown(rec, policy, at=now, host=self.host)
             return now
@@ -226,7 +224,7 @@ class PolicyEngine:
     def _alarms(
         self, rec: VnfRecord, policies: Policies, *, busy: bool, now: float, retry: list[float]
     ) -> bool:
-        alarms: list[dict[str, Any]] = rec.policy_state.get("alarms") or []
+        alarms: list[dict[str, Any]] = PolicyMemory.of(rec).alarms
         keep: list[dict[str, Any]] = []
         for alarm in alarms:
             if busy:
@@ -329,7 +327,7 @@ class PolicyEngine:
                 # An alarm with several actions: the rest wait for this operation.
                 alarm["done"] = done
                 keep.append(alarm)
-        rec.policy_state["alarms"] = keep
+        PolicyMemory.of(rec).alarms = keep
         return busy
 
     # -- observed triggers -----------------------------------------------------------
@@ -351,14 +349,15 @@ class PolicyEngine:
             )
         if metric == "restarts":
             window = float(trigger.granularity_seconds or 60)
-            return float(sum(1 for t in rec.policy_state.get("respawns", []) if now - t <= window))
+            respawns = PolicyMemory.of(rec).respawns()
+            return float(sum(1 for t in respawns if now - t <= window))
         return None
 
     def _observe_triggers(
         self, rec: VnfRecord, policies: Policies, *, pods: list[Obj], now: float
     ) -> list[float]:
         retry = []
-        states = rec.policy_state.setdefault("triggers", {})
+        states = PolicyMemory.of(rec).triggers
         for trigger in policies.alarms:
             if trigger.metric not in OBSERVED_METRICS or trigger.threshold is None:
                 continue
@@ -470,7 +469,7 @@ class PolicyEngine:
         node_status: NodeStatus | None = None,
     ) -> list[float]:
         retry: list[float] = []
-        memory = rec.policy_state.setdefault("heal", {})
+        memory = PolicyMemory.of(rec).heals
         for policy in policies.heals:
             for vdu in policy.targets:
                 key = f"{policy.name}/{vdu}/{policy.trigger}"
@@ -529,8 +528,7 @@ class PolicyEngine:
     def _emit(self, rec: VnfRecord, decision: Decision, *, priority: str = "INFO") -> None:
         payload = decision.payload()
         if decision.decision == ACT and decision.operation:
-            n = int(rec.policy_state.get("opCounter", 0)) + 1
-            rec.policy_state["opCounter"] = n
+            n = PolicyMemory.of(rec).next_operation_number()
             op = Operation.new(
                 op_id=f"auto-{rec.vnf_id[:8]}-{n}",
                 operation=decision.operation,

@@ -1,0 +1,82 @@
+"""What the policies remember between passes, kept in the VNF record's
+``status.policy`` and read and written only through :class:`PolicyMemory`.
+
+It is a typed view over that part of the status, not a copy: keys this
+version does not know are left as they are, so a replica of one version never
+erases what a newer one wrote during a rolling upgrade.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8s_worker.record import VnfRecord
+
+#: Respawn times remembered at most (restart-storm triggers look back a window).
+RESPAWNS_KEPT = 500
+
+
+class PolicyMemory:
+    """The record's policy memory: pending alarms, respawn times, cooldown
+    stamps (and the replica that wrote each), trigger states, heal attempts
+    and the counter of automatic operations."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+
+    @classmethod
+    def of(cls, rec: VnfRecord) -> PolicyMemory:
+        return cls(rec.policy_state)
+
+    # -- alarms ----------------------------------------------------------------------
+    @property
+    def alarms(self) -> list[dict[str, Any]]:
+        """Alarms waiting to be acted on (the list itself: edit it in place)."""
+        alarms = self._raw.setdefault("alarms", [])
+        assert isinstance(alarms, list)
+        return alarms
+
+    @alarms.setter
+    def alarms(self, alarms: list[dict[str, Any]]) -> None:
+        self._raw["alarms"] = alarms
+
+    # -- respawns --------------------------------------------------------------------
+    def respawns(self) -> list[float]:
+        return [float(t) for t in self._raw.get("respawns", [])]
+
+    def note_respawn(self, *, now: float, keep_seconds: float) -> None:
+        times = [t for t in self.respawns() if now - t < keep_seconds]
+        times.append(now)
+        self._raw["respawns"] = times[-RESPAWNS_KEPT:]
+
+    # -- cooldowns -------------------------------------------------------------------
+    def last_scale(self, policy: str) -> tuple[float | None, str | None]:
+        """When ``policy`` last scaled (wall clock), and which replica stamped it."""
+        at = (self._raw.get("lastScale") or {}).get(policy)
+        by = (self._raw.get("lastScaleBy") or {}).get(policy)
+        return (None if at is None else float(at)), by
+
+    def stamp_cooldown(self, policy: str, *, at: float, host: str) -> None:
+        self._raw.setdefault("lastScale", {})[policy] = at
+        self._raw.setdefault("lastScaleBy", {})[policy] = host
+
+    # -- triggers and heals ------------------------------------------------------------
+    @property
+    def triggers(self) -> dict[str, Any]:
+        """Observed triggers' states by trigger (edit in place)."""
+        return self._raw.setdefault("triggers", {})
+
+    @property
+    def heals(self) -> dict[str, Any]:
+        """Heal policies' attempts by policy, VDU and trigger (edit in place)."""
+        return self._raw.setdefault("heal", {})
+
+    def forget_heals(self) -> None:
+        """A manual heal clears the heal policies that had given up."""
+        self._raw.pop("heal", None)
+
+    # -- automatic operations ------------------------------------------------------------
+    def next_operation_number(self) -> int:
+        n = int(self._raw.get("opCounter", 0)) + 1
+        self._raw["opCounter"] = n
+        return n
