@@ -22,11 +22,10 @@ import structlog
 from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
-from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.api.endpoint import LifecycleEndpoint
 from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
-from k8s_worker.intake.service import IntakeService
+from k8s_worker.intake.service import IntakeService, IntakeSettings
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
@@ -34,7 +33,7 @@ from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
 from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
-from k8s_worker.notify.notifier import Notifier
+from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
@@ -68,7 +67,6 @@ class Worker:
     intake and releases the lease."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
-        register_oslo_opts(conf)
         worker_conf.register_opts(conf)
         self.conf = conf
         self.ready = asyncio.Event()
@@ -112,7 +110,9 @@ class Worker:
             host=self.conf.k8s_worker.host,
         )
         kube = Kube(api, retry_seconds=kconf.api_retry_seconds)
-        notifier = self.metrics.instrument_publisher(Notifier(self.conf))
+        notifier = self.metrics.instrument_publisher(
+            Notifier(NotifierSettings.from_conf(self.conf))
+        )
         try:
             store = await self._prepare_records(kube)
             parts = await self._build(kube=kube, store=store, notifier=notifier)
@@ -230,7 +230,7 @@ class Worker:
             records=records,
             membership=membership,
             reconciler=reconciler,
-            intake=IntakeService(self.conf, endpoint, notifier),
+            intake=IntakeService(IntakeSettings.from_conf(self.conf), endpoint, notifier),
             namespaces=namespaces,
         )
 

@@ -23,7 +23,6 @@ from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker import logs, preflight
-from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.health import HealthServer
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.service import Worker
@@ -116,7 +115,6 @@ async def serve(conf: cfg.ConfigOpts) -> None:
 def load_config(argv: list[str]) -> cfg.ConfigOpts:
     """Parse the command line and config files and validate every option."""
     conf = cfg.ConfigOpts()
-    register_oslo_opts(conf)
     worker_conf.register_opts(conf)
     conf.register_cli_opts(CLI_OPTS)
     try:

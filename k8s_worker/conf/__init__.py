@@ -25,7 +25,11 @@ def _modules() -> Iterable[Any]:
 
 
 def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
-    """Register every option of the worker on ``conf`` (idempotent)."""
+    """Register every option of the worker on ``conf``, oslo.messaging's too
+    (idempotent): a program calls it once, before it builds its settings."""
+    from k8s_worker.amqp.options import register_oslo_opts
+
+    register_oslo_opts(conf)
     for module in _modules():
         module.register_opts(conf)
 

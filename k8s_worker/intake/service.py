@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from typing import Any
 
@@ -23,9 +24,8 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
 
-from k8s_worker import conf as worker_conf
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, rpc_server_queues
 from k8s_worker.intake.consumer import Consumer
 from k8s_worker.intake.dispatcher import Dispatcher
@@ -38,34 +38,64 @@ from k8s_worker.notify.notifier import Notifier
 LOG = structlog.get_logger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class IntakeSettings:
+    """What the intake needs of the configuration, read once at start-up."""
+
+    topic: str
+    host: str
+    exchange: str
+    connection: ConnectionSettings
+    rabbit: RabbitSettings
+    concurrency: int
+    prefetch: int
+    drain_timeout: float
+    missing_queue_timeout: float
+    max_delivery_attempts: int
+    dedup_cache_size: int
+
+    @classmethod
+    def from_conf(
+        cls, conf: cfg.ConfigOpts, *, topic: str | None = None, host: str | None = None
+    ) -> IntakeSettings:
+        """From ``[k8s_worker]``, ``[intake]`` and the transport options (all
+        registered by the program); ``topic`` and ``host`` override the file's."""
+        rabbit = RabbitSettings.from_conf(conf)
+        concurrency = conf.k8s_worker.concurrency
+        return cls(
+            topic=topic or conf.k8s_worker.topic,
+            host=host or conf.k8s_worker.host,
+            exchange=conf.control_exchange,
+            connection=ConnectionSettings.from_conf(conf),
+            rabbit=rabbit,
+            concurrency=concurrency,
+            prefetch=rabbit.prefetch_count or conf.intake.prefetch_count or 2 * concurrency,
+            drain_timeout=conf.intake.drain_timeout,
+            missing_queue_timeout=rabbit_options(conf).kombu_missing_consumer_retry_timeout,
+            max_delivery_attempts=conf.intake.max_delivery_attempts,
+            dedup_cache_size=conf.intake.dedup_cache_size,
+        )
+
+
 class IntakeService:
     """The intake as a whole: connects to the broker (again after a loss), declares the
     topic queues, consumes with the Consumer until stopped, then drains what it holds."""
 
     def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        handler: Handler,
-        notifier: Notifier | None,
-        *,
-        topic: str | None = None,
-        host: str | None = None,
+        self, settings: IntakeSettings, handler: Handler, notifier: Notifier | None
     ) -> None:
-        register_oslo_opts(conf)
-        worker_conf.register_opts(conf)
-        self.topic = topic or conf.k8s_worker.topic
-        self.host = host or conf.k8s_worker.host
-        self.exchange = conf.control_exchange
-        self._connection_settings = ConnectionSettings.from_conf(conf)
-        self._rabbit = RabbitSettings.from_conf(conf)
-        concurrency = conf.k8s_worker.concurrency
-        self.prefetch = self._rabbit.prefetch_count or conf.intake.prefetch_count or 2 * concurrency
-        self._drain_timeout = conf.intake.drain_timeout
-        self._pool = OrderedPool(concurrency=concurrency)
+        self.topic = settings.topic
+        self.host = settings.host
+        self.exchange = settings.exchange
+        self._connection_settings = settings.connection
+        self._rabbit = settings.rabbit
+        self.prefetch = settings.prefetch
+        self._drain_timeout = settings.drain_timeout
+        self._pool = OrderedPool(concurrency=settings.concurrency)
         self._reply_channel: AbstractChannel | None = None
         self._replies = ReplySender(
             lambda: self._reply_channel,
-            missing_queue_timeout=rabbit_options(conf).kombu_missing_consumer_retry_timeout,
+            missing_queue_timeout=settings.missing_queue_timeout,
         )
         self._parking = RetryParking(
             lambda: self._reply_channel,
@@ -78,8 +108,8 @@ class IntakeService:
             pool=self._pool,
             replies=self._replies,
             notifier=notifier,
-            max_delivery_attempts=conf.intake.max_delivery_attempts,
-            dedup_cache_size=conf.intake.dedup_cache_size,
+            max_delivery_attempts=settings.max_delivery_attempts,
+            dedup_cache_size=settings.dedup_cache_size,
             parking=self._parking,
         )
         self._fanout_id = uuid.uuid4().hex
@@ -207,7 +237,8 @@ async def run_intake(
     host: str | None = None,
 ) -> None:
     """Run an IntakeService until ``stop`` is set."""
-    await IntakeService(conf, handler, notifier, topic=topic, host=host).run(stop)
+    settings = IntakeSettings.from_conf(conf, topic=topic, host=host)
+    await IntakeService(settings, handler, notifier).run(stop)
 
 
 async def _first(*aws: Any) -> None:

@@ -20,6 +20,7 @@ callbacks run (the reconciler then publishes the outboxes that waited).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,7 +33,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import rabbit_options, register_oslo_opts
+from k8s_worker.amqp.options import rabbit_options
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, notification_queue
 from k8s_worker.wire.context import RequestContext
 from k8s_worker.wire.envelope import CONTENT_TYPE, compress, encode
@@ -52,6 +53,42 @@ def utc_timestamp() -> str:
     return str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
 
 
+@dataclasses.dataclass(frozen=True)
+class NotifierSettings:
+    """What the notifier needs of the configuration, read once at start-up."""
+
+    publisher_id: str
+    topics: tuple[str, ...]
+    enabled: bool
+    exchange: str
+    connection: ConnectionSettings
+    rabbit: RabbitSettings
+    compression: str | None
+
+    @classmethod
+    def from_conf(
+        cls, conf: cfg.ConfigOpts, *, publisher_id: str | None = None
+    ) -> NotifierSettings:
+        """From ``[oslo_messaging_notifications]`` and the transport options
+        (registered by the program); an unknown compression codec is a
+        ValueError here, not on every event."""
+        notif = conf.oslo_messaging_notifications
+        host = conf.k8s_worker.host if "k8s_worker" in conf else "localhost"
+        url = notif.transport_url or conf.transport_url
+        compression = rabbit_options(conf, url=url).kombu_compression or None
+        if compression:
+            compress(b"", compression)
+        return cls(
+            publisher_id=publisher_id or f"k8s_worker.{host}",
+            topics=tuple(notif.topics),
+            enabled=not (notif.driver and set(notif.driver) <= {"noop"}),
+            exchange=conf.control_exchange,
+            connection=ConnectionSettings.from_conf(conf, url=url),
+            rabbit=RabbitSettings.from_conf(conf, url=url),
+            compression=compression,
+        )
+
+
 class Notifier:
     """Publishes oslo.messaging notifications to every configured topic, with publisher
     confirms; returns once the broker confirmed, raises ConnectionError while it cannot
@@ -59,25 +96,18 @@ class Notifier:
 
     def __init__(
         self,
-        conf: cfg.ConfigOpts,
+        settings: NotifierSettings,
         *,
-        publisher_id: str | None = None,
         attempts: int = 5,
         recover_interval: float = 2.0,
     ) -> None:
-        register_oslo_opts(conf)
-        notif = conf.oslo_messaging_notifications
-        host = conf.k8s_worker.host if "k8s_worker" in conf else "localhost"
-        self.publisher_id = publisher_id or f"k8s_worker.{host}"
-        self.topics: tuple[str, ...] = tuple(notif.topics)
-        self.enabled = not (notif.driver and set(notif.driver) <= {"noop"})
-        self._exchange = conf.control_exchange
-        url = notif.transport_url or conf.transport_url
-        self._settings = ConnectionSettings.from_conf(conf, url=url)
-        self._rabbit = RabbitSettings.from_conf(conf, url=url)
-        self._compression = rabbit_options(conf, url=url).kombu_compression or None
-        if self._compression:
-            compress(b"", self._compression)  # an unknown codec fails here, not per event
+        self.publisher_id = settings.publisher_id
+        self.topics = settings.topics
+        self.enabled = settings.enabled
+        self._exchange = settings.exchange
+        self._settings = settings.connection
+        self._rabbit = settings.rabbit
+        self._compression = settings.compression
         self._attempts = attempts
         self._lock = asyncio.Lock()
         self._connection: AbstractConnection | None = None

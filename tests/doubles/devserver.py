@@ -23,15 +23,13 @@ import structlog
 from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
-from k8s_worker.amqp.options import register_oslo_opts
-from k8s_worker.intake.service import IntakeService
-from k8s_worker.notify.notifier import Notifier
+from k8s_worker.intake.service import IntakeService, IntakeSettings
+from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from tests.doubles.intake import InMemoryHandler, JournalHandler
 
 
 def build_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
-    register_oslo_opts(conf)
     worker_conf.register_opts(conf)
     files = [args.config_file] if args.config_file else []
     conf([], project="k8s_worker", default_config_files=files)
@@ -73,8 +71,8 @@ async def serve(args: argparse.Namespace) -> None:
         )
     else:
         handler = InMemoryHandler(host=args.host, delay=args.delay)
-    notifier = Notifier(conf)
-    service = IntakeService(conf, handler, notifier)
+    notifier = Notifier(NotifierSettings.from_conf(conf))
+    service = IntakeService(IntakeSettings.from_conf(conf), handler, notifier)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 
 from k8s_worker.amqp.options import register_oslo_opts
 from k8s_worker.amqp.topology import ExchangeSpec, QueueSpec, declare_queue_on
-from k8s_worker.notify.notifier import Notifier
+from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from tests.doubles.intake import WorkerProcess, oslo_rpc_client, read_journal, wait_for
 
 CTX = {"user_id": "bob", "project_id": "tenant-b"}
@@ -141,7 +141,9 @@ async def test_the_notifier_publishes_on_a_nondurable_control_exchange(
     conf.set_override("transport_url", _durable(transport_url))
     conf.set_override("control_exchange", names["exchange"])
     conf.set_override("topics", [names["topic"]], group="oslo_messaging_notifications")
-    notifier = Notifier(conf, publisher_id="k8s_worker.fallback-test", attempts=1)
+    notifier = Notifier(
+        NotifierSettings.from_conf(conf, publisher_id="k8s_worker.fallback-test"), attempts=1
+    )
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()

@@ -28,7 +28,7 @@ from oslo_config import cfg
 from oslo_context.context import RequestContext
 
 from k8s_worker.amqp.options import register_oslo_opts
-from k8s_worker.notify.notifier import PRIORITIES, Notifier
+from k8s_worker.notify.notifier import PRIORITIES, Notifier, NotifierSettings
 from tests.doubles.intake import oslo_rpc_client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -163,7 +163,7 @@ def worker_notifier(transport_url: str, names: dict[str, str], **rabbit: Any) ->
     conf.set_override("topics", [names["topic"]], group="oslo_messaging_notifications")
     for option, value in rabbit.items():
         conf.set_override(option, value, group="oslo_messaging_rabbit")
-    return Notifier(conf, publisher_id="k8s_worker.tail-test")
+    return Notifier(NotifierSettings.from_conf(conf, publisher_id="k8s_worker.tail-test"))
 
 
 @pytest.fixture

@@ -171,7 +171,6 @@ class AiormqProbe:
 def bench_conf(url: str, *, prefetch: int | None = None) -> cfg.ConfigOpts:
     """The worker's options for a bench run (fanout queues expire 60 s after use)."""
     conf = cfg.ConfigOpts()
-    register_oslo_opts(conf)
     worker_conf.register_opts(conf)
     conf([], project="bench", default_config_files=[])
     conf.set_override("transport_url", transport_url(url))
@@ -216,13 +215,13 @@ async def drain_raw(
 async def drain_ours(
     url: str, *, topic: str, host: str, count: int, prefetch: int, idle: float = 0.0
 ) -> tuple[Result, list[str]]:
-    from k8s_worker.intake.service import IntakeService
+    from k8s_worker.intake.service import IntakeService, IntakeSettings
     from tests.doubles.intake import NoopHandler
 
     conf = bench_conf(url, prefetch=prefetch)
     handler = NoopHandler()
     handler.target = count
-    service = IntakeService(conf, handler, None, topic=topic, host=host)
+    service = IntakeService(IntakeSettings.from_conf(conf, topic=topic, host=host), handler, None)
     probe = AiormqProbe(count).install()
     stop = asyncio.Event()
     try:

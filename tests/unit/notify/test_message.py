@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from k8s_worker.notify.notifier import Notifier
+from k8s_worker.amqp.options import register_oslo_opts
+from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from k8s_worker.wire.context import RequestContext
 
 
 def notifier() -> Notifier:
     conf = cfg.ConfigOpts()
+    register_oslo_opts(conf)
     conf([], project="k8s_worker", default_config_files=[])
-    return Notifier(conf, publisher_id="k8s_worker.test")
+    return Notifier(NotifierSettings.from_conf(conf, publisher_id="k8s_worker.test"))
 
 
 def test_a_fresh_message_has_oslo_fields_and_no_secret():
