@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8s_worker.wire.context import RequestContext
+from rpc import contract
 from rpc.exceptions import VnfNotFound
 from tests.doubles.process import ReadyProcess
 
@@ -193,8 +194,6 @@ class NoopHandler:
             self.last = loop.time()
             self.reached.set()
 
-    instantiate_vnf = terminate_vnf = scale_vnf = heal_vnf = update_vnf = alarm = _noop
-
     async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:
         return {"id": vnf_id}
 
@@ -202,6 +201,12 @@ class NoopHandler:
         self, ctx: RequestContext, *, tenant_id: str | None
     ) -> list[dict[str, Any]]:
         return []
+
+
+# Every cast of the contract, none written out again: a new one is served too.
+for _name, _spec in contract.METHODS.items():
+    if _spec.kind == "cast":
+        setattr(NoopHandler, _name, NoopHandler._noop)
 
 
 @dataclass
