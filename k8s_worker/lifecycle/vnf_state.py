@@ -4,13 +4,23 @@ record last looked (each reported once, as ``vnf.respawn``)."""
 
 from __future__ import annotations
 
-from k8s_worker.lifecycle.objects import VnfObjects
+from typing import Any, Protocol
+
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
 from k8s_worker.record import VnfRecord, VnfStatus
 
 
-def observed_status(rec: VnfRecord, objects: VnfObjects) -> tuple[str, str]:
+class ObjectsView(Protocol):
+    """What this module reads of a VNF's objects (``VnfObjects``, or a test's
+    stand-in): the VNF's pods and Deployments as the informers have them."""
+
+    def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]: ...
+
+    def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]: ...
+
+
+def observed_status(rec: VnfRecord, objects: ObjectsView) -> tuple[str, str]:
     """(status, reason) as the VNF's objects show them now; the recorded ones
     when it has none to show."""
     states = vdu_states(
@@ -24,7 +34,7 @@ def observed_status(rec: VnfRecord, objects: VnfObjects) -> tuple[str, str]:
 
 
 def note_pod_changes(
-    rec: VnfRecord, objects: VnfObjects, *, detect: bool, now: float
+    rec: VnfRecord, objects: ObjectsView, *, detect: bool, now: float
 ) -> list[Respawn] | None:
     """Update the record's pod memory and emit a ``vnf.respawn`` for each pod
     replaced or restarted (when ``detect``); the respawns, or None when the
