@@ -32,8 +32,9 @@ class PolicyMemory:
     @property
     def alarms(self) -> list[dict[str, Any]]:
         """Alarms waiting to be acted on (the list itself: edit it in place)."""
-        alarms = self._raw.setdefault("alarms", [])
-        assert isinstance(alarms, list)
+        alarms = self._raw.get("alarms")
+        if not isinstance(alarms, list):  # absent, or a null written by hand
+            alarms = self._raw["alarms"] = []
         return alarms
 
     @alarms.setter

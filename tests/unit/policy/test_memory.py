@@ -26,3 +26,8 @@ def test_respawn_times_are_bounded_by_age_and_count() -> None:
     for i in range(RESPAWNS_KEPT + 10):
         memory.note_respawn(now=200.0 + i * 0.01, keep_seconds=600)
     assert len(memory.respawns()) == RESPAWNS_KEPT
+
+
+def test_a_null_where_alarms_belong_reads_as_none_pending() -> None:
+    memory = PolicyMemory({"alarms": None})
+    assert memory.alarms == []
