@@ -8,6 +8,7 @@ so ``pytest tests/functional`` works on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -47,6 +48,32 @@ def kubeconfig() -> str:
     _bed("kube")
     assert path.exists(), f"test bed wrote no kubeconfig at {path}"
     return str(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Vim2:
+    """The bed's second cluster (tools/testbed/cluster2.sh): how an operator
+    would register it as a VIM (API server URL, CA, a ServiceAccount token),
+    and an admin kubeconfig for the tests' own checks."""
+
+    kubeconfig: str
+    auth_url: str
+    ssl_ca_cert: str  # PEM
+    bearer_token: str
+
+
+@pytest.fixture(scope="session")
+def vim2() -> Vim2:
+    """The second cluster, started if it is not running."""
+    _bed("vim2")
+    state = pathlib.Path(os.environ.get("TKW_VIM2_STATE", CACHE / "testbed-vim2"))
+    port = os.environ.get("TKW_VIM2_APISERVER_PORT", "16444")
+    return Vim2(
+        kubeconfig=str(state / "kubeconfig"),
+        auth_url=f"https://127.0.0.1:{port}",
+        ssl_ca_cert=(state / "pki" / "ca.crt").read_text(),
+        bearer_token=(state / "vim-token").read_text(),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,12 @@ controller replaces deleted and failed pods, and RabbitMQ carries messages."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import ssl
 import uuid
 
 import aio_pika
+import pytest
 from kubernetes_asyncio import client
 
 from tests.functional.kube_wait import CHAOS_FAILED, pod_failed, pod_ready, wait_for_pods
@@ -106,3 +109,42 @@ async def _get(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomi
         if message is not None:
             return message
         await asyncio.sleep(0.05)
+
+
+def _file(path: pathlib.Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+async def test_the_second_cluster_is_another_cluster_reached_with_its_own_token(
+    vim2, kube_api, unique_name, tmp_path
+):
+    """vim2 has its own CA, nodes and objects; its ServiceAccount token works
+    against it alone (as a VIM registration's credentials would)."""
+    cfg = client.Configuration()
+    cfg.host = vim2.auth_url
+    cfg.ssl_ca_cert = _file(tmp_path / "vim2-ca.crt", vim2.ssl_ca_cert)
+    cfg.api_key = {"authorization": f"Bearer {vim2.bearer_token}"}
+    api = client.ApiClient(configuration=cfg)
+    try:
+        core = client.CoreV1Api(api)
+        nodes = await core.list_node()
+        assert len(nodes.items) >= 1
+        await core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=unique_name))
+        )
+        try:
+            # Not in cluster 1: two separate control planes.
+            with pytest.raises(client.ApiException) as absent:
+                await client.CoreV1Api(kube_api).read_namespace(unique_name)
+            assert absent.value.status == 404
+        finally:
+            await core.delete_namespace(unique_name)
+    finally:
+        await api.close()
+    # Cluster 1's CA does not vouch for vim2's API server.
+    context = ssl.create_default_context(cafile=kube_api.configuration.ssl_ca_cert)
+    host, port = vim2.auth_url.removeprefix("https://").split(":")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _reader, writer = await asyncio.open_connection(host, int(port), ssl=context)
+        writer.close()

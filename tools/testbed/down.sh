@@ -4,4 +4,5 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 bash "$HERE/kube.sh" down
+bash "$HERE/cluster2.sh" down
 bash "$HERE/rabbitmq.sh" down

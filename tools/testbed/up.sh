@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring the whole test bed up (idempotent): RabbitMQ, then the Kubernetes
 # control plane (building its binaries on first use).
-#   up.sh [all|rabbitmq|kube]
+#   up.sh [all|rabbitmq|kube|vim2]   (vim2: a second cluster, tools/testbed/cluster2.sh)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/common.sh"
@@ -24,7 +24,8 @@ case ${1:-all} in
   all) faketime_tool 9>&-; bash "$HERE/rabbitmq.sh" up 9>&-; bash "$HERE/kube.sh" up 9>&- ;;
   rabbitmq) bash "$HERE/rabbitmq.sh" up 9>&- ;;
   kube) bash "$HERE/kube.sh" up 9>&- ;;
-  *) echo "usage: $0 [all|rabbitmq|kube]" >&2; exit 2 ;;
+  vim2) bash "$HERE/cluster2.sh" up 9>&- ;;
+  *) echo "usage: $0 [all|rabbitmq|kube|vim2]" >&2; exit 2 ;;
 esac
 cat >&2 <<MSG
 [testbed] up. AMQP: amqp://guest:guest@127.0.0.1:$TKW_AMQP_PORT/
