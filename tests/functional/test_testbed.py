@@ -124,7 +124,8 @@ async def test_the_second_cluster_is_another_cluster_reached_with_its_own_token(
     cfg = client.Configuration()
     cfg.host = vim2.auth_url
     cfg.ssl_ca_cert = _file(tmp_path / "vim2-ca.crt", vim2.ssl_ca_cert)
-    cfg.api_key = {"authorization": f"Bearer {vim2.bearer_token}"}
+    cfg.api_key = {"BearerToken": vim2.bearer_token}
+    cfg.api_key_prefix = {"BearerToken": "Bearer"}
     api = client.ApiClient(configuration=cfg)
     try:
         core = client.CoreV1Api(api)
