@@ -1,5 +1,6 @@
 """A loopback proxy that can hold a client's traffic, as a network that stops
-delivering would, and release it later.
+delivering would, and release it later; or refuse it (an outage: open
+connections cut, new ones closed at once) until it accepts again.
 
 It may terminate TLS (``server_ssl``, and ``upstream_ssl`` towards the real
 server), so that :meth:`HoldingProxy.hold_on` can start the hold at the very
@@ -44,6 +45,7 @@ class HoldingProxy:
         self._released.set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.refusing = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.server_ssl)
@@ -67,6 +69,16 @@ class HoldingProxy:
     def release(self) -> None:
         self._released.set()
 
+    def refuse(self) -> None:
+        """An outage: every open connection is cut, and new ones are closed as
+        soon as they are accepted, until :meth:`accept`."""
+        self.refusing = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    def accept(self) -> None:
+        self.refusing = False
+
     async def stop(self) -> None:
         self.release()
         if self._server is not None:
@@ -76,6 +88,9 @@ class HoldingProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_w.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)

@@ -85,3 +85,35 @@ async def test_the_hold_starts_at_the_request_it_waits_for() -> None:
         await proxy.stop()
         server.close()
     assert got == [b"GET /pods"], "the scale was held, and dropped with its client"
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    """The proxy closed the connection (an end of stream, or a reset)."""
+    try:
+        return await asyncio.wait_for(reader.read(1024), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_an_outage_cuts_open_connections_and_refuses_new_ones_until_it_ends() -> None:
+    server, got = await _recording_server()
+    proxy = HoldingProxy("127.0.0.1", server.sockets[0].getsockname()[1])
+    await proxy.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"before")
+        assert await reader.read(1024) == b"ack:before"
+        proxy.refuse()
+        assert await _closed(reader), "cut"
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"during")
+        assert await _closed(reader), "refused"
+        proxy.accept()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"after")
+        assert await asyncio.wait_for(reader.read(1024), 5) == b"ack:after"
+        writer.close()
+    finally:
+        await proxy.stop()
+        server.close()
+    assert b"during" not in got
