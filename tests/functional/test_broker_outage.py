@@ -42,15 +42,20 @@ async def test_a_failed_pod_is_healed_while_the_broker_is_down_and_its_events_fo
     core = client.CoreV1Api(kube_api)
     vnf_id = str(uuid.uuid4())
     selector = f"{LABEL_VNF_ID}={vnf_id}"
+    stopped = False
     try:
         conductor = Conductor(transport_url, names)
         vnfd = one_vdu(default_instances=2, policies=heal_policy(max_attempts=5, backoff=0))
         vnf = {"id": vnf_id, "name": "outage", "tenant_id": "tenant-1", "vnfd": vnfd}
         await conductor("instantiate_vnf", vnf=vnf | {"namespace": namespace}, op_id="o-i")
         await events.wait(vnf_id, "vnf.instantiate.end", within=90)
+        # The status change that follows the .end is published with it:
+        # counted only once it arrived (it could land after the count).
+        await events.wait(vnf_id, "vnf.status.update", status="ACTIVE", within=30)
         before = len(events.of(vnf_id))
 
         await asyncio.to_thread(private_rabbit.ctl, "stop_app")
+        stopped = True
         pods = await wait_for_pods(
             kube_api,
             namespace=namespace,
@@ -77,6 +82,7 @@ async def test_a_failed_pod_is_healed_while_the_broker_is_down_and_its_events_fo
         assert len(events.of(vnf_id)) == before  # nothing could be delivered meanwhile
 
         await asyncio.to_thread(private_rabbit.ctl, "start_app")
+        stopped = False
         heals = await events.wait(vnf_id, "vnf.heal.end", within=90)
         await events.wait(vnf_id, "vnf.status.update", status="ACTIVE", within=30, count=2)
         await asyncio.sleep(2)  # the rest of the outbox
@@ -96,6 +102,8 @@ async def test_a_failed_pod_is_healed_while_the_broker_is_down_and_its_events_fo
         assert {r["old_pod"] for r in respawns} <= set(victims)
         assert heals and all(h["payload"]["automatic"] for h in heals)
     finally:
+        if stopped:  # a failure while it was down must not leave it down for the next tests
+            await asyncio.to_thread(private_rabbit.ctl, "start_app")
         await conductor("terminate_vnf", vnf_id=vnf_id, op_id="o-t")
         events.stop()
         assert await worker.stop() == 0
