@@ -230,7 +230,7 @@ class LifecycleEndpoint:
         tenant_id = str(vnf["tenant_id"])
         self._authorize(ctx, tenant_id)
         self._check_vnfd_size(vnf["vnfd"], field="vnf.vnfd")
-        op = Operation.new(request_id=ctx.request_id, op_id=op_id, operation="instantiate", args={})
+        op = _operation(ctx, op_id=op_id, kind=OperationKind.INSTANTIATE)
         if await self.store.get(vnf_id) is None:
             if op_id in await self.store.tombstone(vnf_id):
                 # A late duplicate of a VNF since terminated: answered, not re-run.
@@ -312,7 +312,7 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(request_id=ctx.request_id, op_id=op_id, operation="terminate", args=args),
+            _operation(ctx, op_id=op_id, kind=OperationKind.TERMINATE, args=args),
         )
 
     async def scale_vnf(
@@ -328,10 +328,10 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(
-                request_id=ctx.request_id,
+            _operation(
+                ctx,
                 op_id=op_id,
-                operation="scale",
+                kind=OperationKind.SCALE,
                 args={"policy": policy, "type": type, "steps": steps},
             ),
         )
@@ -348,11 +348,8 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(
-                request_id=ctx.request_id,
-                op_id=op_id,
-                operation="heal",
-                args={"vdus": vdus or [], "cause": cause},
+            _operation(
+                ctx, op_id=op_id, kind=OperationKind.HEAL, args={"vdus": vdus or [], "cause": cause}
             ),
         )
 
@@ -375,12 +372,7 @@ class LifecycleEndpoint:
         await self._journal(
             ctx,
             vnf_id,
-            Operation.new(
-                request_id=ctx.request_id,
-                op_id=op_id,
-                operation="update",
-                args=args,
-            ),
+            _operation(ctx, op_id=op_id, kind=OperationKind.UPDATE, args=args),
         )
 
     async def alarm(
@@ -503,6 +495,15 @@ class LifecycleEndpoint:
             }
             for s in services
         ]
+
+
+def _operation(
+    ctx: RequestContext, *, op_id: str, kind: OperationKind, args: dict[str, Any] | None = None
+) -> Operation:
+    """The journal entry of a cast, carrying its request id for the logs."""
+    return Operation.new(
+        request_id=ctx.request_id, op_id=op_id, operation=str(kind), args=args or {}
+    )
 
 
 def _networks(pod: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,14 +11,21 @@ import os
 from kubernetes_asyncio import client, config
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tacker-k8s-worker")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+#: Read at import (it reads package metadata files), not on the event loop.
+VERSION = _version()
+
+
 def user_agent(host: str) -> str:
     """``tacker-k8s-worker/<version> (<host>)``: the API server's audit log and
     metrics then tell the replicas apart (and from other clients)."""
-    try:
-        version = importlib.metadata.version("tacker-k8s-worker")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"tacker-k8s-worker/{version} ({host})"
+    return f"tacker-k8s-worker/{VERSION} ({host})"
 
 
 async def make_api_client(

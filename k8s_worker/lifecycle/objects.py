@@ -64,24 +64,10 @@ class VnfObjects:
     # Keyed by namespace and VNF id: a pod elsewhere that carries the VNF's
     # label (anyone may set labels in their own namespace) is not the VNF's.
     def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[Obj]:
-        if not namespace:
-            return []
-        return [
-            p
-            for informer in self.pods
-            for p in informer.indexed(vnf_id)
-            if p["metadata"].get("namespace") == namespace
-        ]
+        return _of_vnf(self.pods, vnf_id, namespace)
 
     def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[Obj]:
-        if not namespace:
-            return []
-        return [
-            d
-            for informer in self.deployments
-            for d in informer.indexed(vnf_id)
-            if d["metadata"].get("namespace") == namespace
-        ]
+        return _of_vnf(self.deployments, vnf_id, namespace)
 
     def deployment_of(self, vnf_id: str, vdu: str, namespace: str | None) -> Obj | None:
         for dep in self.vnf_deployments(vnf_id, namespace):
@@ -257,6 +243,18 @@ class VnfObjects:
             )
             names.extend(f"{kind_name}/{o['metadata']['name']}" for o in items)
         return names
+
+
+def _of_vnf(informers: Sequence[Informer], vnf_id: str, namespace: str | None) -> list[Obj]:
+    """The cached objects of the VNF in its namespace (none without one)."""
+    if not namespace:
+        return []
+    return [
+        o
+        for informer in informers
+        for o in informer.indexed(vnf_id)
+        if o["metadata"].get("namespace") == namespace
+    ]
 
 
 def render(

@@ -140,15 +140,11 @@ class OperationAdvancer:
         except (KubeUnavailable, KubeConflict, NotOwner, Fenced, asyncio.CancelledError):
             raise  # transient, or not ours to finish: the next pass retries
         except Exception as exc:
-            failure = self._failure_of(op, exc)
-            if failure is None:
+            ending = self._failure_of(op, exc)
+            if ending is None:
                 raise  # retried with backoff, within the operation's timeout
-            if isinstance(exc, OperationFailed | KubeRejected | KubeNotFound):
-                await self._end_failed(rec, op, failure)
-            else:  # it kept failing past the timeout
-                await self._end_failed(
-                    rec, op, failure, error=str(exc), error_type=type(exc).__name__
-                )
+            failure, logged = ending
+            await self._end_failed(rec, op, failure, **logged)
             return None
         if isinstance(outcome, Done):
             if self.policy is not None:
@@ -179,25 +175,29 @@ class OperationAdvancer:
             await self.records.write(rec)
         return max(1.0, self.operation_timeout - elapsed + 0.5)
 
-    def _failure_of(self, op: Operation, exc: Exception) -> OperationFailed | None:
-        """How a step's exception ends the operation, or None to retry it: the
-        one place that decides (the transient ones never get here)."""
+    def _failure_of(
+        self, op: Operation, exc: Exception
+    ) -> tuple[OperationFailed, dict[str, Any]] | None:
+        """How a step's exception ends the operation (and what its log line
+        says of the exception), or None to retry it: the one place that
+        decides (the transient ones never get here)."""
         if isinstance(exc, OperationFailed):
-            return exc
+            return exc, {}
         if isinstance(exc, KubeRejected):
-            return OperationFailed("KubernetesRejected", str(exc))
+            return OperationFailed("KubernetesRejected", str(exc)), {"error": str(exc)}
         if isinstance(exc, KubeNotFound):
             # An object the operation needs is gone (deleted out of band, say).
-            return OperationFailed("NotFound", str(exc))
+            return OperationFailed("NotFound", str(exc)), {"error": str(exc)}
         # Anything else is retried with backoff, but not past the operation's
         # timeout: a step that keeps failing must end in .error, not loop.
         if self.op_clock.age(op) <= self.operation_timeout:
             return None
-        return OperationFailed(
+        timeout = OperationFailed(
             "Timeout",
             f"{op.operation} did not finish in {self.operation_timeout:.0f}s; "
             f"it kept failing with {type(exc).__name__}: {exc}",
         )
+        return timeout, {"error": str(exc), "error_type": type(exc).__name__}
 
     async def _end_failed(
         self, rec: VnfRecord, op: Operation, failure: OperationFailed, **logged: Any

@@ -134,7 +134,7 @@ class HoldingProxy:
             nonlocal eof
             tail = b""
             while data := await reader.read(65536):
-                if from_client:
+                if from_client and self.trigger is not None:  # armed: look for it
                     self._check_trigger(tail + data)
                     tail = data[-256:]
                 buffered.extend(data)

@@ -15,8 +15,9 @@ from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
 from k8s_worker.record.model import record_name
 from k8s_worker.record.store import CONFIGMAP, VNF, tombstone_name
 from tests.doubles.kube import MemoryKube
+from tests.unit.record.test_outbox import record
 
-NS = "records"
+NS = "r"  # the namespace of tests.unit.record.test_outbox.record()
 
 
 class NoObjects:
@@ -78,16 +79,7 @@ async def setup(
 ) -> tuple[MemoryKube, RecordStore, Reconciler, Published, ScriptedOperations]:
     kube = MemoryKube()
     store = RecordStore(kube, namespace=NS)  # type: ignore[arg-type]
-    rec = VnfRecord.new(
-        namespace=NS,
-        vnf_id="vnf-1",
-        name="x",
-        tenant_id="t",
-        vnf_namespace="vnf-ns",
-        vnfd="tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0\n",
-        params={},
-        labels={},
-    )
+    rec = record("vnf-1", uid=None)
     for op in ops:
         rec.add_operation(op)
     await store.create(rec)
