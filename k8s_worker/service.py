@@ -30,6 +30,7 @@ from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
+from k8s_worker.lifecycle.sites import Site, Sites
 from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
@@ -37,11 +38,23 @@ from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
+from k8s_worker.reconcile.vim_duties import VimDuties
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import CRD_NAME, RecordStore, VnfRecord, install_crd
-from k8s_worker.tenancy import NamespaceRules, PodRules, parse_grants, parse_quantity
+from k8s_worker.tenancy import (
+    NamespaceRules,
+    PodRules,
+    parse_grants,
+    parse_quantity,
+    tenant_label_value,
+)
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.tosca.loader import YamlBudget
+from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
+from k8s_worker.vims.crd import VIM_CRD_NAME, vim_crd_manifest
+from k8s_worker.vims.health import VimHealthReporter
+from k8s_worker.vims.registry import VimRegistry, VimSettings
+from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
 
@@ -59,6 +72,7 @@ class _Parts:
     reconciler: Reconciler
     intake: IntakeService
     namespaces: list[str | None]
+    vim_duties: VimDuties | None = None
 
 
 class Worker:
@@ -73,6 +87,7 @@ class Worker:
         self.informers: list[Informer] = []
         self.queue = WorkQueue()
         self.membership: Membership | None = None
+        self.sites: Sites | None = None
         self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
         self.readiness = Readiness()  # served on /readyz
         limits = conf.limits
@@ -128,10 +143,11 @@ class Worker:
             LOG.info("worker.stopped", host=self.conf.k8s_worker.host)
 
     async def _prepare_records(self, kube: Kube) -> RecordStore:
-        """The records' CRD (installed when configured) and namespace."""
+        """The records' CRDs (installed when configured) and namespace."""
         kconf = self.conf.kubernetes
         if kconf.install_crd:
             await install_crd(kube)
+            await install_crd(kube, manifest=vim_crd_manifest())
         await self._ensure_namespace(kube, kconf.record_namespace)
         await _require_crd(kube, namespace=kconf.record_namespace)
         return RecordStore(kube, namespace=kconf.record_namespace)
@@ -171,15 +187,44 @@ class Worker:
 
         vnf_objects = VnfObjects(kube=kube, pods=pods, deployments=deployments)
         namespace_policy, pod_rules = tenancy_settings(self.conf)
+        host = self.conf.k8s_worker.host
+        vim_settings = VimSettings.from_conf(self.conf)
+        vim_store = None
+        if await _has_vim_crd(kube, namespace=kconf.record_namespace):
+            vim_store = VimStore(kube, namespace=kconf.record_namespace)
+        else:
+            LOG.warning(
+                "vim.registry_off",
+                detail=f"the Vim custom resource ({VIM_CRD_NAME}) is not installed: only the "
+                "worker's own cluster is used (apply etc/kubernetes/crd-vim.yaml)",
+            )
+        sites = Sites(
+            default=Site(
+                vim_id=DEFAULT_VIM_ID,
+                kube=kube,
+                objects=vnf_objects,
+                rules=namespace_policy.rules,
+                informers=[*pods, *deployments],
+                managed=namespace_policy.managed,
+                closeable=False,
+            ),
+            store=vim_store,
+            route=self._route,
+            base_rules=namespace_policy.rules,
+            host=host,
+            probe_interval=vim_settings.probe_interval,
+            inactivity_seconds=kconf.watch_inactivity_seconds,
+        )
+        self.sites = sites
         operations = Operations(
             vnf_objects=vnf_objects,
+            sites=sites,
             namespaces=namespace_policy,
             pods=pod_rules,
             secret_params=store.secret_params,
             descriptor=store.descriptor,
             translator=self.translator,
         )
-        host = self.conf.k8s_worker.host
         membership = Membership(
             kube,
             namespace=kconf.record_namespace,
@@ -210,6 +255,48 @@ class Worker:
                 self._route_record(WatchEvent("MODIFIED", r, None))
 
         membership.listeners.append(look_at_every_record)
+        registry = None
+        vim_duties = None
+        if vim_store is not None:
+            registry = VimRegistry(
+                store=vim_store,
+                settings=vim_settings,
+                host=host,
+                in_use=lambda vim_id: _vnfs_on(store, vim_id),
+            )
+            reporter = VimHealthReporter(store=vim_store, publisher=notifier, owns=membership.owns)
+            reports: set[asyncio.Task[None]] = set()
+
+            def report(vim_id: str, health: VimHealth, reason: str) -> None:
+                task = asyncio.create_task(reporter.report(vim_id, health, reason))
+                reports.add(task)
+                task.add_done_callback(reports.discard)
+
+            sites.health_listeners.append(report)
+            vims = Informer(
+                kube,
+                KINDS["Vim"],
+                namespace=kconf.record_namespace,
+                inactivity_seconds=kconf.watch_inactivity_seconds,
+            )
+            refreshes: set[asyncio.Task[None]] = set()
+
+            def refresh(event: WatchEvent) -> None:
+                if event.type == "DELETED":
+                    return
+                task = asyncio.create_task(sites.refresh(VimRecord(event.obj)))
+                refreshes.add(task)
+                task.add_done_callback(refreshes.discard)
+
+            vims.add_handler(refresh)
+            self.informers.append(vims)
+            vim_duties = VimDuties(
+                sites=sites,
+                reporter=reporter,
+                records=records.items,
+                owns=membership.owns,
+                every=vim_settings.probe_interval,
+            )
         endpoint = self.metrics.instrument_handler(
             bind_request_context(
                 LifecycleEndpoint(
@@ -222,6 +309,8 @@ class Worker:
                     max_pending_operations=self.conf.limits.max_pending_operations,
                     max_record_bytes=self.conf.limits.max_record_bytes,
                     cached_records=records.items,
+                    registry=registry,
+                    sites=sites,
                 )
             )
         )
@@ -232,6 +321,7 @@ class Worker:
             reconciler=reconciler,
             intake=IntakeService(IntakeSettings.from_conf(self.conf), endpoint, notifier),
             namespaces=namespaces,
+            vim_duties=vim_duties,
         )
 
     async def _start_and_run(
@@ -258,6 +348,8 @@ class Worker:
             if started:
                 background.append(group.create_task(parts.reconciler.run()))
                 background.append(group.create_task(_sweep_tombstones(parts.store)))
+                if parts.vim_duties is not None:
+                    background.append(group.create_task(parts.vim_duties.run()))
                 intake_task = group.create_task(parts.intake.run(stop))
                 background.append(group.create_task(self._announce(parts.intake)))
                 LOG.info(
@@ -269,6 +361,8 @@ class Worker:
             await parts.membership.release()  # the others take our VNFs over now
             for task in background:
                 task.cancel()
+        if self.sites is not None:
+            await self.sites.close()
         if startup.failure is not None:
             raise startup.failure
 
@@ -309,6 +403,23 @@ class Worker:
                 await kube.create(
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 )
+
+
+async def _vnfs_on(store: RecordStore, vim_id: str) -> int:
+    """VNFs on the VIM, not terminated (read afresh: a deregistration must not
+    race a record the cache has not seen yet)."""
+    records = await store.list(selector=f"{VIM_LABEL}={tenant_label_value(vim_id)}")
+    return sum(1 for r in records if r.vim_id == vim_id and not r.terminated())
+
+
+async def _has_vim_crd(kube: Kube, *, namespace: str) -> bool:
+    try:
+        await kube.request(
+            "GET", KINDS["Vim"].path(namespace=namespace), query=[("limit", 1)], retry=False
+        )
+    except KubeNotFound:
+        return False
+    return True
 
 
 async def _require_crd(kube: Kube, *, namespace: str) -> None:

@@ -67,7 +67,7 @@ class K8sWorkerClient:
     def _send(self, ctxt: Context, method: str, args: dict[str, Any], **prepare: Any) -> Any:
         spec = contract.METHODS[method]
         spec.validate(args)
-        client = self._client.prepare(version=spec.since, **prepare)
+        client = self._client.prepare(version=spec.version_for(args), **prepare)
         if spec.kind == "cast":
             client.cast(ctxt, method, **args)
             return None
@@ -77,8 +77,24 @@ class K8sWorkerClient:
     def _args(**kwargs: Any) -> dict[str, Any]:
         return {k: v for k, v in kwargs.items() if v is not None}
 
-    def instantiate_vnf(self, ctxt: Context, *, vnf: dict[str, Any], op_id: str) -> None:
-        self._send(ctxt, "instantiate_vnf", self._args(vnf=vnf, op_id=op_id))
+    def instantiate_vnf(
+        self,
+        ctxt: Context,
+        *,
+        vnf: dict[str, Any],
+        op_id: str,
+        vim_id: str | None = None,
+        vim_connection_info: dict[str, Any] | None = None,
+    ) -> None:
+        """``vim_id`` (a registered VIM) or ``vim_connection_info`` (Tacker v2's
+        form) place the VNF on a VIM (contract 1.1); neither: the default VIM."""
+        self._send(
+            ctxt,
+            "instantiate_vnf",
+            self._args(
+                vnf=vnf, op_id=op_id, vim_id=vim_id, vim_connection_info=vim_connection_info
+            ),
+        )
 
     def terminate_vnf(
         self, ctxt: Context, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
@@ -150,6 +166,26 @@ class K8sWorkerClient:
 
     def list_vnfs(self, ctxt: Context, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
         return self._send(ctxt, "list_vnfs", self._args(tenant_id=tenant_id))
+
+    # -- the VIM registry (1.1) -------------------------------------------------
+    def register_vim(self, ctxt: Context, **args: Any) -> dict[str, Any]:
+        """``vim_id``, ``auth_url``, credentials (``bearer_token``, or ``client_cert``
+        and ``client_key``), ``ssl_ca_cert``, and optionally ``name``,
+        ``tenant_id``, ``shared``, ``namespaces``, ``default_namespace``: the VIM
+        as registered (never its credentials)."""
+        return self._send(ctxt, "register_vim", self._args(**args))
+
+    def update_vim(self, ctxt: Context, **args: Any) -> dict[str, Any]:
+        return self._send(ctxt, "update_vim", self._args(**args))
+
+    def deregister_vim(self, ctxt: Context, *, vim_id: str) -> None:
+        return self._send(ctxt, "deregister_vim", {"vim_id": vim_id})
+
+    def get_vim(self, ctxt: Context, *, vim_id: str) -> dict[str, Any]:
+        return self._send(ctxt, "get_vim", {"vim_id": vim_id})
+
+    def list_vims(self, ctxt: Context) -> list[dict[str, Any]]:
+        return self._send(ctxt, "list_vims", {})
 
     def ping(self, ctxt: Context, *, server: str | None = None) -> str:
         """oslo_rpc_server_ping: "pong" from any replica (or from ``server``)."""

@@ -22,7 +22,7 @@ EXCHANGE = "tacker"
 #: The Target version clients send (the lowest version that has every method).
 TARGET_VERSION = "1.0"
 #: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.
-SERVED_VERSION = "1.0"
+SERVED_VERSION = "1.1"
 NAMESPACE: str | None = None
 PING_METHOD = "oslo_rpc_server_ping"
 
@@ -139,6 +139,12 @@ def int_range(*, minimum: int, maximum: int | None = None) -> Check:
     return check
 
 
+def boolean(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be a boolean, got {_type_name(value)}")
+    return value
+
+
 def choice(*values: str) -> Check:
     def check(path: str, value: Any) -> str:
         if value not in values:
@@ -158,6 +164,8 @@ class Field:
     default: Any = None
     #: Allow an explicit null for an optional field (treated as the default).
     nullable: bool = True
+    #: The contract version that added this argument (a request using it needs it).
+    since: str = "1.0"
 
 
 def obj(*fields: Field) -> Check:
@@ -219,6 +227,11 @@ class MethodSpec:
             field = exc.kwargs.get("field", "")
             raise InvalidArguments(f"{self.name}: {exc.message}", field=field) from None
 
+    def version_for(self, args: Mapping[str, Any]) -> str:
+        """The lowest version that has the method and every argument in ``args``."""
+        versions = [self.since] + [f.since for f in self.fields if args.get(f.name) is not None]
+        return max(versions, key=parse_version)
+
     def vnf_id(self, args: Mapping[str, Any]) -> str | None:
         """The VNF this request is about (None for fleet-wide requests)."""
         if self.vnf_key is None:
@@ -232,6 +245,44 @@ class MethodSpec:
 
 
 _VNF_ID = Field("vnf_id", nonempty_str)
+_VIM_ID = Field("vim_id", nonempty_str)
+#: Largest vim_connection_info (its JSON: a CA, a token or a client key and cert).
+VIM_INFO_MAX_BYTES = 64 * 1024
+PEM_MAX = 32 * 1024
+
+
+def pem(path: str, value: Any) -> str:
+    return nonempty_str(path, value, max_len=PEM_MAX)
+
+
+def namespaces_grant(path: str, value: Any) -> Any:
+    """A list of namespaces (granted to the registering tenant) or a map
+    tenant -> list."""
+    if isinstance(value, list):
+        return str_list(path, value)
+    if isinstance(value, dict):
+        if len(value) > LIST_MAX:
+            raise ValueError(f"must have at most {LIST_MAX} tenants")
+        for tenant, names in value.items():
+            try:
+                str_list(path, names)
+            except ValueError as exc:
+                raise ValueError(f"{tenant}: {exc}") from None
+        return value
+    raise ValueError(f"must be a list or an object, got {_type_name(value)}")
+
+
+_VIM_FIELDS = (
+    Field("name", nonempty_str, required=False),
+    Field("ssl_ca_cert", pem, required=False),
+    Field("bearer_token", pem, required=False),
+    Field("client_cert", pem, required=False),
+    Field("client_key", pem, required=False),
+    Field("username", nonempty_str, required=False),
+    Field("password", nonempty_str, required=False),
+    Field("namespaces", namespaces_grant, required=False),
+    Field("default_namespace", dns_label, required=False),
+)
 _OP_ID = Field("op_id", nonempty_str)
 
 METHODS: dict[str, MethodSpec] = {
@@ -253,6 +304,13 @@ METHODS: dict[str, MethodSpec] = {
                     ),
                 ),
                 _OP_ID,
+                Field("vim_id", nonempty_str, required=False, since="1.1"),
+                Field(
+                    "vim_connection_info",
+                    bounded_mapping(VIM_INFO_MAX_BYTES),
+                    required=False,
+                    since="1.1",
+                ),
             ),
             vnf_key="vnf.id",
         ),
@@ -318,6 +376,24 @@ METHODS: dict[str, MethodSpec] = {
             (Field("tenant_id", nonempty_str, required=False),),
             vnf_key=None,
         ),
+        MethodSpec(
+            "register_vim",
+            "call",
+            (
+                _VIM_ID,
+                Field("tenant_id", nonempty_str, required=False),
+                Field("auth_url", nonempty_str),
+                Field("shared", boolean, required=False, default=False),
+                Field("insecure", boolean, required=False, default=False),
+                *_VIM_FIELDS,
+            ),
+            since="1.1",
+            vnf_key=None,
+        ),
+        MethodSpec("update_vim", "call", (_VIM_ID, *_VIM_FIELDS), since="1.1", vnf_key=None),
+        MethodSpec("deregister_vim", "call", (_VIM_ID,), since="1.1", vnf_key=None),
+        MethodSpec("get_vim", "call", (_VIM_ID,), since="1.1", vnf_key=None),
+        MethodSpec("list_vims", "call", (), since="1.1", vnf_key=None),
         MethodSpec(PING_METHOD, "call", (), vnf_key=None),
     )
 }

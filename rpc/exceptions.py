@@ -37,3 +37,20 @@ class VnfNotFound(BadRequest):
 
 class Forbidden(BadRequest):
     """The caller's project may not act on this VNF or tenant (kwargs: tenant_id)."""
+
+
+class VimNotFound(BadRequest):
+    """No VIM with this id is registered, or the caller may not use it (another
+    tenant's VIM is not found either: nothing tells that it exists) (kwargs: vim_id)."""
+
+
+class VimRefused(BadRequest):
+    """A VIM registration (or refresh) was refused; nothing was registered or changed.
+    kwargs: ``reason`` (Unauthorized, PermissionMissing, EndpointNotAllowed,
+    CertificateRequired, CredentialsRefused, Unreachable, InvalidCredentials,
+    NamespaceNotGranted, VimExists), ``vim_id``, and for PermissionMissing ``missing``
+    (the permissions, as text)."""
+
+
+class VimInUse(BadRequest):
+    """The VIM cannot be deregistered while VNFs use it (kwargs: vim_id, vnfs: how many)."""

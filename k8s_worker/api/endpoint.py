@@ -18,9 +18,10 @@ from typing import Any
 
 import structlog
 
-from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeUnavailable
 from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
 from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
+from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
 from k8s_worker.policy.engine import add_alarm
 from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
 from k8s_worker.tenancy import tenant_label_value
@@ -31,9 +32,12 @@ from k8s_worker.tosca import (
     MANAGED_BY_VALUE,
     vnf_selector,
 )
+from k8s_worker.vims import DEFAULT_VIM_ID
+from k8s_worker.vims.registry import Caller, VimRegistry
+from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.wire.context import RequestContext
 from k8s_worker.wire.redact import split_secret_params
-from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VnfNotFound
+from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VimNotFound, VnfNotFound
 
 LOG = structlog.get_logger(__name__)
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -76,7 +80,11 @@ class LifecycleEndpoint:
         max_pending_operations: int = 100,
         max_record_bytes: int = 1 << 20,
         cached_records: Callable[[], Iterable[dict[str, Any]]] | None = None,
+        registry: VimRegistry | None = None,
+        sites: Sites | None = None,
     ) -> None:
+        self.registry = registry  # None: only the default VIM (no registry served)
+        self.sites = sites
         self.max_vnfd_bytes = max_vnfd_bytes
         self._tenant_locks: dict[str, asyncio.Lock] = {}
         self.max_pending_operations = max_pending_operations
@@ -224,7 +232,13 @@ class LifecycleEndpoint:
 
     # -- casts -------------------------------------------------------------------
     async def instantiate_vnf(
-        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+        self,
+        ctx: RequestContext,
+        *,
+        vnf: dict[str, Any],
+        op_id: str,
+        vim_id: str | None = None,
+        vim_connection_info: dict[str, Any] | None = None,
     ) -> None:
         vnf_id = str(vnf["id"])
         tenant_id = str(vnf["tenant_id"])
@@ -236,10 +250,19 @@ class LifecycleEndpoint:
                 # A late duplicate of a VNF since terminated: answered, not re-run.
                 LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op_id, operation="instantiate")
                 return
+            placed_on = await self._vim_of(
+                ctx,
+                tenant_id=tenant_id,
+                vim_id=vim_id,
+                vim_connection_info=vim_connection_info,
+                namespace=vnf.get("namespace"),
+            )
             tenant_label = tenant_label_value(tenant_id)
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}
             if len(vnf_id) <= 63:
                 labels[LABEL_VNF_ID] = vnf_id
+            if placed_on:
+                labels[VIM_LABEL] = tenant_label_value(placed_on)
             # One tenant's instantiates are counted and created one at a time on
             # this replica, so the count is exact here; across replicas the
             # recount after the create makes the newest step back.
@@ -253,6 +276,7 @@ class LifecycleEndpoint:
                         tenant_id=tenant_id,
                         labels=labels,
                         selector=f"{TENANT_LABEL}={tenant_label}",
+                        vim_id=placed_on,
                     )
         await self._journal(ctx, vnf_id, op)
 
@@ -264,6 +288,7 @@ class LifecycleEndpoint:
         tenant_id: str,
         labels: dict[str, str],
         selector: str,
+        vim_id: str | None = None,
     ) -> None:
         """Create the VNF's record (without its operation), within the tenant's
         limit; BadRequest past it."""
@@ -284,6 +309,7 @@ class LifecycleEndpoint:
             vnfd_ref=vnfd_ref,
             params=public,
             labels=labels,
+            vim_id=vim_id,
         )
         # Created without its operation: the instantiate is journaled only once
         # the tenant's count allows it, so a record that steps back below was
@@ -304,6 +330,65 @@ class LifecycleEndpoint:
             if rank >= self.max_vnfs_per_tenant:
                 await self.store.withdraw(created)
                 raise self._too_many(len(tenant_records) - 1)
+
+    async def _vim_of(
+        self,
+        ctx: RequestContext,
+        *,
+        tenant_id: str,
+        vim_id: str | None,
+        vim_connection_info: dict[str, Any] | None,
+        namespace: str | None,
+    ) -> str | None:
+        """The registered VIM a new VNF goes on (None: the default VIM); a
+        ``vim_connection_info`` with credentials registers or refreshes it."""
+        if vim_id in (None, DEFAULT_VIM_ID) and not vim_connection_info:
+            return None
+        if self.registry is None:
+            raise BadRequest("this worker serves no registered VIMs", field="vim_id")
+        caller = Caller(tenant_id=ctx.project_id, admin=_is_admin(ctx))
+        if vim_connection_info:
+            named = await self.registry.from_connection_info(
+                caller, vim_connection_info, tenant_id=tenant_id, namespace=namespace
+            )
+            if vim_id and vim_id != named:
+                raise InvalidArguments(
+                    "vim_id: names another VIM than vim_connection_info", field="vim_id"
+                )
+            vim_id = named
+        assert vim_id is not None
+        vim = await self.registry.usable(vim_id, caller)
+        if not vim.registration.usable_by(tenant_id, admin=False):
+            # An admin places a tenant's VNF only on a VIM that tenant may use.
+            raise VimNotFound(f"no VIM {vim_id!r} for tenant {tenant_id!r}", vim_id=vim_id)
+        return vim_id
+
+    # -- the VIM registry (calls, 1.1) ------------------------------------------
+    def _registry(self, ctx: RequestContext) -> tuple[VimRegistry, Caller]:
+        self._caller(ctx)
+        if self.registry is None:
+            raise BadRequest("this worker serves no VIM registry")
+        return self.registry, Caller(tenant_id=ctx.project_id, admin=_is_admin(ctx))
+
+    async def register_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        registry, caller = self._registry(ctx)
+        return await registry.register(caller, args)
+
+    async def update_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        registry, caller = self._registry(ctx)
+        return await registry.update(caller, args)
+
+    async def deregister_vim(self, ctx: RequestContext, *, vim_id: str) -> None:
+        registry, caller = self._registry(ctx)
+        await registry.deregister(caller, vim_id)
+
+    async def get_vim(self, ctx: RequestContext, *, vim_id: str) -> dict[str, Any]:
+        registry, caller = self._registry(ctx)
+        return await registry.get(caller, vim_id)
+
+    async def list_vims(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        registry, caller = self._registry(ctx)
+        return await registry.list(caller)
 
     async def terminate_vnf(
         self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None
@@ -429,12 +514,14 @@ class LifecycleEndpoint:
             "status": rec.status,
             "reason": rec.reason,
             "last_operation": ops[-1].summary() if (ops := rec.operations()) else None,
+            "vim_id": rec.vim_id or DEFAULT_VIM_ID,
         }
+        objects = await self._objects_of(rec, open_site=detail)
         deployments = {
             (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
-            for d in self.vnf_objects.vnf_deployments(rec.vnf_id, rec.placed_namespace)
+            for d in (objects.vnf_deployments(rec.vnf_id, rec.placed_namespace) if objects else [])
         }
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
+        pods = objects.vnf_pods(rec.vnf_id, rec.placed_namespace) if objects else []
         vdus = []
         for name, desired in sorted(rec.desired_replicas.items()):
             dep = deployments.get(name) or {}
@@ -467,16 +554,42 @@ class LifecycleEndpoint:
             for p in sorted(pods, key=lambda p: p["metadata"]["name"])
         ]
         out["operations"] = [op.summary() for op in rec.operations()[-10:]]
-        out["connection_points"] = await self._connection_points(rec)
+        out["vim_status"] = await self._vim_status(rec)
+        out["connection_points"] = await self._connection_points(rec, objects)
         return out
 
-    async def _connection_points(self, rec: VnfRecord) -> list[dict[str, Any]]:
+    async def _objects_of(self, rec: VnfRecord, *, open_site: bool) -> VnfObjects | None:
+        """The VNF's objects as this replica sees them (None: its VIM is not
+        open here, or cannot be reached now)."""
+        if not rec.vim_id or self.sites is None:
+            return self.vnf_objects
+        try:
+            if open_site:
+                return (await self.sites.prepare(rec.vim_id)).objects
+            return self.sites.of(rec.vim_id).objects
+        except (VimUnavailable, VimGone):
+            return None
+
+    async def _vim_status(self, rec: VnfRecord) -> str:
+        if not rec.vim_id:
+            return "REACHABLE"
+        if self.registry is None:
+            return "UNKNOWN"
+        vim = await self.registry.store.get(rec.vim_id)
+        return str(vim.health) if vim is not None else "NOT_REGISTERED"
+
+    async def _connection_points(
+        self, rec: VnfRecord, objects: VnfObjects | None
+    ) -> list[dict[str, Any]]:
         ns = rec.placed_namespace
-        if not ns:
+        if not ns or objects is None:
             return []
-        services, _ = await self.kube.list(
-            KINDS["Service"], namespace=ns, selector=vnf_selector(rec.vnf_id)
-        )
+        try:
+            services, _ = await objects.kube.list(
+                KINDS["Service"], namespace=ns, selector=vnf_selector(rec.vnf_id)
+            )
+        except KubeUnavailable:
+            return []  # its VIM away: the rest of the answer still stands
         return [
             {
                 "vdu": (s["metadata"].get("labels") or {}).get(LABEL_VDU),

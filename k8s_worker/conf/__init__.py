@@ -16,7 +16,15 @@ from oslo_config import cfg
 CONF = cfg.CONF
 
 # Modules of this package that define ``register_opts(conf)`` and ``list_opts()``.
-_MODULES: tuple[str, ...] = ("worker", "intake", "kubernetes", "limits", "cluster", "service")
+_MODULES: tuple[str, ...] = (
+    "worker",
+    "intake",
+    "kubernetes",
+    "limits",
+    "cluster",
+    "service",
+    "vim",
+)
 
 
 def _modules() -> Iterable[Any]:

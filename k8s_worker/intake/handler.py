@@ -23,7 +23,13 @@ class Handler(Protocol):
     contract's exceptions."""
 
     async def instantiate_vnf(
-        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+        self,
+        ctx: RequestContext,
+        *,
+        vnf: dict[str, Any],
+        op_id: str,
+        vim_id: str | None,
+        vim_connection_info: dict[str, Any] | None,
     ) -> None: ...
 
     async def terminate_vnf(
@@ -77,3 +83,15 @@ class Handler(Protocol):
     async def list_vnfs(
         self, ctx: RequestContext, *, tenant_id: str | None
     ) -> list[dict[str, Any]]: ...
+
+    # The VIM registry (1.1): register_vim and update_vim take the contract's
+    # fields as keywords (validated before the call).
+    async def register_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]: ...
+
+    async def update_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]: ...
+
+    async def deregister_vim(self, ctx: RequestContext, *, vim_id: str) -> None: ...
+
+    async def get_vim(self, ctx: RequestContext, *, vim_id: str) -> dict[str, Any]: ...
+
+    async def list_vims(self, ctx: RequestContext) -> list[dict[str, Any]]: ...

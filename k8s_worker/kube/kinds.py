@@ -72,6 +72,13 @@ KINDS: dict[str, Kind] = {
             namespaced=False,
         ),
         Kind(f"{VNF_GROUP}/{VNF_VERSION}", "Vnf", "vnfs"),
+        Kind(f"{VNF_GROUP}/{VNF_VERSION}", "Vim", "vims"),
+        Kind(
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            namespaced=False,
+        ),
     )
 }
 

@@ -28,6 +28,7 @@ from k8s_worker.lifecycle.observe import (
     replica_failure,
 )
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.sites import Sites, VimUnavailable
 from k8s_worker.lifecycle.translator import (
     TranslationAborted,
     Translator,
@@ -99,6 +100,7 @@ class Operations:
         *,
         vnf_objects: VnfObjects,
         namespaces: NamespacePolicy,
+        sites: Sites | None = None,
         pods: PodRules | None = None,
         secret_params: SecretParams | None = None,
         descriptor: DescriptorReader | None = None,
@@ -106,7 +108,8 @@ class Operations:
         cache_size: int = 256,
     ) -> None:
         self.translator = translator or Translator(TranslatorLimits(processes=0))
-        self.vnf_objects = vnf_objects
+        self.vnf_objects = vnf_objects  # the default VIM's
+        self.sites = sites
         self.namespaces = namespaces
         self.pod_rules = pods or PodRules()
         self._secret_params = secret_params
@@ -124,6 +127,19 @@ class Operations:
             OperationKind.HEAL: self._heal,
             OperationKind.UPDATE: self._update,
         }
+
+    # -- the VNF's VIM -------------------------------------------------------------
+    def objects_of(self, rec: VnfRecord) -> VnfObjects:
+        """The VNF's objects on its VIM (VimUnavailable while that VIM's site is
+        not open: ``Sites.prepare`` opens it)."""
+        if self.sites is None or not rec.vim_id:
+            return self.vnf_objects
+        return self.sites.of(rec.vim_id).objects
+
+    def rules_of(self, rec: VnfRecord) -> NamespaceRules:
+        if self.sites is None or not rec.vim_id:
+            return self.namespaces.rules
+        return self.sites.rules(rec.vim_id, rec.tenant_id)
 
     # -- translation (cached: tosca-parser is not cheap) ------------------------
     async def secret_params(self, rec: VnfRecord) -> dict[str, Any]:
@@ -246,7 +262,12 @@ class Operations:
 
     def namespace_of(self, rec: VnfRecord, translation: Translation) -> str:
         ns = rec.placed_namespace or translation.namespace or rec.vnf_namespace
-        return ns or self.namespaces.rules.derived(rec.tenant_id)
+        if ns:
+            return ns
+        try:
+            return self.rules_of(rec).derived(rec.tenant_id)
+        except NamespaceRefused as exc:
+            raise OperationFailed("NamespaceForbidden", str(exc)) from None
 
     def check_namespace(self, rec: VnfRecord, namespace: str, *, placed: bool = False) -> None:
         """OperationFailed("NamespaceForbidden") unless the VNF's tenant may use
@@ -254,10 +275,10 @@ class Operations:
         before may also stay in its tenant's namespace as earlier versions
         derived it."""
         try:
-            self.namespaces.rules.check(rec.tenant_id, namespace, legacy=placed)
+            self.rules_of(rec).check(rec.tenant_id, namespace, legacy=placed)
         except NamespaceRefused as exc:
             raise OperationFailed("NamespaceForbidden", str(exc)) from None
-        if self.namespaces.managed and namespace not in self.namespaces.managed:
+        if not rec.vim_id and self.namespaces.managed and namespace not in self.namespaces.managed:
             # Nothing would watch it: the VNF could never be seen ready.
             raise OperationFailed(
                 "NamespaceNotManaged",
@@ -298,12 +319,12 @@ class Operations:
             return []
         restored = []
         for vdu, want in sorted(rec.desired_replicas.items()):
-            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu, ns)
+            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
             if dep is None or dep["metadata"].get("deletionTimestamp"):
                 continue
             have = int((dep.get("spec") or {}).get("replicas", want))
             if have != want:
-                await self.vnf_objects.scale(
+                await self.objects_of(rec).scale(
                     namespace=ns, deployment=dep["metadata"]["name"], replicas=want
                 )
                 restored.append(f"{vdu}: {have} -> {want}")
@@ -319,6 +340,10 @@ class Operations:
             )
         if op.detail is None:
             op.detail = {}
+        if self.sites is not None and rec.vim_id:
+            site = await self.sites.prepare(rec.vim_id)  # VimUnavailable, VimGone
+            if not site.reachable:
+                raise VimUnavailable(rec.vim_id, site.detail or "its probes fail")
         placed = rec.placed_namespace
         if placed and op.kind != OperationKind.TERMINATE:
             # The rules may have changed since it was placed (a grant withdrawn):
@@ -343,7 +368,7 @@ class Operations:
         so a cache that has not seen that write yet cannot pass for ready)."""
         waiting = []
         for vdu in translation.vdus:
-            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu.name, rec.placed_namespace)
+            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu.name, rec.placed_namespace)
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
             floor = (generations or {}).get(vdu.name, 0)
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
@@ -380,7 +405,7 @@ class Operations:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
         if objects is None:
             objects = await self.rendered(rec, translation, rec.require_namespace())
-        applied = await self.vnf_objects.apply(objects, vnf_id=rec.vnf_id)
+        applied = await self.objects_of(rec).apply(objects, vnf_id=rec.vnf_id)
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
         op.progress["generations"] = applied.generations
@@ -393,7 +418,7 @@ class Operations:
             # Every check before the first write: a refused VNF creates nothing.
             self.check_namespace(rec, ns)
             objects = await self.rendered(rec, translation, ns)
-            await self.vnf_objects.ensure_namespace(
+            await self.objects_of(rec).ensure_namespace(
                 ns,
                 tenant_id=rec.tenant_id,
                 create=self.namespaces.create,
@@ -417,14 +442,14 @@ class Operations:
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
         if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
-            op.progress["deleting"] = await self.vnf_objects.delete_all(
+            op.progress["deleting"] = await self.objects_of(rec).delete_all(
                 namespace=ns, vnf_id=rec.vnf_id
             )
             return Waiting("deleting the VNF's objects")
-        left = await self.vnf_objects.remaining(namespace=ns, vnf_id=rec.vnf_id)
+        left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
         if left:
             # Re-issue deletes for anything that appeared or was missed.
-            await self.vnf_objects.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+            await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
             return Waiting(f"{len(left)} objects still present: {', '.join(left[:5])}")
         return Done({"deleted": op.progress["deleting"]})
 
@@ -468,9 +493,9 @@ class Operations:
                 rec.desired_replicas[vdu] = t["new"]
         ns = self.placed_in(rec, op)
         for vdu, t in op.progress["targets"].items():
-            dep = self.vnf_objects.deployment_of(rec.vnf_id, vdu, ns)
+            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
             if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
-                await self.vnf_objects.scale(
+                await self.objects_of(rec).scale(
                     namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
                 )
         outcome = self._all_ready(rec, translation)
@@ -506,7 +531,7 @@ class Operations:
                 stamp = utcnow()
                 generations = {}
                 for vdu in names or sorted(known):
-                    dep = await self.vnf_objects.restart(
+                    dep = await self.objects_of(rec).restart(
                         namespace=ns, deployment=translation.vdu(vdu).deployment_name, stamp=stamp
                     )
                     generations[vdu] = int(dep["metadata"].get("generation", 0))
@@ -520,7 +545,7 @@ class Operations:
                     }
                 )
             return outcome
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
+        pods = self.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace)
         if "pods" not in op.progress:
             live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
             if op.args.get("pods"):
@@ -537,7 +562,7 @@ class Operations:
         present = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] in targets}
         for name, pod in present.items():
             if pod["metadata"].get("deletionTimestamp") is None:
-                await self.vnf_objects.delete_pod(namespace=ns, name=name)
+                await self.objects_of(rec).delete_pod(namespace=ns, name=name)
         if present:
             return Waiting(f"replacing {len(present)} pods")
         outcome = self._all_ready(rec, translation)
@@ -554,7 +579,7 @@ class Operations:
     ) -> Outcome:
         """Done when each VDU has its desired number of ready pods that are not
         being deleted and are not among ``besides`` (the pods being replaced)."""
-        pods = self.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
+        pods = self.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace)
         waiting = []
         for vdu in translation.vdus:
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
@@ -576,10 +601,10 @@ class Operations:
         ns = self.placed_in(rec, op)
         if not op.progress.get("deleted"):
             if not op.progress.get("deleting"):
-                await self.vnf_objects.delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
                 op.progress["deleting"] = True
                 return Waiting("deleting the VNF's objects to recreate them")
-            left = await self.vnf_objects.remaining(namespace=ns, vnf_id=rec.vnf_id)
+            left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
             if left:
                 return Waiting(f"{len(left)} objects still present")
             op.progress["deleted"] = True
@@ -606,7 +631,7 @@ class Operations:
             for gone in [name for name in rec.desired_replicas if name not in vdus]:
                 del rec.desired_replicas[gone]  # a VDU the new descriptor dropped
             await self._apply(rec, op, translation)
-            op.progress["removed"] = await self.vnf_objects.delete_others(
+            op.progress["removed"] = await self.objects_of(rec).delete_others(
                 namespace=rec.require_namespace(), vnf_id=rec.vnf_id, keep=op.progress["objects"]
             )
         outcome = self._all_ready(rec, translation, generations=op.progress["generations"])

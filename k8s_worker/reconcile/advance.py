@@ -17,6 +17,7 @@ from k8s_worker.kube import KubeConflict, KubeNotFound, KubeRejected, KubeUnavai
 from k8s_worker.kube.fence import Fenced
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.sites import VimGone, VimUnavailable
 from k8s_worker.lifecycle.update import apply_update_spec
 from k8s_worker.lifecycle.vnf_state import observed_status
 from k8s_worker.policy.engine import PolicyEngine
@@ -54,7 +55,11 @@ class OperationAdvancer:
         self.policy = policy
 
     def _observed(self, rec: VnfRecord) -> tuple[str, str]:
-        return observed_status(rec, self.ops.vnf_objects)
+        try:
+            objects = self.ops.objects_of(rec)
+        except VimUnavailable:  # never opened here: what the record last said
+            return rec.status or "ERROR", rec.reason or ""
+        return observed_status(rec, objects)
 
     async def delete_terminated(self, rec: VnfRecord) -> None:
         """Fail what was journaled after the terminate, report it, delete the record."""
@@ -137,6 +142,20 @@ class OperationAdvancer:
             if refused is not None:
                 raise refused
             outcome = await self.ops.step(rec, op)
+        except VimUnavailable as exc:
+            # The VNF's VIM is away: the operation waits for it, up to its timeout.
+            if self.op_clock.age(op) <= self.operation_timeout:
+                raise
+            failure = OperationFailed(
+                "VimUnreachable",
+                f"{op.operation} did not finish in {self.operation_timeout:.0f}s: {exc}",
+                vnf_status=None,
+            )
+            await self._end_failed(rec, op, failure, vim_id=exc.vim_id)
+            return None
+        except VimGone as exc:
+            await self._end_failed(rec, op, OperationFailed("VimNotFound", str(exc)))
+            return None
         except (KubeUnavailable, KubeConflict, NotOwner, Fenced, asyncio.CancelledError):
             raise  # transient, or not ours to finish: the next pass retries
         except Exception as exc:

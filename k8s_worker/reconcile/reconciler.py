@@ -22,6 +22,7 @@ from k8s_worker.kube.fence import WRITE_FENCE, Fenced
 from k8s_worker.lifecycle.operations import Operations
 from k8s_worker.lifecycle.outcome import OperationFailed
 from k8s_worker.lifecycle.respawn import Respawn
+from k8s_worker.lifecycle.sites import VimGone, VimUnavailable
 from k8s_worker.lifecycle.vnf_state import note_pod_changes, observed_status
 from k8s_worker.policy.engine import NodeStatus, PolicyEngine
 from k8s_worker.reconcile.advance import OperationAdvancer
@@ -35,6 +36,8 @@ LOG = structlog.get_logger(__name__)
 
 #: Seconds until a VNF whose outbox waits for the broker is looked at again.
 PUBLISH_RETRY = 5.0
+#: Seconds until a VNF whose VIM is away gets another look.
+VIM_RETRY = 5.0
 # Statuses the steady-state observer may replace; ERROR stays until an operation.
 OBSERVED_STATUSES = frozenset({VnfStatus.ACTIVE, VnfStatus.DEGRADED, VnfStatus.DEAD})
 
@@ -160,6 +163,12 @@ class Reconciler:
             return None
         self.advancer.supersede_by_terminate(rec)
         op = rec.current()
+        if not await self._vim_ready(rec):
+            # Its VIM is away (or not open yet): nothing is judged from what this
+            # replica last saw there; an operation waits for it up to its timeout.
+            if op is not None:
+                await self.advancer.advance(rec, op)
+            return VIM_RETRY
         rec = await self.track_respawns(rec, op)
         retry = None
         if self.policy is not None and self.outbox.overflowing(rec):
@@ -176,13 +185,27 @@ class Reconciler:
         after = await self.advancer.advance(rec, op)
         return _sooner(after, retry)
 
+    async def _vim_ready(self, rec: VnfRecord) -> bool:
+        """The VNF's VIM is open here and answering (always, for the default)."""
+        sites = self.ops.sites
+        if sites is None or not rec.vim_id:
+            return True
+        try:
+            site = await sites.prepare(rec.vim_id)
+        except VimGone:
+            return False
+        except VimUnavailable as exc:
+            LOG.info("vim.not_ready", vnf_id=rec.vnf_id, vim_id=rec.vim_id, error=str(exc))
+            return False
+        return site.reachable
+
     async def track_respawns(self, rec: VnfRecord, op: Operation | None) -> VnfRecord:
         """Report pods replaced or restarted since the record last looked (once each)."""
         if not rec.placed_namespace:
             return rec
         respawns = note_pod_changes(
             rec,
-            self.ops.vnf_objects,
+            self.ops.objects_of(rec),
             detect=op is None or op.kind == OperationKind.HEAL,
             now=time.time(),
         )
@@ -212,7 +235,7 @@ class Reconciler:
         retry = self.policy.evaluate(
             rec,
             policies,
-            pods=self.ops.vnf_objects.vnf_pods(rec.vnf_id, rec.placed_namespace),
+            pods=self.ops.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace),
             busy=op is not None,
             node_status=self.node_status,
         )
@@ -232,7 +255,7 @@ class Reconciler:
         restored = await self.ops.restore_replicas(rec)
         if restored:
             LOG.warning("vnf.replicas_restored", vnf_id=rec.vnf_id, restored=restored)
-        status, reason = observed_status(rec, self.ops.vnf_objects)
+        status, reason = observed_status(rec, self.ops.objects_of(rec))
         if status != rec.status:
             rec.set_status(status, reason=reason)
             rec = await self.records.write(rec)

@@ -75,18 +75,23 @@ def crd_manifest() -> dict[str, Any]:
     }
 
 
-async def install_crd(kube: Kube, *, wait_seconds: float = 30.0) -> bool:
-    """Create or update the CRD and wait until it is Established.
+async def install_crd(
+    kube: Kube, *, wait_seconds: float = 30.0, manifest: dict[str, Any] | None = None
+) -> bool:
+    """Create or update the CRD (the Vnf one, or ``manifest``) and wait until it
+    is Established.
 
     Returns False (and logs why) when the worker may not manage CRDs; the
     operator then applies ``etc/kubernetes/crd.yaml`` once.
     """
     crd_kind = KINDS["CustomResourceDefinition"]
+    manifest = manifest or crd_manifest()
+    crd_name = manifest["metadata"]["name"]
     try:
-        await kube.apply(crd_manifest())
+        await kube.apply(manifest)
     except KubeRejected as exc:
         if exc.status == 403:
-            LOG.warning("crd.install.forbidden", crd=CRD_NAME, error=str(exc))
+            LOG.warning("crd.install.forbidden", crd=crd_name, error=str(exc))
             return False
         raise
     except KubeConflict:
@@ -95,12 +100,12 @@ async def install_crd(kube: Kube, *, wait_seconds: float = 30.0) -> bool:
     deadline = loop.time() + wait_seconds
     while True:
         try:
-            crd = await kube.get(crd_kind, name=CRD_NAME)
+            crd = await kube.get(crd_kind, name=crd_name)
         except KubeNotFound:
             crd = {}
         conditions = (crd.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return True
         if loop.time() > deadline:
-            raise TimeoutError(f"CRD {CRD_NAME} not Established after {wait_seconds}s")
+            raise TimeoutError(f"CRD {crd_name} not Established after {wait_seconds}s")
         await asyncio.sleep(0.2)

@@ -242,6 +242,7 @@ class VnfRecord:
         vnfd_ref: dict[str, Any] | None = None,
         params: dict[str, Any],
         labels: dict[str, str],
+        vim_id: str | None = None,
     ) -> VnfRecord:
         """A new record; its descriptor by reference (``vnfd_ref``, see
         record.descriptors) or, without one, inline (``vnfd``)."""
@@ -262,6 +263,7 @@ class VnfRecord:
                     "namespace": vnf_namespace or "",
                     **descriptor,
                     "params": params,
+                    **({"vimId": vim_id} if vim_id else {}),
                 },
                 "status": {},
             }
@@ -302,6 +304,11 @@ class VnfRecord:
     @property
     def tenant_id(self) -> str:
         return self.spec["tenantId"]
+
+    @property
+    def vim_id(self) -> str | None:
+        """The registered VIM the VNF lives on (None: the worker's own cluster)."""
+        return self.spec.get("vimId") or None
 
     @property
     def vnf_namespace(self) -> str:

@@ -69,7 +69,12 @@ def parse_grants(entries: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], .
 
 @dataclass(frozen=True)
 class NamespaceRules:
-    """The namespace rules of one VIM (today: the worker's own cluster).
+    """The namespace rules of one VIM.
+
+    On the worker's own cluster a tenant has its derived namespace and the
+    grants of ``[kubernetes] tenant_namespaces``; on a registered VIM
+    (``registered``) only what the registration grants, its own namespace
+    being the VIM's ``default`` (None: the VNF must name a granted one).
 
     ``check`` raises :class:`NamespaceRefused` or returns; it is pure (it never
     reads the cluster), so it can run before anything is written and again at
@@ -80,8 +85,18 @@ class NamespaceRules:
     prefix: str = "tacker-"
     forbidden: tuple[str, ...] = ("kube-*",)
     grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    registered: bool = False
+    default: str | None = None
 
     def derived(self, tenant_id: str) -> str:
+        """The tenant's own namespace here (NamespaceRefused on a registered VIM
+        with no default namespace for it)."""
+        if self.registered:
+            if not self.default:
+                raise NamespaceRefused(
+                    "the VIM has no default namespace for this tenant; name one it grants"
+                )
+            return self.default
         return derived_namespace(self.prefix, tenant_id)
 
     def legacy_derived(self, tenant_id: str) -> str:
@@ -110,6 +125,13 @@ class NamespaceRules:
                     f"namespace {namespace!r} is forbidden to every VNF "
                     f"([kubernetes] forbidden_namespaces: {pattern})"
                 )
+        if self.registered:
+            if namespace == self.default or self.granted(tenant_id, namespace):
+                return
+            raise NamespaceRefused(
+                f"namespace {namespace!r} is not granted to this tenant on this VIM "
+                "(its registration's namespaces; update_vim grants others)"
+            )
         if namespace == self.derived(tenant_id):
             return
         if legacy and namespace == self.legacy_derived(tenant_id):

@@ -19,7 +19,7 @@ from typing import Any
 
 from k8s_worker.wire.context import RequestContext
 from rpc import contract
-from rpc.exceptions import VnfNotFound
+from rpc.exceptions import BadRequest, VnfNotFound
 from tests.doubles.process import ReadyProcess
 
 #: A VNF whose name is this makes instantiate_vnf raise an unexpected error.
@@ -84,7 +84,13 @@ class InMemoryHandler:
             self.done_ops.add(kwargs["op_id"])
 
     async def instantiate_vnf(
-        self, ctx: RequestContext, *, vnf: dict[str, Any], op_id: str
+        self,
+        ctx: RequestContext,
+        *,
+        vnf: dict[str, Any],
+        op_id: str,
+        vim_id: str | None = None,
+        vim_connection_info: dict[str, Any] | None = None,
     ) -> None:
         if vnf.get("name") == EXPLODE:
             raise RuntimeError("instantiate exploded on purpose")
@@ -174,6 +180,20 @@ class InMemoryHandler:
         self.calls.append(Call("list_vnfs", {"tenant_id": tenant_id}, ctx))
         return [v for v in self.vnfs.values() if tenant_id in (None, v["tenant_id"])]
 
+    async def register_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        raise BadRequest("this double serves no VIM registry")
+
+    update_vim = register_vim
+
+    async def deregister_vim(self, ctx: RequestContext, **args: Any) -> None:
+        raise BadRequest("this double serves no VIM registry")
+
+    async def get_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        raise BadRequest("this double serves no VIM registry")
+
+    async def list_vims(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        return []
+
 
 class NoopHandler:
     """Does nothing and counts: the handler of the intake benchmark."""
@@ -200,6 +220,20 @@ class NoopHandler:
     async def list_vnfs(
         self, ctx: RequestContext, *, tenant_id: str | None
     ) -> list[dict[str, Any]]:
+        return []
+
+    async def register_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        return {}
+
+    update_vim = register_vim
+
+    async def deregister_vim(self, ctx: RequestContext, **args: Any) -> None:
+        return None
+
+    async def get_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]:
+        return {}
+
+    async def list_vims(self, ctx: RequestContext) -> list[dict[str, Any]]:
         return []
 
 

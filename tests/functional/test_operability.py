@@ -27,6 +27,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from k8s_worker.record.crd import crd_manifest
+from k8s_worker.vims.crd import vim_crd_manifest
 from tests.doubles.intake import wait_for
 from tests.functional.harness import (
     CTX,
@@ -265,6 +266,7 @@ async def test_missing_rbac_names_each_missing_permission(
 
 def test_the_checked_in_crd_is_the_one_the_worker_installs() -> None:
     assert yaml.safe_load((MANIFESTS / "crd.yaml").read_text()) == crd_manifest()
+    assert yaml.safe_load((MANIFESTS / "crd-vim.yaml").read_text()) == vim_crd_manifest()
 
 
 @pytest.fixture(scope="module")

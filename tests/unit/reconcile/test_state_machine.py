@@ -36,7 +36,11 @@ class ScriptedOperations:
     def __init__(self, outcomes: dict[str, Outcome]) -> None:
         self.outcomes = outcomes
         self.vnf_objects = NoObjects()
+        self.sites = None  # every VNF on the default VIM
         self.stepped: list[str] = []
+
+    def objects_of(self, rec: VnfRecord) -> NoObjects:
+        return self.vnf_objects
 
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
         self.stepped.append(op.op_id)
