@@ -572,3 +572,28 @@ async def test_rotating_a_vims_token_loses_and_repeats_no_event(
     await asyncio.sleep(3.0)
     assert len(events.of(vnf["id"], "vnf.respawn")) == 1
     await _terminated(admin, events, vnf["id"])
+
+
+async def test_no_record_or_vim_resource_holds_a_credential(
+    vims: dict[str, str], names: Names, kubeconfig: str
+) -> None:
+    """Run last in the module: every Vnf record and Vim resource the module's
+    worker wrote, searched for every token and key the module issued (the
+    credentials are in Secrets only)."""
+    api = await _api(kubeconfig)
+    try:
+        custom = client.CustomObjectsApi(api)
+        found = []
+        for plural in ("vims", "vnfs"):
+            listed = await custom.list_namespaced_custom_object(
+                "tacker.openstack.org", "v1alpha1", names.records, plural
+            )
+            found += listed["items"]
+        assert any(o["kind"] == "Vim" for o in found)
+        _assert_no_credential(found)
+        secrets = await client.CoreV1Api(api).list_namespaced_secret(
+            names.records, label_selector="tacker.openstack.org/vim=credentials"
+        )
+        assert len(secrets.items) >= 2  # ... where they are
+    finally:
+        await api.close()
