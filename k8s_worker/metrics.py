@@ -138,10 +138,14 @@ class Metrics:
         informers: Callable[[], Iterable[Any]],
         queue_depth: Callable[[], int],
         owned_vnfs: Callable[[], int],
+        vims: Callable[[], Iterable[tuple[str, bool, int]]] = lambda: (),
     ) -> None:
-        """Register the collector of watch, queue and ownership state (once)."""
+        """Register the collector of watch, queue and ownership state (once);
+        ``vims``: (vim_id, reachable, VNFs owned here) of each VIM open here."""
         self.registry.register(
-            _StateCollector(informers=informers, queue_depth=queue_depth, owned_vnfs=owned_vnfs)
+            _StateCollector(
+                informers=informers, queue_depth=queue_depth, owned_vnfs=owned_vnfs, vims=vims
+            )
         )
 
     def render(self) -> bytes:
@@ -209,10 +213,12 @@ class _StateCollector(Collector):
         informers: Callable[[], Iterable[Any]],
         queue_depth: Callable[[], int],
         owned_vnfs: Callable[[], int],
+        vims: Callable[[], Iterable[tuple[str, bool, int]]],
     ) -> None:
         self._informers = informers
         self._queue_depth = queue_depth
         self._owned = owned_vnfs
+        self._vims = vims
 
     def collect(self) -> Iterable[Metric]:
         labels = ["kind", "namespace"]
@@ -245,3 +251,17 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_owned_vnfs", "VNFs this replica is responsible for.", value=self._owned()
         )
+        reachable = GaugeMetricFamily(
+            f"{PREFIX}_vim_reachable",
+            "1 while a VIM open on this replica answers its probes (0: UNREACHABLE).",
+            labels=["vim_id"],
+        )
+        owned = GaugeMetricFamily(
+            f"{PREFIX}_vim_owned_vnfs",
+            "VNFs this replica is responsible for, by VIM.",
+            labels=["vim_id"],
+        )
+        for vim_id, ok, count in self._vims():
+            reachable.add_metric([vim_id], 1.0 if ok else 0.0)
+            owned.add_metric([vim_id], count)
+        yield from (reachable, owned)

@@ -389,7 +389,20 @@ class Worker:
             owned_vnfs=lambda: sum(
                 1 for r in records.items() if reconciler.owns(r.get("spec", {}).get("vnfId", ""))
             ),
+            vims=lambda: self._vim_state(records, reconciler),
         )
+
+    def _vim_state(self, records: Informer, reconciler: Reconciler) -> list[tuple[str, bool, int]]:
+        """(vim_id, reachable, VNFs owned here) of the default VIM and each open one."""
+        owned: dict[str, int] = {}
+        for r in records.items():
+            spec = r.get("spec") or {}
+            if reconciler.owns(spec.get("vnfId", "")):
+                vim = spec.get("vimId") or DEFAULT_VIM_ID
+                owned[vim] = owned.get(vim, 0) + 1
+        sites = self.sites.open_sites() if self.sites is not None else []
+        state = [(DEFAULT_VIM_ID, True, owned.get(DEFAULT_VIM_ID, 0))]
+        return state + [(s.vim_id, s.reachable, owned.get(s.vim_id, 0)) for s in sites]
 
     async def _announce(self, intake: IntakeService) -> None:
         await intake.ready.wait()

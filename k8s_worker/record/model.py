@@ -508,6 +508,8 @@ class VnfRecord:
         seq = int(self.st.get("sequence", 0)) + 1
         self.st["sequence"] = seq
         body = {"vnf_id": self.vnf_id, "tenant_id": self.tenant_id, "sequence": seq, **payload}
+        if self.vim_id:  # on a registered VIM: named (k8s-worker-tail --vim)
+            body["vim_id"] = self.vim_id
         entry = {
             "sequence": seq,
             "eventType": event_type,

@@ -83,6 +83,13 @@ def build_parser(*, description: str = "") -> argparse.ArgumentParser:
     flt.add_argument("--vnf", action="append", default=[], help="VNF id or glob (repeatable)")
     flt.add_argument("--tenant", action="append", default=[], help="tenant id or glob")
     flt.add_argument(
+        "--vim",
+        action="append",
+        default=[],
+        help="VIM id or glob: its vim.status.update events and its VNFs' ('default': the "
+        "worker's own cluster)",
+    )
+    flt.add_argument(
         "--event", action="append", default=[], help="event type glob, e.g. 'vnf.scale.*'"
     )
     flt.add_argument(
@@ -198,7 +205,11 @@ def main(argv: list[str] | None = None, *, usage: str = "") -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         event_filter = EventFilter.build(
-            vnf_ids=args.vnf, tenants=args.tenant, events=args.event, priorities=args.priority
+            vnf_ids=args.vnf,
+            tenants=args.tenant,
+            events=args.event,
+            priorities=args.priority,
+            vim_ids=args.vim,
         )
         conf = build_conf(args)
         url = conf.oslo_messaging_notifications.transport_url or conf.transport_url

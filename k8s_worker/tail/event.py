@@ -56,6 +56,13 @@ class Event:
         return None if value is None else str(value)
 
     @property
+    def vim_id(self) -> str | None:
+        """The VIM of a ``vim.*`` event or of a VNF on a registered VIM (None: the
+        default VIM)."""
+        value = self._field("vim_id")
+        return None if value is None else str(value)
+
+    @property
     def tenant_id(self) -> str | None:
         value = self._field("tenant_id")
         if value is None:

@@ -1,4 +1,4 @@
-"""Which events the tool shows: by VNF, tenant, event type and priority.
+"""Which events the tool shows: by VNF, VIM, tenant, event type and priority.
 
 Values of one filter are alternatives (any may match); different filters must
 all match.  VNF ids, tenants and event types are ``fnmatch`` globs (a plain
@@ -44,6 +44,7 @@ class EventFilter:
     tenants: tuple[str, ...] = ()
     events: tuple[str, ...] = ()
     priorities: frozenset[str] | None = None
+    vim_ids: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -53,8 +54,12 @@ class EventFilter:
         tenants: Iterable[str] = (),
         events: Iterable[str] = (),
         priorities: Sequence[str] = (),
+        vim_ids: Iterable[str] = (),
     ) -> EventFilter:
+        """``vim_ids``: a VIM's own events and its VNFs' (``default`` is the
+        worker's own cluster, whose VNFs' events name no VIM)."""
         return cls(
+            vim_ids=_split(vim_ids),
             vnf_ids=_split(vnf_ids),
             tenants=_split(tenants),
             events=_split(events),
@@ -64,6 +69,7 @@ class EventFilter:
     def matches(self, event: Event) -> bool:
         return (
             _any_glob(self.vnf_ids, event.vnf_id)
+            and _any_glob(self.vim_ids, event.vim_id or ("default" if event.vnf_id else None))
             and _any_glob(self.tenants, event.tenant_id)
             and _any_glob(self.events, event.event_type)
             and (self.priorities is None or event.priority in self.priorities)

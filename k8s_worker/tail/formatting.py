@@ -23,7 +23,7 @@ EVENT_WIDTH = 22
 VNF_WIDTH = 8
 SEQUENCE_WIDTH = 6
 VALUE_LIMIT = 60
-COMMON_FIELDS = frozenset({"vnf_id", "tenant_id", "sequence", "op_id"})
+COMMON_FIELDS = frozenset({"vnf_id", "tenant_id", "sequence", "op_id", "vim_id"})
 
 _RESET = "\x1b[0m"
 _PRIORITY_COLOURS = {
@@ -73,8 +73,10 @@ def summary(event: Event) -> str:
         return "" if payload is None else _short(payload, limit=2 * VALUE_LIMIT)
     get = payload.get
     kind = event.event_type
-    if kind == "vnf.status.update":
+    if kind in ("vnf.status.update", "vim.status.update"):
         text = f"{_short(get('old_status') or '?')} -> {_short(get('status') or '?')}"
+        if kind == "vim.status.update":
+            text = f"vim {_short(get('vim_id') or '?')}: {text}"
         return text + (f" ({_short(get('reason'))})" if get("reason") else "")
     if kind == "vnf.respawn":
         text = f"{_short(get('vdu') or '?')}: {_short(get('old_pod') or '?')}"

@@ -100,6 +100,33 @@ class MemoryKube:
         merged = {**copy.deepcopy(self.objects.get(key, {})), **copy.deepcopy(obj)}
         return merged if dry_run else self._store(key, merged)
 
+    async def patch(
+        self,
+        kind: Kind,
+        *,
+        name: str,
+        namespace: str | None = None,
+        patch: Obj,
+        subresource: str | None = None,
+    ) -> Obj:
+        """A JSON merge patch (RFC 7386: null removes a key)."""
+        key = self._key(kind, namespace, name)
+        if key not in self.objects:
+            raise KubeNotFound(f"{name} not found", status=404)
+
+        def merge(target: Any, change: Any) -> Any:
+            if not isinstance(change, dict):
+                return copy.deepcopy(change)
+            out = dict(target) if isinstance(target, dict) else {}
+            for k, v in change.items():
+                if v is None:
+                    out.pop(k, None)
+                else:
+                    out[k] = merge(out.get(k), v)
+            return out
+
+        return self._store(key, merge(self.objects[key], patch))
+
     async def json_patch(
         self,
         kind: Kind,

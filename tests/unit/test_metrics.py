@@ -157,3 +157,15 @@ async def test_state_is_read_when_scraped() -> None:
     assert sample(metrics, "tacker_k8s_worker_watch_synced", **labels) == 1
     assert sample(metrics, "tacker_k8s_worker_reconcile_queue_depth") == 2
     assert sample(metrics, "tacker_k8s_worker_owned_vnfs") == 7
+
+
+async def test_each_vim_open_here_has_its_reachability_and_owned_vnfs() -> None:
+    metrics = Metrics()
+    state = [("default", True, 2), ("vim2", True, 1)]
+    metrics.observe_state(
+        informers=lambda: [], queue_depth=lambda: 0, owned_vnfs=lambda: 3, vims=lambda: state
+    )
+    assert sample(metrics, "tacker_k8s_worker_vim_reachable", vim_id="vim2") == 1
+    assert sample(metrics, "tacker_k8s_worker_vim_owned_vnfs", vim_id="default") == 2
+    state[1] = ("vim2", False, 1)
+    assert sample(metrics, "tacker_k8s_worker_vim_reachable", vim_id="vim2") == 0

@@ -91,3 +91,23 @@ def test_no_priority_filter_binds_every_priority_with_one_key() -> None:
 def test_a_priority_filter_binds_only_its_keys_in_severity_order() -> None:
     keys = EventFilter.build(priorities=["warn"]).routing_keys("n")
     assert keys == ["n.warn", "n.error", "n.critical"]
+
+
+def test_a_vim_filter_shows_the_vims_events_and_its_vnfs() -> None:
+    def event(event_type: str, payload: dict) -> Event:
+        return Event(
+            event_type=event_type,
+            priority="INFO",
+            timestamp="2024-05-01 12:00:00",
+            routing_key="notifications.info",
+            payload=payload,
+        )
+
+    vim_event = event("vim.status.update", {"vim_id": "vim2", "status": "UNREACHABLE"})
+    on_vim2 = event("vnf.scale.end", {"vnf_id": "b", "vim_id": "vim2", "sequence": 3})
+    on_default = event("vnf.scale.end", {"vnf_id": "a", "sequence": 3})
+    vim2 = EventFilter.build(vim_ids=["vim2"])
+    assert vim2.matches(vim_event) and vim2.matches(on_vim2) and not vim2.matches(on_default)
+    default = EventFilter.build(vim_ids=["default"])
+    assert default.matches(on_default) and not default.matches(vim_event)
+    assert EventFilter.build(vim_ids=["vim*"]).matches(on_vim2)
