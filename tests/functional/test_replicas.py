@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import pathlib
 import signal
@@ -28,7 +29,7 @@ from kubernetes_asyncio import client
 from k8s_worker.tosca import LABEL_VNF_ID
 from tests.conftest import STATE
 from tests.functional import audit
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import CTX, Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import pod_ready, set_unschedulable, wait_for_pods
 from tests.functional.tcp_hold import HoldingProxy
 from tests.functional.test_clock_skew import libfaketime
@@ -37,6 +38,8 @@ from tests.vnfds import one_vdu
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VNFD = one_vdu()
 LEASE = "[cluster]\nlease_duration = 6\nrenew_interval = 1.5\n"
+#: Registered VIMs may be the bed's clusters (both on loopback).
+VIMS = "[vim]\nallowed_endpoints = 127.0.0.1\nprobe_interval = 1\n"
 
 
 class Fleet:
@@ -58,7 +61,7 @@ class Fleet:
             transport_url=self.transport_url,
             kubeconfig=kubeconfig or self.kubeconfig,
             host=host,
-            extra=LEASE,
+            extra=LEASE + VIMS,
         )
         proc = WorkerProcess(config, log=self.tmp / f"{host}.log", env=env)
         await proc.start()
@@ -104,6 +107,14 @@ def _via(proxy: HoldingProxy, kubeconfig: str, path: pathlib.Path) -> str:
         cluster["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
     path.write_text(yaml.safe_dump(doc))
     return str(path)
+
+
+async def _api_of(kubeconfig: str) -> client.ApiClient:
+    from kubernetes_asyncio import config
+
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    return client.ApiClient(configuration=cfg)
 
 
 async def _deployment_of(kube_api, namespace: str, vnf_id: str) -> str:
@@ -183,8 +194,12 @@ async def _await_consumers(amqp_url: str, queue: str, *, count: int, within: flo
 
 @pytest.mark.serial  # restarts the shared API server and broker
 async def test_chaos_three_replicas_thirty_vnfs(
-    fleet, transport_url, amqp_url, kube_api, kubeconfig, namespace, tmp_path
+    fleet, transport_url, amqp_url, kube_api, kubeconfig, namespace, tmp_path, vim2
 ):
+    """Thirty VNFs, every other one on a registered VIM (the bed's second
+    cluster), through a replica killed, one frozen past its lease, RabbitMQ and
+    (cluster 1's) kube-apiserver restarted, one replica's wall clock ahead and
+    one's API requests held past its lease."""
     started = time.time() - 1
     network = _network(kube_api)  # c2 reaches the API server through it
     await network.start()
@@ -201,8 +216,24 @@ async def test_chaos_three_replicas_thirty_vnfs(
     )
     events = Events(transport_url, fleet.names)
     conductor = Conductor(transport_url, fleet.names)
-    core = client.CoreV1Api(kube_api)
+    admin = Conductor(transport_url, fleet.names, ctx={**CTX, "roles": ["admin"], "is_admin": True})
+    vim_id = f"chaos-{uuid.uuid4().hex[:8]}"
+    await admin(
+        "register_vim",
+        vim_id=vim_id,
+        tenant_id=CTX["project_id"],
+        auth_url=vim2.auth_url,
+        ssl_ca_cert=vim2.ssl_ca_cert,
+        bearer_token=vim2.bearer_token,
+        default_namespace=namespace,  # the same name there
+    )
+    vim2_api = await _api_of(vim2.kubeconfig)
     vnfs = [str(uuid.uuid4()) for _ in range(30)]
+    on_vim2 = set(vnfs[1::2])
+
+    def api_of(vnf_id: str) -> client.ApiClient:
+        return vim2_api if vnf_id in on_vim2 else kube_api
+
     expected_ops: dict[str, list[str]] = collections.defaultdict(list)
     desired: dict[str, int] = {}
     victims: dict[str, list[str]] = collections.defaultdict(list)
@@ -214,6 +245,7 @@ async def test_chaos_three_replicas_thirty_vnfs(
     async def disturb(round_: int) -> None:
         """During each failure: delete a pod of some VNFs, scale others."""
         for i, vnf_id in enumerate(vnfs):
+            core = client.CoreV1Api(api_of(vnf_id))
             if i % 3 == round_ % 3:
                 pods = await core.list_namespaced_pod(
                     namespace, label_selector=f"{LABEL_VNF_ID}={vnf_id}"
@@ -234,7 +266,7 @@ async def test_chaos_three_replicas_thirty_vnfs(
         """Wait until every VNF's pods are ready, and no reconcile is pending."""
         for vnf_id in vnfs:
             await wait_for_pods(
-                kube_api,
+                api_of(vnf_id),
                 namespace=namespace,
                 selector=f"{LABEL_VNF_ID}={vnf_id}",
                 within=120,
@@ -255,6 +287,7 @@ async def test_chaos_three_replicas_thirty_vnfs(
                     "vnfd": VNFD,
                     "namespace": namespace,
                 },
+                **({"vim_id": vim_id} if vnf_id in on_vim2 else {}),
             )
             expected_ops[vnf_id].append(f"i-{vnf_id[:8]}")
             desired[vnf_id] = 1
@@ -296,8 +329,10 @@ async def test_chaos_three_replicas_thirty_vnfs(
         # that write up by then (else it lands after another replica took the
         # VNF over: the audit log shows it), and act again only once the
         # others have handed its VNFs back.
-        owned_by_c2 = [v for v in vnfs if await _owner(kube_api, fleet.names, v) == "c2"]
-        assert owned_by_c2, "c2 has VNFs again"
+        owned_by_c2 = [
+            v for v in vnfs if v not in on_vim2 and await _owner(kube_api, fleet.names, v) == "c2"
+        ]
+        assert owned_by_c2, "c2 has VNFs on cluster 1 again"
         held = owned_by_c2[0]
         deployment = await _deployment_of(kube_api, namespace, held)
         network.hold_on(f"/deployments/{deployment}/scale".encode())
@@ -381,13 +416,18 @@ async def test_chaos_three_replicas_thirty_vnfs(
             f"gaps={totals[6]}"
         )
         assert not problems, problems
-        deployments = await client.AppsV1Api(kube_api).list_namespaced_deployment(namespace)
-        objects = {
-            d.metadata.name: d.metadata.labels[LABEL_VNF_ID]
-            for d in deployments.items
-            if (d.metadata.labels or {}).get(LABEL_VNF_ID) in vnfs
-        }
-        assert len(set(objects.values())) == len(vnfs)
+        # Each cluster holds exactly its own VNFs' Deployments.
+        found = {}
+        for api in (kube_api, vim2_api):
+            deployments = await client.AppsV1Api(api).list_namespaced_deployment(namespace)
+            found[api] = {
+                d.metadata.name: d.metadata.labels[LABEL_VNF_ID]
+                for d in deployments.items
+                if (d.metadata.labels or {}).get(LABEL_VNF_ID) in vnfs
+            }
+        objects = found[kube_api]
+        assert set(objects.values()) == set(vnfs) - on_vim2
+        assert set(found[vim2_api].values()) == on_vim2
         verdict = audit.judge(objects, since=started)
         print(
             f"audit log: {verdict.acts} writes by replicas {sorted(verdict.agents)}, "
@@ -403,6 +443,9 @@ async def test_chaos_three_replicas_thirty_vnfs(
             await fleet.stop_all()  # c2 releases its lease through the proxy
         finally:
             await network.stop()
+            with contextlib.suppress(client.ApiException):
+                await client.CoreV1Api(vim2_api).delete_namespace(namespace)
+            await vim2_api.close()
 
 
 async def test_the_lease_of_a_replica_long_gone_is_deleted(fleet, kube_api):
