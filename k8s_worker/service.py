@@ -214,6 +214,7 @@ class Worker:
             host=host,
             probe_interval=vim_settings.probe_interval,
             inactivity_seconds=kconf.watch_inactivity_seconds,
+            admit=vim_settings.admit,
         )
         self.sites = sites
         operations = Operations(

@@ -28,7 +28,7 @@ from k8s_worker.lifecycle.observe import (
     replica_failure,
 )
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
-from k8s_worker.lifecycle.sites import Sites, VimUnavailable
+from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
 from k8s_worker.lifecycle.translator import (
     TranslationAborted,
     Translator,
@@ -341,7 +341,13 @@ class Operations:
         if op.detail is None:
             op.detail = {}
         if self.sites is not None and rec.vim_id:
-            site = await self.sites.prepare(rec.vim_id)  # VimUnavailable, VimGone
+            try:
+                site = await self.sites.prepare(rec.vim_id)  # VimUnavailable, VimGone
+            except VimGone as exc:
+                if op.kind != OperationKind.TERMINATE:
+                    raise
+                # A terminate always ends: the VIM is not there to delete anything on.
+                return Done({"deleted": 0, "left_behind": f"{exc}: its objects stay there"})
             if not site.reachable:
                 raise VimUnavailable(rec.vim_id, site.detail or "its probes fail")
         placed = rec.placed_namespace

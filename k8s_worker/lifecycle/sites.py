@@ -36,6 +36,9 @@ MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
 SYNC_SECONDS = 5.0
 #: Failed probes in a row that make a VIM unreachable.
 PROBE_FAILURES = 2
+#: Seconds a VIM that could not be opened is not tried again (every pass of
+#: each of its VNFs would otherwise wait for it).
+OPEN_BACKOFF = 5.0
 
 
 class VimUnavailable(KubeUnavailable):
@@ -131,7 +134,13 @@ class Sites:
         host: str | None = None,
         probe_interval: float = 5.0,
         inactivity_seconds: float = 70.0,
+        admit: Callable[[VimRecord], None] | None = None,
     ) -> None:
+        """``admit`` raises (any Exception, its message the reason) when a stored
+        registration may not be connected to under today's settings (an endpoint
+        no longer allowed, an insecure VIM no longer accepted)."""
+        self.admit = admit
+        self._failed: dict[str, tuple[float, str]] = {}
         self.default = default
         self.store = store
         self.route = route
@@ -199,17 +208,30 @@ class Sites:
         if site is not None:
             site.used_at = time.monotonic()
             return site
+        failed = self._failed.get(vim_id)
+        if failed is not None and time.monotonic() - failed[0] < OPEN_BACKOFF:
+            raise VimUnavailable(vim_id, failed[1])
         async with self._opening.setdefault(vim_id, asyncio.Lock()):
             site = self._sites.get(vim_id)
             if site is None:
                 record = await self.vim(vim_id)
-                site = await self._open(record)
+                try:
+                    site = await self._open(record)
+                except VimUnavailable as exc:
+                    self._failed[vim_id] = (time.monotonic(), str(exc).split(": ", 1)[-1])
+                    raise
+                self._failed.pop(vim_id, None)
                 self._sites[vim_id] = site
         return site
 
     async def _open(self, record: VimRecord) -> Site:
         vim_id = record.vim_id
         assert self.store is not None
+        if self.admit is not None:
+            try:
+                self.admit(record)
+            except Exception as exc:
+                raise VimUnavailable(vim_id, f"not admitted: {exc}") from None
         try:
             creds = await self.store.credentials(record)
         except KubeNotFound:
@@ -257,6 +279,9 @@ class Sites:
             raise VimUnavailable(
                 vim_id, f"its first list did not finish in {SYNC_SECONDS:g} s"
             ) from None
+        except BaseException:  # cancelled meanwhile: nothing may be left running
+            await asyncio.shield(site.close())
+            raise
         site.tasks.append(asyncio.create_task(self._probe(site), name=f"vim-{vim_id}-probe"))
         LOG.info("vim.connected", vim_id=vim_id)
         return site
@@ -271,6 +296,9 @@ class Sites:
             old.record = record  # grants or names changed: no new connection
             return
         async with self._opening.setdefault(record.vim_id, asyncio.Lock()):
+            old = self._sites.get(record.vim_id)  # as it is now, under the lock
+            if old is None or old.generation == _generation(record):
+                return  # closed meanwhile, or another refresh did it
             try:
                 new = await self._open(record)
             except (VimUnavailable, VimGone) as exc:
@@ -283,13 +311,19 @@ class Sites:
             for obj in informer.items():
                 self.route(WatchEvent("MODIFIED", obj, obj))
 
-    async def close_unused(self, needed: Iterable[str]) -> None:
-        """Close the sites no VNF or health duty of this replica needs."""
+    async def close_unused(self, needed: Iterable[str], *, idle: float = 30.0) -> None:
+        """Close the sites no VNF or health duty of this replica needs (and that
+        no call used in the last ``idle`` seconds)."""
         keep = set(needed)
-        for vim_id in [v for v in self._sites if v not in keep]:
-            site = self._sites.pop(vim_id)
-            await site.close()
-            LOG.info("vim.disconnected", vim_id=vim_id)
+        now = time.monotonic()
+        for vim_id in [
+            v for v, s in self._sites.items() if v not in keep and now - s.used_at > idle
+        ]:
+            async with self._opening.setdefault(vim_id, asyncio.Lock()):
+                site = self._sites.pop(vim_id, None)
+            if site is not None:
+                await site.close()
+                LOG.info("vim.disconnected", vim_id=vim_id)
 
     async def close(self) -> None:
         for site in list(self._sites.values()):

@@ -70,6 +70,12 @@ class VimDuties:
                     await self.reporter.report(vim_id, VimHealth.UNREACHABLE, str(exc))
                 continue
             self._open_failures.pop(vim_id, None)
+            # The VIM's health as its site sees it now (a no-op when recorded so;
+            # it repairs a transition whose write failed or that another replica,
+            # not owning the VIM then, saw).
+            site = self.sites.of(vim_id)
+            now = VimHealth.REACHABLE if site.reachable else VimHealth.UNREACHABLE
+            await self.reporter.report(vim_id, now, site.detail or "probe answered")
             try:
                 record = await self.sites.vim(vim_id)
             except VimGone:

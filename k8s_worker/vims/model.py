@@ -61,6 +61,7 @@ class VimRegistration:
     default_namespace: str | None = None
     grants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     auth: str = "token"  # or "client-cert": which kind of credential the Secret holds
+    by_tenant: bool = False  # registered by its tenant (not an admin), with its own credentials
 
     def namespaces_of(self, tenant_id: str) -> tuple[str, ...]:
         """The namespace patterns ``tenant_id`` may use on this VIM."""
@@ -85,6 +86,7 @@ class VimRegistration:
             "defaultNamespace": self.default_namespace,
             "grants": {t: list(ns) for t, ns in sorted(self.grants.items())},
             "auth": self.auth,
+            "byTenant": self.by_tenant,
             "credentialsSecret": credentials_secret_name(self.vim_id),
         }
 
@@ -101,10 +103,16 @@ class VimRegistration:
             default_namespace=spec.get("defaultNamespace"),
             grants={t: tuple(ns) for t, ns in (spec.get("grants") or {}).items()},
             auth=spec.get("auth") or "token",
+            by_tenant=bool(spec.get("byTenant")),
         )
 
-    def public(self) -> dict[str, Any]:
-        """What ``get_vim`` answers (no credential; the CA is public)."""
+    def public(self, *, for_tenant: str | None = None) -> dict[str, Any]:
+        """What ``get_vim`` answers (no credential; the CA is public); with
+        ``for_tenant``, only the grants of that tenant (a shared VIM's others'
+        are not its business)."""
+        grants = self.grants
+        if for_tenant is not None:
+            grants = {t: ns for t, ns in grants.items() if t in (for_tenant, "*")}
         return {
             "vim_id": self.vim_id,
             "name": self.name,
@@ -115,8 +123,13 @@ class VimRegistration:
             "auth": self.auth,
             "insecure": self.insecure,
             "default_namespace": self.default_namespace,
-            "namespaces": {t: list(ns) for t, ns in sorted(self.grants.items())},
+            "namespaces": {t: list(ns) for t, ns in sorted(grants.items())},
         }
+
+
+#: Health events a Vim resource keeps while the broker is away (beyond them the
+#: oldest go: a gap the sequence shows).
+OUTBOX_MAX = 1000
 
 
 class VimRecord:
@@ -208,7 +221,7 @@ class VimRecord:
         }
         st = self._st
         st.update(health=str(health), reason=reason, sequence=seq, changedAt=now)
-        st["outbox"] = [*self.outbox, event][-50:]
+        st["outbox"] = [*self.outbox, event][-OUTBOX_MAX:]
         return event
 
     def published(self, sequence: int) -> None:

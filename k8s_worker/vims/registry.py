@@ -21,7 +21,12 @@ from k8s_worker.kube.client import EndpointCredentials
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.vims.model import DEFAULT_VIM_ID, VimRecord, VimRegistration
 from k8s_worker.vims.store import CERT_KEY, KEY_KEY, TOKEN_KEY, VimStore
-from k8s_worker.vims.validate import EndpointRules, VimFacts, validate_vim
+from k8s_worker.vims.validate import (
+    EndpointRules,
+    VimFacts,
+    normalized_endpoint,
+    validate_vim,
+)
 from rpc.exceptions import Forbidden, InvalidArguments, VimNotFound, VimRefused
 
 LOG = structlog.get_logger(__name__)
@@ -41,6 +46,19 @@ class VimSettings:
     allow_insecure: bool = False
     validation_timeout: float = 10.0
     probe_interval: float = 5.0
+
+    def admit(self, record: VimRecord) -> None:
+        """VimRefused when a stored registration may not be connected to under
+        these settings (its endpoint no longer allowed, or it is insecure and
+        insecure VIMs are no longer accepted)."""
+        reg = record.registration
+        self.endpoints.check(reg.auth_url)
+        if reg.insecure and not self.allow_insecure:
+            raise VimRefused(
+                f"VIM {reg.vim_id} is insecure and [vim] allow_insecure is off",
+                reason="CertificateRequired",
+                vim_id=reg.vim_id,
+            )
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> VimSettings:
@@ -216,17 +234,19 @@ class VimRegistry:
         grants = _grants(args.get("namespaces"), tenant_id=tenant_id)
         if not caller.admin and set(grants) - {tenant_id}:
             raise Forbidden("a tenant may grant namespaces only to itself", field="namespaces")
+        self.settings.endpoints.check(str(args["auth_url"]))
         registration = VimRegistration(
             vim_id=vim_id,
             name=str(args.get("name") or vim_id),
             tenant_id=tenant_id,
-            auth_url=str(args["auth_url"]),
+            auth_url=normalized_endpoint(str(args["auth_url"])),
             ssl_ca_cert=args.get("ssl_ca_cert") or None,
             shared=shared,
             insecure=bool(args.get("insecure")),
             default_namespace=args.get("default_namespace") or None,
             grants=grants,
             auth="token" if args.get("bearer_token") else "client-cert",
+            by_tenant=not caller.admin,
         )
         credentials = _credentials_of(args, vim_id=vim_id)
         if await self.store.get(vim_id) is not None:
@@ -252,6 +272,16 @@ class VimRegistry:
         vim_id = str(args["vim_id"])
         record = await self.owned(vim_id, caller)
         current = record.registration
+        if not caller.admin and not (self.settings.tenant_registration and current.by_tenant):
+            # An admin's registration (its credentials, its grants) is the admin's to change.
+            raise Forbidden(
+                "only an admin may change a VIM an admin registered"
+                + (
+                    ""
+                    if self.settings.tenant_registration
+                    else " ([vim] tenant_registration is off)"
+                )
+            )
         changes: dict[str, Any] = {}
         if args.get("name"):
             changes["name"] = str(args["name"])
@@ -286,7 +316,9 @@ class VimRegistry:
             await self.store.replace_credentials(vim_id, new_creds)
 
         def change(rec: VimRecord) -> bool:
-            spec = registration.spec()
+            # The changes asked for, onto the registration as it is now (another
+            # update may have landed during the validation).
+            spec = replace(rec.registration, **changes).spec()
             rotation = int(rec.obj["spec"].get("credentialsGeneration") or 0)
             spec["credentialsGeneration"] = rotation + (1 if new_creds is not None else 0)
             rec.obj["spec"] = spec
@@ -309,24 +341,39 @@ class VimRegistry:
                 vim_id=vim_id,
                 vnfs=users,
             )
-        await self.store.delete(record)
+        for _ in range(10):
+            try:
+                await self.store.delete(record)
+                break
+            except KubeConflict:  # a health write came in between: read again
+                record = await self.owned(vim_id, caller)
+        else:
+            raise VimRefused(
+                f"VIM {vim_id}: still changing; try again", reason="Busy", vim_id=vim_id
+            )
         LOG.info("vim.deregistered", vim_id=vim_id)
 
     async def get(self, caller: Caller, vim_id: str) -> dict[str, Any]:
-        return self.describe(await self.usable(vim_id, caller))
+        return self.describe(await self.usable(vim_id, caller), caller=caller)
 
     async def list(self, caller: Caller) -> list[dict[str, Any]]:
         return [
-            self.describe(r)
+            self.describe(r, caller=caller)
             for r in await self.store.list()
             if r.registration.usable_by(caller.tenant_id or "", admin=caller.admin)
         ]
 
     @staticmethod
     def describe(
-        record: VimRecord, *, warning: str | None = None, version: str | None = None
+        record: VimRecord,
+        *,
+        warning: str | None = None,
+        version: str | None = None,
+        caller: Caller | None = None,
     ) -> dict[str, Any]:
-        out = record.registration.public()
+        reg = record.registration
+        mine = caller is None or caller.admin or caller.tenant_id == reg.tenant_id
+        out = reg.public(for_tenant=None if mine else caller.tenant_id if caller else None)
         out["status"] = str(record.health)
         out["reason"] = record.reason
         out["version"] = version or (record.obj.get("status") or {}).get("version")
@@ -396,15 +443,17 @@ class VimRegistry:
         if existing is None:
             await self.register(caller, args)
             return vim_id
-        record = await self.owned(vim_id, caller)
+        record = await self.usable(vim_id, caller)
         current = await self.store.credentials(record)
+        same_endpoint = record.registration.auth_url == normalized_endpoint(endpoint)
         if (
-            (current.url == endpoint.rstrip("/") or record.registration.auth_url == endpoint)
+            same_endpoint
             and (access.get("bearer_token") or None) == current.bearer_token
             and (access.get("client_cert") or None) == current.client_cert_pem
         ):
             return vim_id  # the same credentials: nothing to refresh
-        if record.registration.auth_url != endpoint:
+        record = await self.owned(vim_id, caller)  # a refresh is its tenant's or an admin's
+        if not same_endpoint:
             raise VimRefused(
                 f"VIM {vim_id} is registered with another endpoint; use update_vim",
                 reason="VimExists",

@@ -70,20 +70,33 @@ class VimStore:
     async def create(
         self, registration: VimRegistration, *, credentials: dict[str, str], labels: dict[str, str]
     ) -> VimRecord:
-        """The credentials Secret (replacing one an earlier failed attempt left),
-        then the resource; KubeConflict when a VIM of that id is registered."""
-        if await self.get(registration.vim_id) is not None:
-            raise KubeConflict(f"VIM {registration.vim_id} exists", status=409)
-        secret = self._secret(registration.vim_id, credentials, labels)
-        try:
-            await self.kube.create(secret)
-        except KubeConflict:  # left by an earlier attempt that failed after it
-            await self.replace_credentials(registration.vim_id, credentials)
+        """The resource first (KubeConflict when a VIM of that id is registered:
+        nothing else is touched), then its credentials Secret, owned by it (the
+        garbage collector removes it with the resource); a failed Secret write
+        withdraws the resource."""
         record = VimRecord.new(namespace=self.namespace, registration=registration, labels=labels)
         status = record.obj.pop("status")
         created = VimRecord(await self.kube.create(record.obj))
-        created.obj["status"] = status
-        return await self.write_status(created)
+        secret = self._secret(registration.vim_id, credentials, labels)
+        meta = created.obj["metadata"]
+        secret["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": created.obj["apiVersion"],
+                "kind": "Vim",
+                "name": meta["name"],
+                "uid": meta.get("uid", ""),
+            }
+        ]
+        try:
+            try:
+                await self.kube.create(secret)
+            except KubeConflict:  # left by a VIM of this id deleted before: ours now
+                await self.replace_credentials(registration.vim_id, credentials)
+            created.obj["status"] = status
+            return await self.write_status(created)
+        except BaseException:
+            await self.delete(created)
+            raise
 
     async def write_status(self, record: VimRecord) -> VimRecord:
         return VimRecord(await self.kube.replace(record.obj, subresource="status"))

@@ -45,7 +45,13 @@ class EndpointRules:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise VimRefused(
-                f"the VIM endpoint {url!r} is not an https:// URL of an API server",
+                "the VIM endpoint is not an https:// URL of an API server",
+                reason="EndpointNotAllowed",
+            )
+        if "@" in parts.netloc or parts.query or parts.fragment:
+            # Credentials go in their own fields, never in a URL that is shown.
+            raise VimRefused(
+                "the VIM endpoint must not carry a user, password, query or fragment",
                 reason="EndpointNotAllowed",
             )
         host = parts.hostname.lower()
@@ -62,6 +68,16 @@ class EndpointRules:
             f"the VIM endpoint {host}:{port} is not allowed ([vim] allowed_endpoints)",
             reason="EndpointNotAllowed",
         )
+
+
+def normalized_endpoint(url: str) -> str:
+    """``https://host:port[/path]`` (lower-case host, explicit port, no trailing
+    slash): the form a checked endpoint is stored and compared in."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}:{parts.port or 443}{parts.path.rstrip('/')}"
 
 
 def _matches(pattern: str, host: str, port: int) -> bool:

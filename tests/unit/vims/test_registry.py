@@ -180,3 +180,77 @@ async def test_tacker_v2s_connection_info_registers_reuses_or_names_a_vim() -> N
             ADMIN, {**entry, "vimType": "openstack"}, tenant_id="t1", namespace=None
         )
     assert KINDS["Vim"].plural == "vims"
+
+
+async def test_a_tenant_may_not_change_a_vim_an_admin_registered() -> None:
+    registry, _, _ = _registry(tenant_registration=True)
+    await registry.register(ADMIN, _args())
+    with pytest.raises(Forbidden):
+        await registry.update(Caller("t1"), {"vim_id": "vim2", "namespaces": ["*"]})
+    record = await registry.store.get("vim2")
+    assert record is not None and record.registration.namespaces_of("t1") == ("web",)
+
+
+async def test_a_second_registration_of_an_id_leaves_the_first_ones_credentials() -> None:
+    registry, _, validator = _registry(tenant_registration=True)
+    await registry.register(Caller("t1"), _args())
+    validator.accepts = "t2-token"
+    with pytest.raises(VimRefused) as caught:
+        await registry.register(Caller("t2"), _args(tenant_id="t2", bearer_token="t2-token"))
+    assert caught.value.kwargs["reason"] == "VimExists"
+    record = await registry.store.get("vim2")
+    assert record is not None and record.tenant_id == "t1"
+    assert (await registry.store.credentials(record)).bearer_token == TOKEN
+
+
+async def test_an_update_keeps_what_another_writer_changed_during_its_validation() -> None:
+    registry, _, validator = _registry()
+    await registry.register(ADMIN, _args())
+    slow = validator.__call__
+
+    async def meanwhile(creds: Any, **kw: Any) -> VimFacts:
+        def revoke(rec: VimRecord) -> bool:
+            rec.obj["spec"]["grants"] = {}
+            return True
+
+        await registry.store.mutate("vim2", revoke, status=False)
+        return await slow(creds, **kw)
+
+    registry._validate = meanwhile
+    await registry.update(ADMIN, {"vim_id": "vim2", "name": "renamed"})
+    record = await registry.store.get("vim2")
+    assert record is not None
+    assert record.registration.name == "renamed" and record.registration.grants == {}
+
+
+async def test_a_shared_vim_named_by_tacker_v2s_form_serves_every_tenant() -> None:
+    registry, _, _ = _registry()
+    await registry.register(ADMIN, _args(shared=True, namespaces={"t2": ["t2-ns"], "t3": ["x"]}))
+    entry = {
+        "vimId": "vim2",
+        "interfaceInfo": {"endpoint": "https://127.0.0.1:16444/", "ssl_ca_cert": "PEM"},
+        "accessInfo": {"bearer_token": TOKEN},
+    }
+    caller = Caller("t2")
+    assert (
+        await registry.from_connection_info(caller, entry, tenant_id="t2", namespace=None) == "vim2"
+    )
+    shown = await registry.get(caller, "vim2")
+    assert shown["namespaces"] == {"t2": ["t2-ns"]}  # not the other tenants' grants
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://admin:pw@127.0.0.1:16444",
+        "https://127.0.0.1:16444/?token=x",
+        "https://127.0.0.1:16444/#frag",
+    ],
+)
+async def test_an_endpoint_carrying_credentials_is_refused_without_echoing_it(url: str) -> None:
+    registry, kube, _ = _registry()
+    with pytest.raises(VimRefused) as caught:
+        await registry.register(ADMIN, _args(auth_url=url))
+    assert caught.value.kwargs["reason"] == "EndpointNotAllowed"
+    assert "pw" not in str(caught.value) and "token=x" not in str(caught.value)
+    assert not kube.objects
