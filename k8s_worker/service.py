@@ -26,7 +26,7 @@ from k8s_worker.api.endpoint import LifecycleEndpoint
 from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
 from k8s_worker.intake.service import IntakeService, IntakeSettings
-from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound
+from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
@@ -427,11 +427,16 @@ async def _vnfs_on(store: RecordStore, vim_id: str) -> int:
 
 
 async def _has_vim_crd(kube: Kube, *, namespace: str) -> bool:
+    """The Vim resource is installed and the worker may read it (an older RBAC
+    without ``vims``: the registry is off, the worker still runs)."""
     try:
         await kube.request(
             "GET", KINDS["Vim"].path(namespace=namespace), query=[("limit", 1)], retry=False
         )
     except KubeNotFound:
+        return False
+    except KubeRejected as exc:
+        LOG.warning("vim.registry_forbidden", error=str(exc))
         return False
     return True
 

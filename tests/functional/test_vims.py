@@ -25,6 +25,7 @@ from rpc.exceptions import Forbidden, VimInUse, VimNotFound, VimRefused
 from tests.conftest import Vim2
 from tests.functional.harness import CTX, Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.tcp_hold import HoldingProxy
+from tests.functional.test_operability import free_port, http_get, metric
 from tests.functional.test_tacker_defaults import SAMPLE_ONE_CONTAINER, SAMPLE_TWO_CONTAINERS
 from tests.vnfds import one_vdu
 
@@ -40,6 +41,7 @@ allowed_endpoints = 127.0.0.1
 probe_interval = 1
 validation_timeout = 8
 """
+HTTP_PORT = free_port()
 
 
 # -- the clusters ----------------------------------------------------------------------
@@ -167,7 +169,7 @@ async def worker(
         transport_url=transport_url,
         kubeconfig=kubeconfig,
         host="vims-1",
-        extra=WORKER_VIM_OPTIONS,
+        extra=WORKER_VIM_OPTIONS + f"[service]\nhttp_port = {HTTP_PORT}\n",
     )
     proc = WorkerProcess(conf, log=tmp / "worker.log")
     await proc.start()
@@ -520,6 +522,13 @@ async def test_an_unreachable_vim_is_reported_and_its_vnfs_catch_up_once_it_retu
         proxy.refuse()
         took = await _vim_status(events, vim_id, "UNREACHABLE", within=15)
         assert took <= 15
+        # One VIM down does not make the replica unready; the metric says so.
+        status, body = await http_get(f"http://127.0.0.1:{HTTP_PORT}/readyz")
+        assert status == 200, body
+        _, text = await http_get(f"http://127.0.0.1:{HTTP_PORT}/metrics")
+        assert metric(text, "tacker_k8s_worker_vim_reachable", vim_id=vim_id) == 0
+        shown = await admin("get_vnf", vnf_id=b["id"])
+        assert shown["vim_status"] == "UNREACHABLE" and shown["status"] != "DEAD"
         # Meanwhile, one of B's pods goes, through the direct port.
         (pod,) = await _pods(vim2.kubeconfig, b["id"])
         api = await _api(vim2.kubeconfig)
