@@ -9,6 +9,7 @@ notification listener that keeps every notification it receives.
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import sys
 import threading
@@ -32,6 +33,10 @@ CTX = {
     "request_id": "req-e2e",
 }
 
+
+#: The bed's second cluster's ServiceAccount token (tools/testbed/cluster2.sh).
+_CACHE = pathlib.Path(os.environ.get("TKW_CACHE", pathlib.Path.home() / ".cache/tacker-k8s-worker"))
+VIM2_TOKEN = pathlib.Path(os.environ.get("TKW_VIM2_STATE", _CACHE / "testbed-vim2")) / "vim-token"
 
 #: Records namespaces named in this session; the functional conftest deletes them.
 RECORD_NAMESPACES: set[str] = set()
@@ -118,9 +123,12 @@ class WorkerProcess(ReadyProcess):
         return code
 
     def assert_no_secret_logged(self) -> None:
-        """Every functional test's worker log is checked: no token, ever."""
+        """Every functional test's worker log is checked: no token, ever (the
+        conductor's, nor the bed's second cluster's, which VIM tests register)."""
         text = self.log.read_text(errors="replace")
         assert CTX["auth_token"] not in text, f"auth token in {self.log}"
+        vim_token = VIM2_TOKEN.read_text().strip() if VIM2_TOKEN.exists() else ""
+        assert not vim_token or vim_token not in text, f"vim2's token in {self.log}"
 
 
 class _Endpoint:

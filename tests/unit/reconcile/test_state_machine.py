@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from k8s_worker.lifecycle.operations import Outcome
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.sites import VimUnavailable
 from k8s_worker.reconcile.reconciler import Reconciler
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OpState, RecordStore, VnfRecord
@@ -153,6 +156,25 @@ async def test_a_step_that_keeps_raising_fails_only_past_the_timeout() -> None:
     await reconciler.handle("vnf-1")
     (error,) = published.of("vnf.instantiate.error")
     assert error["error"]["type"] == "Timeout" and "RuntimeError: boom" in error["error"]["message"]
+
+
+async def test_an_operation_waits_for_its_unreachable_vim_then_fails_naming_it() -> None:
+    class VimAway(ScriptedOperations):
+        async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
+            raise VimUnavailable("vim2", "connection refused")
+
+    _, store, reconciler, published, _ = await setup([op("i", "instantiate")], {})
+    reconciler.ops = reconciler.advancer.ops = VimAway({})  # type: ignore[assignment]
+    with pytest.raises(VimUnavailable):
+        await reconciler.handle("vnf-1")  # within its timeout: retried later
+    assert published.of("vnf.instantiate.error") == []
+    reconciler.advancer.operation_timeout = 0.0
+    await reconciler.handle("vnf-1")
+    (error,) = published.of("vnf.instantiate.error")
+    assert error["error"]["type"] == "VimUnreachable"
+    assert "VIM vim2 is unreachable: connection refused" in error["error"]["message"]
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.status != "DEAD"
 
 
 async def test_the_outbox_is_dropped_even_when_another_writer_moved_the_record_on() -> None:
