@@ -248,6 +248,7 @@ class Worker:
             node_status=node_status,
             lease_deadline=membership.valid_until,
             clock_tolerance=self.conf.cluster.clock_tolerance,
+            failed_temp_timeout=self.conf.lifecycle.failed_temp_timeout,
         )
         notifier.on_recovered.append(reconciler.publisher_recovered)
 

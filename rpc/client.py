@@ -167,6 +167,31 @@ class K8sWorkerClient:
     def list_vnfs(self, ctxt: Context, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
         return self._send(ctxt, "list_vnfs", self._args(tenant_id=tenant_id))
 
+    # -- a FAILED_TEMP operation (1.2) -------------------------------------------
+    def retry_operation(self, ctxt: Context, *, vnf_id: str, op_id: str, target_op_id: str) -> None:
+        """Run the FAILED_TEMP operation ``target_op_id`` again (cast)."""
+        self._send(
+            ctxt,
+            "retry_operation",
+            {"vnf_id": vnf_id, "op_id": op_id, "target_op_id": target_op_id},
+        )
+
+    def rollback_operation(
+        self, ctxt: Context, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        """Undo the FAILED_TEMP instantiate, scale or update ``target_op_id`` (cast)."""
+        self._send(
+            ctxt,
+            "rollback_operation",
+            {"vnf_id": vnf_id, "op_id": op_id, "target_op_id": target_op_id},
+        )
+
+    def fail_operation(self, ctxt: Context, *, vnf_id: str, op_id: str, target_op_id: str) -> None:
+        """Give up the FAILED_TEMP operation ``target_op_id``: FAILED (cast)."""
+        self._send(
+            ctxt, "fail_operation", {"vnf_id": vnf_id, "op_id": op_id, "target_op_id": target_op_id}
+        )
+
     # -- the VIM registry (1.1) -------------------------------------------------
     def register_vim(self, ctxt: Context, **args: Any) -> dict[str, Any]:
         """``vim_id``, ``auth_url``, credentials (``bearer_token``, or ``client_cert``

@@ -22,7 +22,7 @@ EXCHANGE = "tacker"
 #: The Target version clients send (the lowest version that has every method).
 TARGET_VERSION = "1.0"
 #: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.
-SERVED_VERSION = "1.1"
+SERVED_VERSION = "1.2"
 NAMESPACE: str | None = None
 PING_METHOD = "oslo_rpc_server_ping"
 
@@ -358,6 +358,15 @@ METHODS: dict[str, MethodSpec] = {
                 Field("config", bounded_mapping(CONFIG_MAX_BYTES), required=False),
             ),
         ),
+        *(
+            MethodSpec(
+                name,
+                "cast",
+                (_VNF_ID, _OP_ID, Field("target_op_id", nonempty_str)),
+                since="1.2",
+            )
+            for name in ("retry_operation", "rollback_operation", "fail_operation")
+        ),
         MethodSpec(
             "alarm",
             "cast",
@@ -406,6 +415,9 @@ OPERATIONS: dict[str, str] = {
     "heal_vnf": "heal",
     "update_vnf": "update",
     "alarm": "alarm",
+    "retry_operation": "retry",
+    "rollback_operation": "rollback",
+    "fail_operation": "fail",
 }
 
 

@@ -54,3 +54,8 @@ class VimRefused(BadRequest):
 
 class VimInUse(BadRequest):
     """The VIM cannot be deregistered while VNFs use it (kwargs: vim_id, vnfs: how many)."""
+
+
+class OperationInFailedTemp(BadRequest):
+    """The VNF's current operation is FAILED_TEMP: it takes no other operation until
+    that one is retried, rolled back or failed (kwargs: op_id, the parked one)."""

@@ -37,9 +37,18 @@ from k8s_worker.vims.registry import Caller, VimRegistry
 from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.wire.context import RequestContext
 from k8s_worker.wire.redact import split_secret_params
-from rpc.exceptions import BadRequest, Forbidden, InvalidArguments, VimNotFound, VnfNotFound
+from rpc.exceptions import (
+    BadRequest,
+    Forbidden,
+    InvalidArguments,
+    OperationInFailedTemp,
+    VimNotFound,
+    VnfNotFound,
+)
 
 LOG = structlog.get_logger(__name__)
+#: The operations rollback_operation can undo.
+ROLLBACK_KINDS = frozenset({OperationKind.INSTANTIATE, OperationKind.SCALE, OperationKind.UPDATE})
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 #: Journal patches tried before a cast is retried later (each loses only to
 #: another replica's journal of the same VNF in between).
@@ -158,6 +167,20 @@ class LifecycleEndpoint:
             field="op_id",
         )
 
+    @staticmethod
+    def _parked_refusal(rec: VnfRecord, op: Operation) -> BadRequest | None:
+        """While an operation is FAILED_TEMP the VNF takes no other (terminate
+        included, as Tacker v2): retry, roll back or fail it first."""
+        current = rec.current()
+        if current is None or not current.parked or rec.has_seen(op.op_id):
+            return None
+        return OperationInFailedTemp(
+            f"the VNF's {current.operation} {current.op_id} is FAILED_TEMP: "
+            "retry_operation, rollback_operation or fail_operation it first "
+            "(fail_operation, then terminate_vnf, removes a VNF stuck there)",
+            op_id=current.op_id,
+        )
+
     async def _journal(self, ctx: RequestContext, vnf_id: str, op: Operation) -> None:
         try:
             rec = await self._record(ctx, vnf_id)
@@ -168,7 +191,9 @@ class LifecycleEndpoint:
                 LOG.info("intake.duplicate", vnf_id=vnf_id, op_id=op.op_id, operation=op.operation)
                 return
             raise
-        if (refusal := self._pending_cap_reached(rec, op)) is not None:
+        if (
+            refusal := self._pending_cap_reached(rec, op) or self._parked_refusal(rec, op)
+        ) is not None:
             raise refusal
         added = gone = False
 
@@ -183,6 +208,8 @@ class LifecycleEndpoint:
             if rec.has_seen(op.op_id):
                 return False
             if (refused := self._pending_cap_reached(rec, op)) is not None:
+                return False
+            if (refused := self._parked_refusal(rec, op)) is not None:
                 return False
             added = rec.add_operation(op)
             size = rec.size()
@@ -389,6 +416,71 @@ class LifecycleEndpoint:
     async def list_vims(self, ctx: RequestContext) -> list[dict[str, Any]]:
         registry, caller = self._registry(ctx)
         return await registry.list(caller)
+
+    # -- a parked operation: retry, roll back, fail (1.2) -----------------------------
+    async def retry_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._act_on_parked(ctx, vnf_id, op_id=op_id, target=target_op_id, action="retry")
+
+    async def rollback_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._act_on_parked(ctx, vnf_id, op_id=op_id, target=target_op_id, action="rollback")
+
+    async def fail_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._act_on_parked(ctx, vnf_id, op_id=op_id, target=target_op_id, action="fail")
+
+    async def _act_on_parked(
+        self, ctx: RequestContext, vnf_id: str, *, op_id: str, target: str, action: str
+    ) -> None:
+        """Ask the FAILED_TEMP operation ``target`` to retry, roll back or fail;
+        a repeated ``op_id`` changes nothing."""
+        await self._record(ctx, vnf_id)
+        refused: BadRequest | None = None
+        duplicate = False
+
+        def ask(rec: VnfRecord) -> bool:
+            nonlocal refused, duplicate
+            refused, duplicate = None, False
+            op = rec.find(target)
+            if op is not None and op.took_action(op_id):
+                duplicate = True
+                return False
+            if op is None:
+                refused = BadRequest(f"the VNF has no operation {target!r}", field="target_op_id")
+            elif not op.parked or op.next_action() is not None:
+                refused = BadRequest(
+                    f"operation {target} is {op.state}, not FAILED_TEMP"
+                    + (" (an action on it is pending)" if op.next_action() else ""),
+                    field="target_op_id",
+                )
+            elif action == "rollback" and op.kind not in ROLLBACK_KINDS:
+                refused = BadRequest(
+                    f"a {op.operation} cannot be rolled back (only instantiate, scale and "
+                    "update); retry or fail it",
+                    field="target_op_id",
+                )
+            if refused is not None:
+                return False
+            assert op is not None
+            op.request_action(action, op_id=op_id)
+            rec.save_operation(op)
+            return True
+
+        await self.store.mutate(vnf_id, ask)
+        if refused is not None:
+            raise refused
+        LOG.info(
+            "intake.duplicate" if duplicate else "intake.operation_action",
+            vnf_id=vnf_id,
+            op_id=op_id,
+            target_op_id=target,
+            action=action,
+        )
+        self.enqueue(vnf_id)
 
     async def terminate_vnf(
         self, ctx: RequestContext, *, vnf_id: str, op_id: str, graceful_timeout: int | None = None

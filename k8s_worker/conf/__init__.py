@@ -24,6 +24,7 @@ _MODULES: tuple[str, ...] = (
     "cluster",
     "service",
     "vim",
+    "lifecycle",
 )
 
 

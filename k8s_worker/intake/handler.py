@@ -84,6 +84,19 @@ class Handler(Protocol):
         self, ctx: RequestContext, *, tenant_id: str | None
     ) -> list[dict[str, Any]]: ...
 
+    # A FAILED_TEMP operation (1.2).
+    async def retry_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None: ...
+
+    async def rollback_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None: ...
+
+    async def fail_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None: ...
+
     # The VIM registry (1.1): register_vim and update_vim take the contract's
     # fields as keywords (validated before the call).
     async def register_vim(self, ctx: RequestContext, **args: Any) -> dict[str, Any]: ...

@@ -170,9 +170,15 @@ class Operations:
         message: str,
         *,
         vnf_status: str | None = VnfStatus.ERROR,
+        temporary: bool | None = None,
     ) -> OperationFailed:
         """An OperationFailed whose message is scrubbed (see ``_scrub``)."""
-        return OperationFailed(error_type, await self._scrub(rec, message), vnf_status=vnf_status)
+        return OperationFailed(
+            error_type,
+            await self._scrub(rec, message),
+            vnf_status=vnf_status,
+            temporary=temporary,
+        )
 
     async def translation(self, rec: VnfRecord) -> Translation:
         spec = rec.spec
@@ -350,6 +356,8 @@ class Operations:
                 return Done({"deleted": 0, "left_behind": f"{exc}: its objects stay there"})
             if not site.reachable:
                 raise VimUnavailable(rec.vim_id, site.detail or "its probes fail")
+        if op.progress.pop("retry", None):
+            await self._retrying(rec, op)
         placed = rec.placed_namespace
         if placed and op.kind != OperationKind.TERMINATE:
             # The rules may have changed since it was placed (a grant withdrawn):
@@ -359,12 +367,74 @@ class Operations:
             return await handler(rec, op)
         except OperationFailed as exc:
             raise await self._scrubbed(
-                rec, exc.error_type, exc.message, vnf_status=exc.vnf_status
+                rec,
+                exc.error_type,
+                exc.message,
+                vnf_status=exc.vnf_status,
+                temporary=exc.temporary,
             ) from None
         except KubeRejected as exc:
             raise KubeRejected(
                 await self._scrub(rec, str(exc)), status=exc.status, reason=exc.reason
             ) from None
+
+    # -- retry and rollback of a parked (FAILED_TEMP) operation ------------------------
+    async def _retrying(self, rec: VnfRecord, op: Operation) -> None:
+        """A retried operation starts its work again from what the cluster has:
+        its objects are applied again, and every Deployment of the VNF that is not
+        ready gets a fresh rollout (rather than the ReplicaSet's create backoff
+        waited out)."""
+        op.progress.pop("applied", None)
+        ns = rec.placed_namespace
+        if not ns:
+            return
+        for dep in self.objects_of(rec).vnf_deployments(rec.vnf_id, ns):
+            if not deployment_ready(dep):
+                await self.objects_of(rec).restart(
+                    namespace=ns, deployment=dep["metadata"]["name"], stamp=utcnow()
+                )
+
+    async def roll_back(self, rec: VnfRecord, op: Operation) -> Outcome:
+        """One idempotent step undoing a failed operation: an instantiate's
+        objects deleted, a scale's replicas restored, an update's objects rolled
+        to the descriptor and configuration it replaced (written back into the
+        spec before this step, see ``lifecycle.update.restore_previous_spec``)."""
+        kind = op.kind
+        if kind == OperationKind.INSTANTIATE:
+            ns = rec.placed_namespace
+            if not ns:
+                return Done({"deleted": 0})
+            if "deleting" not in op.progress:
+                op.progress["deleting"] = await self.objects_of(rec).delete_all(
+                    namespace=ns, vnf_id=rec.vnf_id
+                )
+            left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
+            if left:
+                await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                return Waiting(f"deleting {len(left)} objects: {', '.join(left[:5])}")
+            rec.desired_replicas.clear()
+            return Done({"deleted": op.progress["deleting"]})
+        if kind == OperationKind.SCALE:
+            targets = op.progress.get("targets") or {}
+            translation = await self.translation(rec)
+            ns = rec.require_namespace()
+            for vdu, t in targets.items():
+                rec.desired_replicas[vdu] = t["old"]
+                dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
+                if dep is None or int(dep["spec"].get("replicas", -1)) != t["old"]:
+                    await self.objects_of(rec).scale(
+                        namespace=ns,
+                        deployment=translation.vdu(vdu).deployment_name,
+                        replicas=t["old"],
+                    )
+            outcome = self._all_ready(rec, translation)
+            return Done({"restored": targets}) if isinstance(outcome, Done) else outcome
+        if kind == OperationKind.UPDATE:
+            outcome = await self._update(rec, op)
+            return Done({"restored": True}) if isinstance(outcome, Done) else outcome
+        raise OperationFailed(
+            "RollbackNotSupported", f"a {op.operation} cannot be rolled back", vnf_status=None
+        )
 
     def _all_ready(
         self, rec: VnfRecord, translation: Translation, *, generations: dict[str, int] | None = None

@@ -25,6 +25,10 @@ async def apply_update_spec(
     the result would not translate or names containers it does not have.
     ``fence`` raises when this replica may no longer write for the VNF."""
     changed = False
+    # What a rollback restores (restore_previous_spec).
+    op.progress["previousSpec"] = {
+        k: rec.spec[k] for k in ("vnfdRef", "vnfd", "config") if rec.spec.get(k) is not None
+    }
     new_ref = op.args.get("vnfdRef")
     current_ref = rec.spec.get("vnfdRef")
     if is_ref(new_ref) and (current_ref or {}).get("sha256") != new_ref["sha256"]:
@@ -76,3 +80,29 @@ async def apply_update_spec(
     fence(rec)
     stored = await store.write_spec(rec)
     return stored.keep_status(rec)
+
+
+async def restore_previous_spec(
+    rec: VnfRecord,
+    op: Operation,
+    *,
+    store: RecordStore,
+    fence: Callable[[VnfRecord], None],
+) -> VnfRecord:
+    """Put back the descriptor and configuration an update replaced (once:
+    ``op.progress["restored"]``), so that its rollback rolls the objects to
+    them; the record as stored."""
+    if op.progress.get("restored"):
+        return rec
+    previous = op.progress.get("previousSpec")
+    if isinstance(previous, dict):
+        for key in ("vnfdRef", "vnfd", "config"):
+            if key in previous:
+                rec.spec[key] = previous[key]
+            else:
+                rec.spec.pop(key, None)
+        fence(rec)
+        rec = (await store.write_spec(rec)).keep_status(rec)
+    op.progress["restored"] = True
+    op.progress.pop("applied", None)
+    return rec

@@ -18,13 +18,20 @@ from k8s_worker.kube.fence import Fenced
 from k8s_worker.lifecycle.operations import Operations, pending_status
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.sites import VimGone, VimUnavailable
-from k8s_worker.lifecycle.update import apply_update_spec
+from k8s_worker.lifecycle.update import apply_update_spec, restore_previous_spec
 from k8s_worker.lifecycle.vnf_state import observed_status
 from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.reconcile.owned import NotOwner, OwnedRecords
-from k8s_worker.reconcile.timing import OperationClock
+from k8s_worker.reconcile.timing import OperationClock, age_seconds
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import Operation, OperationKind, OpState, RecordStore, VnfRecord
+from k8s_worker.record import (
+    Operation,
+    OperationKind,
+    OpState,
+    RecordStore,
+    VnfRecord,
+    VnfStatus,
+)
 from k8s_worker.record.model import utcnow
 
 LOG = structlog.get_logger(__name__)
@@ -45,7 +52,9 @@ class OperationAdvancer:
         operation_timeout: float,
         clock_tolerance: float,
         policy: PolicyEngine | None,
+        failed_temp_timeout: float = 0.0,
     ) -> None:
+        self.failed_temp_timeout = failed_temp_timeout  # 0: a parked operation waits for ever
         self.store = store
         self.records = records
         self.ops = operations
@@ -110,6 +119,13 @@ class OperationAdvancer:
 
     async def _advance(self, rec: VnfRecord, op: Operation) -> float | None:
         log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation)
+        if op.state == OpState.FAILED_TEMP:
+            after, resumed = await self._parked(rec, op)
+            if resumed is None:
+                return after
+            rec, op = resumed
+        if op.state == OpState.ROLLING_BACK:
+            return await self._roll_back(rec, op)
         refused: OperationFailed | None = None
         if op.state == OpState.STARTING:
             if op.kind == OperationKind.UPDATE:
@@ -194,6 +210,116 @@ class OperationAdvancer:
             await self.records.write(rec)
         return max(1.0, self.operation_timeout - elapsed + 0.5)
 
+    # -- FAILED_TEMP: parked until retried, rolled back or failed ------------------------
+    async def _parked(
+        self, rec: VnfRecord, op: Operation
+    ) -> tuple[float | None, tuple[VnfRecord, Operation] | None]:
+        """A parked operation's turn: what retry_operation, rollback_operation or
+        fail_operation asked of it, or (with ``failed_temp_timeout``) FAILED once
+        it has waited that long.  (seconds until the next look, or the record and
+        operation to go on with when it resumes)."""
+        asked = op.next_action()
+        if asked is None:
+            if not self.failed_temp_timeout:
+                return None, None
+            waited = age_seconds(op.progress.get("parkedAt"))
+            if waited < self.failed_temp_timeout:
+                return self.failed_temp_timeout - waited + 0.5, None
+            LOG.warning("operation.failed_temp_expired", vnf_id=rec.vnf_id, op_id=op.op_id)
+            asked = ("fail", "")
+        action, action_id = asked
+        op.progress.pop("next", None)
+        log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation, by=action_id)
+        if action == "fail":
+            op.state = OpState.FAILED
+            rec.save_operation(op)
+            rec.emit(
+                f"vnf.{op.operation}.error", {**op.payload(), "error": op.error}, priority="ERROR"
+            )
+            status, reason = self._observed(rec)
+            rec.set_status(status, reason=reason)
+            log.info("operation.marked_failed")
+            await self._finish(rec, op)
+            return None, None
+        self.op_clock.started_here(op.op_id)
+        op.started_at = utcnow()
+        if action == "retry":
+            op.state = OpState.PROCESSING
+            op.progress["retry_op_id"] = action_id
+            op.progress["retry"] = True  # the step starts afresh (see Operations.retrying)
+            op.error = None
+            rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} retried")
+        else:
+            op.state = OpState.ROLLING_BACK
+            op.progress["rollback_op_id"] = action_id
+            rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} rolling back")
+        rec.save_operation(op)
+        rec.emit(f"vnf.{op.operation}.start", op.payload())
+        rec = await self.records.write(rec)
+        log.info("operation.retried" if action == "retry" else "operation.rolling_back")
+        flushed = await self.records.flush(rec)
+        if flushed is None:
+            return None, None
+        return None, (flushed, flushed.find(op.op_id) or op)
+
+    async def _roll_back(self, rec: VnfRecord, op: Operation) -> float | None:
+        """One step of undoing a failed operation; ROLLED_BACK (its final
+        ``.error``, ``rolled_back: true``) when done."""
+        self.records.fence(rec)
+        try:
+            if op.kind == OperationKind.UPDATE and not op.progress.get("restored"):
+                rec = await restore_previous_spec(
+                    rec, op, store=self.store, fence=self.records.fence
+                )
+                rec.save_operation(op)
+                rec = await self.records.write(rec)
+                op = rec.find(op.op_id) or op
+            outcome = await self.ops.roll_back(rec, op)
+        except (KubeUnavailable, KubeConflict, NotOwner, Fenced, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            ending = self._failure_of(op, exc)
+            if ending is None:
+                raise
+            failure, logged = ending
+            failure = OperationFailed(
+                "RollbackFailed", f"the rollback failed: {failure.message}", temporary=False
+            )
+            await self._end_failed(rec, op, failure, **logged)
+            return None
+        if isinstance(outcome, Waiting):
+            elapsed = self.op_clock.age(op)
+            if elapsed > self.operation_timeout:
+                failure = OperationFailed(
+                    "RollbackFailed",
+                    f"the rollback did not finish in {self.operation_timeout:.0f}s: "
+                    f"{outcome.reason}",
+                    temporary=False,
+                )
+                await self._end_failed(rec, op, failure)
+                return None
+            if rec.waiting != outcome.reason:
+                rec.waiting = outcome.reason
+                rec.save_operation(op)
+                await self.records.write(rec)
+            return max(1.0, self.operation_timeout - elapsed + 0.5)
+        op.state = OpState.ROLLED_BACK
+        op.detail = {**(op.detail or {}), **outcome.detail}
+        rec.save_operation(op)
+        rec.emit(
+            f"vnf.{op.operation}.error",
+            {**op.payload(), "error": op.error, "rolled_back": True},
+            priority="ERROR",
+        )
+        if op.kind == OperationKind.INSTANTIATE:
+            rec.set_status(VnfStatus.NOT_INSTANTIATED, reason=f"instantiate {op.op_id} rolled back")
+        else:
+            status, reason = self._observed(rec)
+            rec.set_status(status, reason=f"{op.operation} {op.op_id} rolled back: {reason}")
+        LOG.info("operation.rolled_back", vnf_id=rec.vnf_id, op_id=op.op_id)
+        await self._finish(rec, op)
+        return 0.0 if rec.current() else None
+
     def _failure_of(
         self, op: Operation, exc: Exception
     ) -> tuple[OperationFailed, dict[str, Any]] | None:
@@ -203,7 +329,10 @@ class OperationAdvancer:
         if isinstance(exc, OperationFailed):
             return exc, {}
         if isinstance(exc, KubeRejected):
-            return OperationFailed("KubernetesRejected", str(exc)), {"error": str(exc)}
+            # 403 (RBAC, quota, an admission webhook) can be fixed, and retried;
+            # an invalid object (422) cannot.
+            failure = OperationFailed("KubernetesRejected", str(exc), temporary=exc.status == 403)
+            return failure, {"error": str(exc)}
         if isinstance(exc, KubeNotFound):
             # An object the operation needs is gone (deleted out of band, say).
             return OperationFailed("NotFound", str(exc)), {"error": str(exc)}
@@ -224,6 +353,8 @@ class OperationAdvancer:
         """Fail the operation, log it (``logged`` adds or overrides fields), finish."""
         self._fail(rec, op, failure)
         event = "operation.timeout" if failure.error_type == "Timeout" else "operation.failed"
+        if op.state == OpState.FAILED_TEMP:
+            event = "operation.failed_temp"
         fields = {"error": failure.message, "error_type": failure.error_type, **logged}
         LOG.warning(event, vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation, **fields)
         await self._finish(rec, op)
@@ -231,7 +362,13 @@ class OperationAdvancer:
     def _fail(
         self, rec: VnfRecord, op: Operation, exc: OperationFailed, *, keep_status: bool = False
     ) -> None:
-        op.state = OpState.FAILED
+        """FAILED, or FAILED_TEMP (parked) when the failure is temporary and the
+        operation was not being rolled back; either way one ``.error``."""
+        parks = exc.temporary and op.state != OpState.ROLLING_BACK and not keep_status
+        op.state = OpState.FAILED_TEMP if parks else OpState.FAILED
+        if parks:
+            op.progress["parkedAt"] = utcnow()
+            op.progress.pop("retry", None)
         op.error = {"type": exc.error_type, "message": exc.message}
         rec.save_operation(op)
         rec.emit(

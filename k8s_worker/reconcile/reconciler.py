@@ -63,6 +63,7 @@ class Reconciler:
         node_status: NodeStatus | None = None,
         lease_deadline: Callable[[], float | None] | None = None,
         clock_tolerance: float = 0.0,
+        failed_temp_timeout: float = 0.0,
     ) -> None:
         self.lease_deadline = lease_deadline
         self.store = store
@@ -77,6 +78,7 @@ class Reconciler:
             operation_timeout=operation_timeout,
             clock_tolerance=clock_tolerance,
             policy=policy,
+            failed_temp_timeout=failed_temp_timeout,
         )
         self.queue = queue
         self.workers = workers

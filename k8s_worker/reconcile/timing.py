@@ -10,6 +10,11 @@ from collections.abc import Callable
 from k8s_worker.record import Operation
 
 
+def age_seconds(stamp: str | None) -> float:
+    """Seconds since the ISO 8601 ``stamp`` (0 without one), by this clock."""
+    return _age_seconds(stamp)
+
+
 def _age_seconds(stamp: str | None) -> float:
     if not stamp:
         return 0.0

@@ -47,6 +47,7 @@ class VnfStatus(enum.StrEnum):
     ERROR = "ERROR"
     DEAD = "DEAD"
     DEGRADED = "DEGRADED"
+    NOT_INSTANTIATED = "NOT_INSTANTIATED"  # an instantiate rolled back: no objects left
 
 
 class OpState(enum.StrEnum):
@@ -57,6 +58,14 @@ class OpState(enum.StrEnum):
     COMPLETED = "COMPLETED"
     FAILED_TEMP = "FAILED_TEMP"
     FAILED = "FAILED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
+#: States an operation ends in; its event then is final (``.end`` for COMPLETED,
+#: ``.error`` for the others).  FAILED_TEMP is not final: the operation waits
+#: there for retry_operation, rollback_operation or fail_operation.
+OP_FINAL_STATES = frozenset({OpState.COMPLETED, OpState.FAILED, OpState.ROLLED_BACK})
 
 
 class OperationKind(enum.StrEnum):
@@ -69,7 +78,13 @@ class OperationKind(enum.StrEnum):
     UPDATE = "update"
 
 
-OP_ACTIVE_STATES = frozenset({OpState.STARTING, OpState.PROCESSING, OpState.FAILED_TEMP})
+#: States of an operation not yet over: it is the VNF's current one (FAILED_TEMP
+#: included: parked, it still holds the VNF's queue).
+OP_ACTIVE_STATES = frozenset(
+    {OpState.STARTING, OpState.PROCESSING, OpState.FAILED_TEMP, OpState.ROLLING_BACK}
+)
+#: What retry_operation, rollback_operation and fail_operation ask of a parked one.
+OP_ACTIONS = ("retry", "rollback", "fail")
 
 
 def utcnow() -> str:
@@ -180,11 +195,38 @@ class Operation:
             "op_id": self.op_id,
             "operation": self.operation,
             "automatic": self.automatic,
+            "operation_state": str(self.state),
         }
-        for key in ("policy", "type", "steps", "vdus", "cause"):
+        for key in ("policy", "type", "steps", "vdus", "cause", "vnfc_ids", "all"):
             if self.args.get(key) is not None:
                 payload[key] = self.args[key]
+        for key in ("retry_op_id", "rollback_op_id"):
+            if (self.detail or {}).get(key):
+                payload[key] = (self.detail or {})[key]
         return payload
+
+    @property
+    def parked(self) -> bool:
+        """FAILED_TEMP: waiting for retry, rollback or fail."""
+        return self.state == OpState.FAILED_TEMP
+
+    def request_action(self, action: str, *, op_id: str) -> None:
+        """Ask a parked operation to retry, roll back or fail (``op_id``: the
+        request's own, for de-duplication and the events)."""
+        assert action in OP_ACTIONS, action
+        self.progress["next"] = {"action": action, "op_id": op_id}
+        self.progress.setdefault("actions", []).append(op_id)
+
+    def next_action(self) -> tuple[str, str] | None:
+        """(action, its op_id) asked of this parked operation, if any."""
+        pending = (self.detail or {}).get("next")
+        if isinstance(pending, dict) and pending.get("action") in OP_ACTIONS:
+            return str(pending["action"]), str(pending.get("op_id") or "")
+        return None
+
+    def took_action(self, op_id: str) -> bool:
+        """``op_id`` was a retry, rollback or fail request of this operation."""
+        return op_id in ((self.detail or {}).get("actions") or [])
 
     @property
     def kind(self) -> OperationKind | None:

@@ -116,6 +116,27 @@ class InMemoryHandler:
             "terminate_vnf", ctx, vnf_id=vnf_id, op_id=op_id, graceful_timeout=graceful_timeout
         )
 
+    async def retry_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._vnf_op(
+            "retry_operation", ctx, vnf_id=vnf_id, op_id=op_id, target_op_id=target_op_id
+        )
+
+    async def rollback_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._vnf_op(
+            "rollback_operation", ctx, vnf_id=vnf_id, op_id=op_id, target_op_id=target_op_id
+        )
+
+    async def fail_operation(
+        self, ctx: RequestContext, *, vnf_id: str, op_id: str, target_op_id: str
+    ) -> None:
+        await self._vnf_op(
+            "fail_operation", ctx, vnf_id=vnf_id, op_id=op_id, target_op_id=target_op_id
+        )
+
     async def scale_vnf(
         self, ctx: RequestContext, *, vnf_id: str, op_id: str, policy: str, type: str, steps: int
     ) -> None:

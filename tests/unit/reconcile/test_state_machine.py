@@ -4,6 +4,7 @@ the outbox flush when another writer moved the record on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,6 +56,10 @@ class ScriptedOperations:
 
     async def restore_replicas(self, rec: VnfRecord) -> list[str]:
         return []
+
+    async def roll_back(self, rec: VnfRecord, op: Operation) -> Outcome:
+        self.stepped.append(f"rollback:{op.op_id}")
+        return Done({"deleted": 1})
 
 
 class Published:
@@ -133,8 +138,9 @@ async def test_a_step_that_keeps_waiting_times_out_with_one_error() -> None:
     await reconciler.handle("vnf-1")
     (error,) = published.of("vnf.instantiate.error")
     assert error["error"]["type"] == "Timeout" and "pods not ready" in error["error"]["message"]
+    assert error["operation_state"] == "FAILED_TEMP"  # a timeout can be retried
     rec = await store.get("vnf-1")
-    assert rec is not None and rec.find("i").state == OpState.FAILED  # type: ignore[union-attr]
+    assert rec is not None and rec.find("i").state == OpState.FAILED_TEMP  # type: ignore[union-attr]
     assert rec.outbox() == [], "every event was published, then dropped"
 
 
@@ -193,3 +199,105 @@ async def test_the_outbox_is_dropped_even_when_another_writer_moved_the_record_o
     sequences = [p["sequence"] for _, p in published.events]
     assert sequences == sorted(set(sequences)), "each event published once, in order"
     assert published.of("vnf.instantiate.end")
+
+
+async def _park(outcomes: dict[str, Outcome], **kw: Any) -> tuple[Any, ...]:
+    """An instantiate that timed out: parked in FAILED_TEMP."""
+    kube, store, reconciler, published, operations = await setup(
+        [op("i", "instantiate")], outcomes, operation_timeout=0.0, **kw
+    )
+    await reconciler.handle("vnf-1")
+    await reconciler.handle("vnf-1")
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.find("i").state == OpState.FAILED_TEMP  # type: ignore[union-attr]
+    return kube, store, reconciler, published, operations
+
+
+async def _ask(store: RecordStore, action: str, op_id: str) -> None:
+    def change(rec: VnfRecord) -> bool:
+        target = rec.find("i")
+        assert target is not None
+        target.request_action(action, op_id=op_id)
+        rec.save_operation(target)
+        return True
+
+    await store.mutate("vnf-1", change)
+
+
+def _finals(published: Published, operation: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for t, p in published.events
+        if t in (f"vnf.{operation}.end", f"vnf.{operation}.error")
+        and p["operation_state"] in ("COMPLETED", "FAILED", "ROLLED_BACK")
+    ]
+
+
+async def test_a_parked_operation_waits_and_takes_nothing_else_until_asked() -> None:
+    _, _store, reconciler, published, operations = await _park({"instantiate": Waiting("no")})
+    stepped = list(operations.stepped)
+    for _ in range(3):
+        await reconciler.handle("vnf-1")
+    assert operations.stepped == stepped, "a parked operation is not stepped again"
+    assert _finals(published, "instantiate") == []
+
+
+async def test_a_retried_operation_runs_again_and_ends_once() -> None:
+    _, store, reconciler, published, operations = await _park({"instantiate": Waiting("no")})
+    operations.outcomes["instantiate"] = Done()
+    reconciler.advancer.operation_timeout = 600.0
+    await _ask(store, "retry", "r-1")
+    await reconciler.handle("vnf-1")
+    starts = published.of("vnf.instantiate.start")
+    assert starts[-1]["retry_op_id"] == "r-1" and starts[-1]["operation_state"] == "PROCESSING"
+    (final,) = _finals(published, "instantiate")
+    assert final["retry_op_id"] == "r-1" and final["operation_state"] == "COMPLETED"
+
+
+async def test_a_failed_operation_has_one_final_error_and_frees_the_vnf() -> None:
+    _, store, reconciler, published, _ = await _park({"instantiate": Waiting("no")})
+    await _ask(store, "fail", "f-1")
+    await reconciler.handle("vnf-1")
+    (final,) = _finals(published, "instantiate")
+    assert final["operation_state"] == "FAILED" and final["error"]["type"] == "Timeout"
+    assert len(published.of("vnf.instantiate.error")) == 2  # FAILED_TEMP, then FAILED
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.current() is None
+
+
+async def test_a_rolled_back_instantiate_leaves_the_vnf_not_instantiated() -> None:
+    _, store, reconciler, published, operations = await _park({"instantiate": Waiting("no")})
+    reconciler.advancer.operation_timeout = 600.0
+    await _ask(store, "rollback", "rb-1")
+    await reconciler.handle("vnf-1")
+    assert "rollback:i" in operations.stepped
+    (final,) = _finals(published, "instantiate")
+    assert final["operation_state"] == "ROLLED_BACK" and final["rolled_back"] is True
+    assert final["rollback_op_id"] == "rb-1"
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.status == "NOT_INSTANTIATED"
+
+
+async def test_a_parked_operation_fails_by_itself_after_failed_temp_timeout() -> None:
+    _, _store, reconciler, published, _ = await _park({"instantiate": Waiting("no")})
+    reconciler.advancer.failed_temp_timeout = 0.01
+    await asyncio.sleep(0.05)
+    await reconciler.handle("vnf-1")
+    (final,) = _finals(published, "instantiate")
+    assert final["operation_state"] == "FAILED"
+
+
+async def test_a_failure_retrying_cannot_fix_is_final_at_once() -> None:
+    _, _store, reconciler, published, _ = await setup(
+        [op("i", "instantiate")],
+        {"instantiate": Done()},
+    )
+
+    class Invalid(ScriptedOperations):
+        async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
+            raise OperationFailed("InvalidVnfd", "no such node type")
+
+    reconciler.ops = reconciler.advancer.ops = Invalid({})  # type: ignore[assignment]
+    await reconciler.handle("vnf-1")
+    (final,) = _finals(published, "instantiate")
+    assert final["operation_state"] == "FAILED"
