@@ -129,8 +129,18 @@ class K8sWorkerClient:
         op_id: str,
         vdus: list[str] | None = None,
         cause: str | None = None,
+        vnfc_ids: list[str] | None = None,
+        all: bool | None = None,
     ) -> None:
-        self._send(ctxt, "heal_vnf", self._args(vnf_id=vnf_id, op_id=op_id, vdus=vdus, cause=cause))
+        """Heal the pods not ready, those of ``vdus``, those ``vnfc_ids`` name
+        (pod names or uids; 1.2), or recreate everything (``all``; 1.2)."""
+        self._send(
+            ctxt,
+            "heal_vnf",
+            self._args(
+                vnf_id=vnf_id, op_id=op_id, vdus=vdus, cause=cause, vnfc_ids=vnfc_ids, all=all
+            ),
+        )
 
     def update_vnf(
         self,

@@ -346,6 +346,8 @@ METHODS: dict[str, MethodSpec] = {
                 _OP_ID,
                 Field("vdus", str_list, required=False),
                 Field("cause", text, required=False),
+                Field("vnfc_ids", str_list, required=False, since="1.2"),
+                Field("all", boolean, required=False, since="1.2"),
             ),
         ),
         MethodSpec(

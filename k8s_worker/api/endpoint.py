@@ -521,13 +521,21 @@ class LifecycleEndpoint:
         op_id: str,
         vdus: list[str] | None = None,
         cause: str | None = None,
+        vnfc_ids: list[str] | None = None,
+        all: bool | None = None,
     ) -> None:
+        """Heal pods: those not ready (default), of ``vdus``, the ones
+        ``vnfc_ids`` name (pod names or uids; 1.2), or ``all``: the VNF's objects
+        recreated (Tacker's heal of the entire VNF; 1.2)."""
+        if sum(bool(x) for x in (vdus, vnfc_ids, all)) > 1:
+            raise InvalidArguments("heal_vnf: give one of vdus, vnfc_ids and all", field="vnfc_ids")
+        args: dict[str, Any] = {"vdus": vdus or [], "cause": cause}
+        if vnfc_ids:
+            args["vnfc_ids"] = vnfc_ids
+        if all:
+            args["all"] = True
         await self._journal(
-            ctx,
-            vnf_id,
-            _operation(
-                ctx, op_id=op_id, kind=OperationKind.HEAL, args={"vdus": vdus or [], "cause": cause}
-            ),
+            ctx, vnf_id, _operation(ctx, op_id=op_id, kind=OperationKind.HEAL, args=args)
         )
 
     async def update_vnf(

@@ -55,6 +55,8 @@ class Handler(Protocol):
         op_id: str,
         vdus: list[str] | None,
         cause: str | None,
+        vnfc_ids: list[str] | None,
+        all: bool | None,
     ) -> None: ...
 
     async def update_vnf(

@@ -193,6 +193,35 @@ class VnfObjects:
             KINDS["Pod"], name=name, namespace=namespace, propagation="Background"
         )
 
+    async def delete_pods_gracefully(self, *, namespace: str, vnf_id: str, grace: int) -> int:
+        """A terminate's ``graceful_timeout``: the VNF's Deployments and
+        ReplicaSets go without their pods (orphaned, so nothing recreates them),
+        then each pod is deleted with ``grace`` seconds to stop; how many pods."""
+        for kind_name in ("Deployment", "ReplicaSet"):
+            items, _ = await self.kube.list(
+                KINDS[kind_name], namespace=namespace, selector=vnf_selector(vnf_id)
+            )
+            for obj in items:
+                await self.kube.delete(
+                    KINDS[kind_name],
+                    name=obj["metadata"]["name"],
+                    namespace=namespace,
+                    propagation="Orphan",
+                )
+        pods, _ = await self.kube.list(
+            KINDS["Pod"], namespace=namespace, selector=vnf_selector(vnf_id)
+        )
+        for pod in pods:
+            if pod["metadata"].get("deletionTimestamp") is None:
+                await self.kube.delete(
+                    KINDS["Pod"],
+                    name=pod["metadata"]["name"],
+                    namespace=namespace,
+                    propagation="Background",
+                    grace_seconds=grace,
+                )
+        return len(pods)
+
     async def delete_all(self, *, namespace: str, vnf_id: str) -> int:
         """Delete every object carrying the VNF's label (foreground); how many were left."""
         left = 0

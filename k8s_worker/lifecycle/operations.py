@@ -517,6 +517,14 @@ class Operations:
         ns = rec.placed_namespace
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
+        grace = op.args.get("graceful_timeout")
+        if grace is not None and "graceful" not in op.progress:
+            # The pods get exactly graceful_timeout seconds to stop (0: at once),
+            # whatever their own terminationGracePeriodSeconds; the terminate
+            # waits for them below, as for every other object.
+            op.progress["graceful"] = await self.objects_of(rec).delete_pods_gracefully(
+                namespace=ns, vnf_id=rec.vnf_id, grace=int(grace)
+            )
         if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
             op.progress["deleting"] = await self.objects_of(rec).delete_all(
                 namespace=ns, vnf_id=rec.vnf_id
@@ -600,7 +608,7 @@ class Operations:
                 f"no VDU {', '.join(unknown)} in this VNF (it has {', '.join(sorted(known))})",
                 vnf_status=None,
             )
-        if op.args.get("recreate"):
+        if op.args.get("recreate") or op.args.get("all"):
             return await self._recreate(rec, op, translation)
         if op.args.get("restart"):
             if "generations" not in op.progress:
@@ -624,7 +632,9 @@ class Operations:
         pods = self.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace)
         if "pods" not in op.progress:
             live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
-            if op.args.get("pods"):
+            if op.args.get("vnfc_ids"):
+                chosen = _vnfcs(live, op.args["vnfc_ids"])
+            elif op.args.get("pods"):
                 wanted = set(op.args["pods"])
                 chosen = [p for p in live if p["metadata"]["name"] in wanted]
             elif names:
@@ -714,6 +724,26 @@ class Operations:
         if isinstance(outcome, Done) and op.progress.get("removed"):
             return Done({"removed_objects": op.progress["removed"]})
         return outcome
+
+
+def _vnfcs(pods: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
+    """The VNF's pods that ``ids`` name (a pod name or uid each);
+    OperationFailed("UnknownVnfc") naming any that is not one of them."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for pod in pods:
+        meta = pod["metadata"]
+        by_id[meta["name"]] = pod
+        if meta.get("uid"):
+            by_id[meta["uid"]] = pod
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise OperationFailed(
+            "UnknownVnfc",
+            f"no pod {', '.join(unknown)} of this VNF (vnfc_ids are its pods' names or uids)",
+            vnf_status=None,
+        )
+    chosen = {by_id[i]["metadata"]["name"]: by_id[i] for i in ids}
+    return list(chosen.values())
 
 
 def _is_refusal(message: str) -> bool:

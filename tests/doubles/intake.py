@@ -152,6 +152,8 @@ class InMemoryHandler:
         op_id: str,
         vdus: list[str] | None,
         cause: str | None,
+        vnfc_ids: list[str] | None = None,
+        all: bool | None = None,
     ) -> None:
         await self._vnf_op("heal_vnf", ctx, vnf_id=vnf_id, op_id=op_id, vdus=vdus, cause=cause)
 

@@ -365,6 +365,8 @@ async def test_chaos_three_replicas_thirty_vnfs(
                 for e in distinct.values()
                 if e["event_type"].endswith((".end", ".error"))
                 and e["event_type"] != "vnf.policy.triggered"
+                # final events only: a FAILED_TEMP .error waits for a retry
+                and e["payload"].get("operation_state") in ("COMPLETED", "FAILED", "ROLLED_BACK")
             )
             respawned = collections.Counter(
                 e["payload"]["old_pod"]
