@@ -41,14 +41,29 @@ def pod_failed(pod: Obj) -> bool:
     return status.get("reason") == "Evicted"
 
 
-def replica_failure(dep: Obj) -> str | None:
+def replica_failure(dep: Obj, *, since: str | None = None) -> str | None:
     """The API server's reason why the Deployment's pods cannot be created
     (its ``ReplicaFailure`` condition: Pod Security, a quota, an admission
-    webhook), or None."""
+    webhook), or None; with ``since`` (ISO 8601), one last updated before the
+    next whole second after it is not counted (the controllers' stamps are whole
+    seconds: within that second it may be the attempt before's)."""
+    floor = float(int(_epoch(since)) + 1) if since else None
     for condition in (dep.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            stamp = condition.get("lastUpdateTime") or condition.get("lastTransitionTime")
+            if floor is not None and stamp and _epoch(stamp) < floor:
+                continue
             return str(condition.get("message") or condition.get("reason") or "ReplicaFailure")
     return None
+
+
+def _epoch(stamp: str) -> float:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def deployment_ready(dep: Obj) -> bool:

@@ -427,7 +427,7 @@ class Operations:
                         deployment=translation.vdu(vdu).deployment_name,
                         replicas=t["old"],
                     )
-            outcome = self._all_ready(rec, translation)
+            outcome = self._all_ready(rec, translation, refusals=False)
             return Done({"restored": targets}) if isinstance(outcome, Done) else outcome
         if kind == OperationKind.UPDATE:
             outcome = await self._update(rec, op)
@@ -437,11 +437,21 @@ class Operations:
         )
 
     def _all_ready(
-        self, rec: VnfRecord, translation: Translation, *, generations: dict[str, int] | None = None
+        self,
+        rec: VnfRecord,
+        translation: Translation,
+        *,
+        generations: dict[str, int] | None = None,
+        since: str | None = None,
+        refusals: bool = True,
     ) -> Outcome:
         """Done when every VDU's Deployment is ready at its desired replicas (and
         at least at ``generations[vdu]``, the generation a write of ours produced,
-        so a cache that has not seen that write yet cannot pass for ready)."""
+        so a cache that has not seen that write yet cannot pass for ready).  A
+        refusal of its pods fails the operation, unless the Deployment is ready
+        or the refusal is older than ``since`` (the operation's start: a retry or
+        rollback must not fail on what the attempt before it met); without
+        ``refusals`` (a rollback, which only goes back) they are waited out."""
         waiting = []
         for vdu in translation.vdus:
             dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu.name, rec.placed_namespace)
@@ -450,7 +460,12 @@ class Operations:
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
                 waiting.append(f"{vdu.name} (rollout not observed yet)")
                 continue
-            failure = dep is not None and replica_failure(dep)
+            failure = (
+                refusals
+                and dep is not None
+                and not deployment_ready(dep)
+                and replica_failure(dep, since=since)
+            )
             if failure and _is_refusal(failure):
                 # Waiting would not help: the pods are refused at creation.
                 raise OperationFailed(
@@ -502,7 +517,9 @@ class Operations:
             )
             rec.placed_namespace = ns
             await self._apply(rec, op, translation, objects=objects)
-        outcome = self._all_ready(rec, translation, generations=op.progress.get("generations"))
+        outcome = self._all_ready(
+            rec, translation, generations=op.progress.get("generations"), since=_retried_at(op)
+        )
         if isinstance(outcome, Done):
             return Done(
                 {
@@ -582,7 +599,7 @@ class Operations:
                 await self.objects_of(rec).scale(
                     namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
                 )
-        outcome = self._all_ready(rec, translation)
+        outcome = self._all_ready(rec, translation, since=_retried_at(op))
         if isinstance(outcome, Done):
             return Done(
                 {
@@ -620,7 +637,9 @@ class Operations:
                     )
                     generations[vdu] = int(dep["metadata"].get("generation", 0))
                 op.progress["generations"] = generations
-            outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
+            outcome = self._all_ready(
+                rec, translation, generations=op.progress["generations"], since=_retried_at(op)
+            )
             if isinstance(outcome, Done):
                 return Done(
                     {
@@ -651,7 +670,7 @@ class Operations:
                 await self.objects_of(rec).delete_pod(namespace=ns, name=name)
         if present:
             return Waiting(f"replacing {len(present)} pods")
-        outcome = self._all_ready(rec, translation)
+        outcome = self._all_ready(rec, translation, since=_retried_at(op))
         if isinstance(outcome, Done):
             # The Deployment's status lags the pods (the ReplicaSet and Deployment
             # controllers write it in turn): count the replacement pods themselves.
@@ -696,7 +715,9 @@ class Operations:
             op.progress["deleted"] = True
         if not op.progress.get("applied"):
             await self._apply(rec, op, translation)
-        outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
+        outcome = self._all_ready(
+            rec, translation, generations=op.progress["generations"], since=_retried_at(op)
+        )
         if isinstance(outcome, Done):
             return Done({"recreated": True, "cause": op.args.get("cause")})
         return outcome
@@ -720,10 +741,18 @@ class Operations:
             op.progress["removed"] = await self.objects_of(rec).delete_others(
                 namespace=rec.require_namespace(), vnf_id=rec.vnf_id, keep=op.progress["objects"]
             )
-        outcome = self._all_ready(rec, translation, generations=op.progress["generations"])
+        outcome = self._all_ready(
+            rec, translation, generations=op.progress["generations"], since=_retried_at(op)
+        )
         if isinstance(outcome, Done) and op.progress.get("removed"):
             return Done({"removed_objects": op.progress["removed"]})
         return outcome
+
+
+def _retried_at(op: Operation) -> str | None:
+    """When a retried operation started again (None for a first attempt): a pod
+    refusal from before then is the attempt before's."""
+    return op.started_at if (op.detail or {}).get("retry_op_id") else None
 
 
 def _vnfcs(pods: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:

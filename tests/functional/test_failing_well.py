@@ -283,5 +283,7 @@ async def test_terminate_gives_the_pods_exactly_graceful_timeout(
         await conductor("terminate_vnf", vnf_id=vnf["id"], op_id=op_id, graceful_timeout=grace)
         await events.wait(vnf["id"], "vnf.terminate.end", op_id=op_id, within=60)
         await asyncio.wait_for(watcher, 30)
+        # The first deletion mark is the worker's; kwok's node then removes
+        # the pod at once (grace 0), as a kubelet does once it stopped.
         assert seen, "the pod was seen being deleted"
-        assert set(seen) == {grace}, (grace, seen)
+        assert seen[0] == grace, (grace, seen)
