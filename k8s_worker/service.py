@@ -249,6 +249,9 @@ class Worker:
             lease_deadline=membership.valid_until,
             clock_tolerance=self.conf.cluster.clock_tolerance,
             failed_temp_timeout=self.conf.lifecycle.failed_temp_timeout,
+            auto_rollback_updates=self.conf.lifecycle.auto_rollback_updates,
+            drift_interval=self.conf.lifecycle.drift_check_interval,
+            repair_drift=self.conf.lifecycle.repair_drift,
         )
         notifier.on_recovered.append(reconciler.publisher_recovered)
 

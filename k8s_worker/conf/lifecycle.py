@@ -15,6 +15,27 @@ OPTS: list[cfg.Opt] = [
         "rollback_operation or fail_operation before it becomes FAILED by itself (so a "
         "conductor that never retries cannot leave a VNF stuck). 0: it waits for ever.",
     ),
+    cfg.BoolOpt(
+        "auto_rollback_updates",
+        default=False,
+        help="An update whose new pods fail (refused, or not ready within "
+        "[kubernetes] operation_timeout) rolls back by itself to the descriptor and "
+        "configuration it replaced; its final .error says rolled_back: true.",
+    ),
+    cfg.BoolOpt(
+        "repair_drift",
+        default=True,
+        help="Put back what changed in a VNF's objects while no operation ran (a "
+        "Deployment scaled by hand, an object deleted); off: only report it. Either way "
+        "each finding is published once as vnf.drift.repaired (repaired: true/false).",
+    ),
+    cfg.FloatOpt(
+        "drift_check_interval",
+        default=60.0,
+        min=0.0,
+        help="Seconds between two checks of an idle VNF for objects deleted out of band "
+        "(replicas are checked on every change the watches bring). 0: not checked.",
+    ),
 ]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KubeNotFound, KubeRejected
+from k8s_worker.lifecycle.drift import Drift, missing_objects, replica_drift
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -336,6 +337,32 @@ class Operations:
                 restored.append(f"{vdu}: {have} -> {want}")
         return restored
 
+    async def drift(self, rec: VnfRecord, *, repair: bool, full: bool) -> list[Drift]:
+        """What drifted in the VNF's objects (see ``lifecycle.drift``), put back
+        when ``repair``: replicas always looked at (the caches), missing objects
+        when ``full`` or when a Deployment is missing from the cache."""
+        ns = rec.placed_namespace
+        if not ns:
+            return []
+        objects = self.objects_of(rec)
+        found: list[Drift] = []
+        for drifted, want in replica_drift(rec, objects):
+            if repair:
+                await objects.scale(namespace=ns, deployment=drifted.name, replicas=want)
+            found.append(drifted)
+        cached = {
+            (d["metadata"].get("labels") or {}).get(LABEL_VDU)
+            for d in objects.vnf_deployments(rec.vnf_id, ns)
+        }
+        if full or set(rec.desired_replicas) - cached:
+            translation = await self.translation(rec)
+            rendered = await self.rendered(rec, translation, ns)
+            for drifted, obj in await missing_objects(rec, objects, rendered):
+                if repair:
+                    await objects.apply([obj], vnf_id=rec.vnf_id)
+                found.append(drifted)
+        return found
+
     # -- dispatch ------------------------------------------------------------------
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
         kind = op.kind
@@ -430,7 +457,7 @@ class Operations:
             outcome = self._all_ready(rec, translation, refusals=False)
             return Done({"restored": targets}) if isinstance(outcome, Done) else outcome
         if kind == OperationKind.UPDATE:
-            outcome = await self._update(rec, op)
+            outcome = await self._update(rec, op, refusals=False)
             return Done({"restored": True}) if isinstance(outcome, Done) else outcome
         raise OperationFailed(
             "RollbackNotSupported", f"a {op.operation} cannot be rolled back", vnf_status=None
@@ -723,7 +750,7 @@ class Operations:
         return outcome
 
     # -- update ------------------------------------------------------------------------
-    async def _update(self, rec: VnfRecord, op: Operation) -> Outcome:
+    async def _update(self, rec: VnfRecord, op: Operation, *, refusals: bool = True) -> Outcome:
         """Spec changes are written by the reconciler before this step (see
         ``Reconciler._apply_update_spec``); this rolls the objects to them.
 
@@ -742,7 +769,11 @@ class Operations:
                 namespace=rec.require_namespace(), vnf_id=rec.vnf_id, keep=op.progress["objects"]
             )
         outcome = self._all_ready(
-            rec, translation, generations=op.progress["generations"], since=_retried_at(op)
+            rec,
+            translation,
+            generations=op.progress["generations"],
+            since=_retried_at(op),
+            refusals=refusals,
         )
         if isinstance(outcome, Done) and op.progress.get("removed"):
             return Done({"removed_objects": op.progress["removed"]})

@@ -53,8 +53,10 @@ class OperationAdvancer:
         clock_tolerance: float,
         policy: PolicyEngine | None,
         failed_temp_timeout: float = 0.0,
+        auto_rollback_updates: bool = False,
     ) -> None:
         self.failed_temp_timeout = failed_temp_timeout  # 0: a parked operation waits for ever
+        self.auto_rollback_updates = auto_rollback_updates
         self.store = store
         self.records = records
         self.ops = operations
@@ -369,6 +371,9 @@ class OperationAdvancer:
         if parks:
             op.progress["parkedAt"] = utcnow()
             op.progress.pop("retry", None)
+            if self.auto_rollback_updates and op.kind == OperationKind.UPDATE:
+                # Rolled back at once, by itself (the next pass takes it up).
+                op.request_action("rollback", op_id=f"auto-rollback-{op.op_id}")
         op.error = {"type": exc.error_type, "message": exc.message}
         rec.save_operation(op)
         rec.emit(

@@ -19,6 +19,7 @@ import structlog
 
 from k8s_worker.kube import KubeConflict, KubeError
 from k8s_worker.kube.fence import WRITE_FENCE, Fenced
+from k8s_worker.lifecycle.drift import EVENT_TYPE as DRIFT_EVENT
 from k8s_worker.lifecycle.operations import Operations
 from k8s_worker.lifecycle.outcome import OperationFailed
 from k8s_worker.lifecycle.respawn import Respawn
@@ -64,12 +65,18 @@ class Reconciler:
         lease_deadline: Callable[[], float | None] | None = None,
         clock_tolerance: float = 0.0,
         failed_temp_timeout: float = 0.0,
+        auto_rollback_updates: bool = False,
+        drift_interval: float = 60.0,
+        repair_drift: bool = True,
     ) -> None:
         self.lease_deadline = lease_deadline
         self.store = store
         self.ops = operations
         self.outbox = Outbox(store=store, publisher=publisher)
         self.records = OwnedRecords(store=store, outbox=self.outbox, owns=owns)
+        self.drift_interval = drift_interval  # seconds between full drift checks (0: none)
+        self.repair_drift = repair_drift
+        self._drift_checked: dict[str, float] = {}
         self.advancer = OperationAdvancer(
             store=store,
             records=self.records,
@@ -79,6 +86,7 @@ class Reconciler:
             clock_tolerance=clock_tolerance,
             policy=policy,
             failed_temp_timeout=failed_temp_timeout,
+            auto_rollback_updates=auto_rollback_updates,
         )
         self.queue = queue
         self.workers = workers
@@ -183,7 +191,9 @@ class Reconciler:
             op = rec.current()
         if op is None:
             await self.observe(rec)
-            return retry
+            # An idle VNF is looked at again for drift (a Service deleted by hand
+            # brings no event: only pods and Deployments are watched).
+            return _sooner(retry, self.drift_interval or None)
         after = await self.advancer.advance(rec, op)
         return _sooner(after, retry)
 
@@ -254,14 +264,49 @@ class Reconciler:
         if rec.status not in OBSERVED_STATUSES:
             return
         self.records.fence(rec)
-        restored = await self.ops.restore_replicas(rec)
-        if restored:
-            LOG.warning("vnf.replicas_restored", vnf_id=rec.vnf_id, restored=restored)
+        changed = await self._drift(rec)
         status, reason = observed_status(rec, self.ops.objects_of(rec))
         if status != rec.status:
             rec.set_status(status, reason=reason)
+            changed = True
+        if changed:
             rec = await self.records.write(rec)
             await self.records.flush(rec)
+
+    async def _drift(self, rec: VnfRecord) -> bool:
+        """Find (and unless repair is off, put back) what drifted; report each
+        finding once.  Whether the record changed."""
+        now = time.monotonic()
+        full = bool(self.drift_interval) and (
+            now - self._drift_checked.get(rec.vnf_id, 0.0) >= self.drift_interval
+        )
+        if full:
+            self._drift_checked[rec.vnf_id] = now
+            if len(self._drift_checked) > 100_000:
+                self._drift_checked.clear()
+        found = await self.ops.drift(rec, repair=self.repair_drift, full=full)
+        before = set(rec.drift_reported)
+        keys = {d.key for d in found}
+        if not full:
+            # Missing objects were not looked for in this pass: not gone.
+            keys |= {k for k in before if k.endswith(":re-created")}
+        # Remembered also when repaired: the caches may show a repaired
+        # replica count a moment longer, and it must not be reported twice.
+        new = [d for d in found if d.key not in before]
+        if keys == before:
+            return False
+        rec.drift_reported = sorted(keys)
+        for drifted in new:
+            LOG.warning(
+                "vnf.drift",
+                vnf_id=rec.vnf_id,
+                kind=drifted.kind,
+                name=drifted.name,
+                change=drifted.change,
+                repaired=self.repair_drift,
+            )
+            rec.emit(DRIFT_EVENT, drifted.payload(repaired=self.repair_drift), priority="WARN")
+        return True
 
     # -- storage and the outbox -------------------------------------------------
     def publisher_recovered(self) -> None:

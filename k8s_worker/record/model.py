@@ -348,6 +348,18 @@ class VnfRecord:
         return self.spec["tenantId"]
 
     @property
+    def drift_reported(self) -> list[str]:
+        """The drift findings reported and not gone since (see lifecycle.drift)."""
+        return list(self.st.get("driftReported") or [])
+
+    @drift_reported.setter
+    def drift_reported(self, keys: list[str]) -> None:
+        if keys:
+            self.st["driftReported"] = keys
+        else:
+            self.st.pop("driftReported", None)
+
+    @property
     def vim_id(self) -> str | None:
         """The registered VIM the VNF lives on (None: the worker's own cluster)."""
         return self.spec.get("vimId") or None

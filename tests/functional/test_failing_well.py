@@ -287,3 +287,83 @@ async def test_terminate_gives_the_pods_exactly_graceful_timeout(
         # the pod at once (grace 0), as a kubelet does once it stopped.
         assert seen, "the pod was seen being deleted"
         assert seen[0] == grace, (grace, seen)
+
+
+async def _update_refused(
+    conductor: Conductor, events: Events, kube_api: Any, namespace: str
+) -> tuple[dict[str, Any], str, Any]:
+    """A VNF at its quota (one pod), then an update whose rollout needs one more:
+    (the VNF, the update's op_id, its Deployment's container before the update)."""
+    await _quota(kube_api, namespace, 1)
+    vnf = _vnf(namespace)
+    await conductor("instantiate_vnf", vnf=vnf, op_id=f"i-{vnf['id'][:8]}")
+    await events.wait(vnf["id"], "vnf.instantiate.end", within=60)
+    (dep,) = await _deployments(kube_api, namespace, vnf["id"])
+    before = dep.spec.template.spec.containers[0].resources
+    op_id = f"u-{vnf['id'][:8]}"
+    await conductor(
+        "update_vnf", vnf_id=vnf["id"], op_id=op_id, vnfd=one_vdu().replace("32 MB", "48 MB")
+    )
+    return vnf, op_id, before
+
+
+async def _rolled_back_update(
+    events: Events, kube_api: Any, namespace: str, vnf: dict[str, Any], op_id: str, before: Any
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 90
+    while not _finals(events, vnf["id"], "update"):
+        assert loop.time() < deadline, events.of(vnf["id"])
+        await asyncio.sleep(0.1)
+    (final,) = _finals(events, vnf["id"], "update")
+    assert final["operation_state"] == "ROLLED_BACK" and final["rolled_back"] is True, final
+    (dep,) = await _deployments(kube_api, namespace, vnf["id"])
+    assert dep.spec.template.spec.containers[0].resources == before, "the old pods are back"
+    assert (dep.status.ready_replicas or 0) == 1
+    return final
+
+
+async def test_an_update_whose_pods_fail_is_rolled_back_on_request(
+    conductor: Conductor, events: Events, kube_api: Any, namespace: str
+) -> None:
+    vnf, op_id, before = await _update_refused(conductor, events, kube_api, namespace)
+    (parked,) = await events.wait(vnf["id"], "vnf.update.error", op_id=op_id, within=60)
+    assert parked["payload"]["operation_state"] == "FAILED_TEMP"
+    await conductor("rollback_operation", vnf_id=vnf["id"], op_id=f"rb-{op_id}", target_op_id=op_id)
+    final = await _rolled_back_update(events, kube_api, namespace, vnf, op_id, before)
+    assert final["rollback_op_id"] == f"rb-{op_id}"
+
+
+@pytest.fixture(scope="module")
+async def auto_rollback(
+    transport_url: str, kubeconfig: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Conductor, Events]]:
+    """A second worker (its own topic and records) that rolls failed updates
+    back by itself."""
+    names = Names.fresh()
+    tmp = tmp_path_factory.mktemp("auto-rollback")
+    config = write_config(
+        tmp / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="auto-1",
+        extra="[lifecycle]\nauto_rollback_updates = true\n",
+    )
+    proc = WorkerProcess(config, log=tmp / "worker.log")
+    await proc.start()
+    events = Events(transport_url, names)
+    try:
+        yield Conductor(transport_url, names), events
+    finally:
+        events.stop()
+        assert await proc.stop() == 0
+
+
+async def test_an_update_whose_pods_fail_rolls_back_by_itself_with_the_option(
+    auto_rollback: tuple[Conductor, Events], kube_api: Any, namespace: str
+) -> None:
+    conductor, events = auto_rollback
+    vnf, op_id, before = await _update_refused(conductor, events, kube_api, namespace)
+    final = await _rolled_back_update(events, kube_api, namespace, vnf, op_id, before)
+    assert final["rollback_op_id"] == f"auto-rollback-{op_id}"

@@ -57,6 +57,9 @@ class ScriptedOperations:
     async def restore_replicas(self, rec: VnfRecord) -> list[str]:
         return []
 
+    async def drift(self, rec: VnfRecord, *, repair: bool, full: bool) -> list[Any]:
+        return []
+
     async def roll_back(self, rec: VnfRecord, op: Operation) -> Outcome:
         self.stepped.append(f"rollback:{op.op_id}")
         return Done({"deleted": 1})
