@@ -1,11 +1,13 @@
 """Drift: what changed in a VNF's objects while no operation ran, found and
 (unless repair is off) put back from the desired state the record holds.
 
-Two kinds are looked for: a Deployment whose replicas are not the record's (a
-hand-made scale, or a stale owner's late write), and an object of the VNF's
-rendering that is gone (``kubectl delete svc``).  Objects that exist are never
-re-applied here, so a worker whose rendering changed between versions re-rolls
-nothing.  Each finding is reported once (``vnf.drift.repaired``), also when
+Three kinds are looked for: a Deployment whose replicas are not the record's
+(a hand-made scale, or a stale owner's late write); an object of the VNF's
+rendering that is gone (``kubectl delete svc``); and an object whose spec (or
+data) another field manager changed (``kubectl edit``, ``kubectl patch``), as
+its ``managedFields`` show.  Only those are applied again: an object nobody
+else touched is never re-applied, so a worker whose rendering changed between
+versions re-rolls nothing.  Each finding is reported once (``vnf.drift.repaired``), also when
 repair is off (``repaired: false``), until it is gone.
 """
 
@@ -20,6 +22,12 @@ from k8s_worker.record import VnfRecord
 from k8s_worker.tosca import vnf_selector
 
 EVENT_TYPE = "vnf.drift.repaired"
+#: Field managers whose writes are not drift: this worker (server-side apply and
+#: its patches, named by its User-Agent) and the cluster's own controllers.
+OWN_MANAGERS = ("tacker-k8s-worker",)
+SYSTEM_MANAGERS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kwok")
+#: The top-level fields whose change by another manager is drift, per kind.
+DESIRED_FIELDS = {"ConfigMap": ("f:data", "f:binaryData"), "Secret": ("f:data", "f:stringData")}
 #: Kinds whose existence is checked with the API (pods and Deployments are cached).
 LISTED_KINDS = ("Service", "ConfigMap", "Secret")
 
@@ -52,6 +60,54 @@ def replica_drift(rec: VnfRecord, objects: VnfObjects) -> list[tuple[Drift, int]
         if have != want:
             name = dep["metadata"]["name"]
             found.append((Drift("Deployment", name, f"replicas {have} -> {want}"), want))
+    return found
+
+
+def foreign_editors(obj: dict[str, Any]) -> list[str]:
+    """The field managers other than this worker and the cluster's controllers
+    that own part of ``obj``'s spec (or a ConfigMap's or Secret's data); writes
+    to a subresource (a scale, the status) do not count here."""
+    fields = DESIRED_FIELDS.get(str(obj.get("kind")), ("f:spec",))
+    editors = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        manager = str(entry.get("manager") or "")
+        if entry.get("subresource") or manager.startswith(OWN_MANAGERS + SYSTEM_MANAGERS):
+            continue
+        owned = entry.get("fieldsV1") or {}
+        if any(f in owned for f in fields):
+            editors.append(manager or "unknown")
+    return sorted(set(editors))
+
+
+async def edited_objects(
+    rec: VnfRecord, objects: VnfObjects, rendered: list[dict[str, Any]]
+) -> list[tuple[Drift, dict[str, Any]]]:
+    """Objects of the rendering that another manager changed: (drift, the
+    object to apply again)."""
+    ns = rec.placed_namespace
+    live: dict[tuple[str, str], dict[str, Any]] = {
+        ("Deployment", d["metadata"]["name"]): d for d in objects.vnf_deployments(rec.vnf_id, ns)
+    }
+    kinds = {o["kind"] for o in rendered}
+    for kind in LISTED_KINDS:
+        if kind in kinds:
+            items, _ = await objects.kube.list(
+                KINDS[kind], namespace=ns, selector=vnf_selector(rec.vnf_id)
+            )
+            live.update({(kind, o["metadata"]["name"]): o for o in items})
+    found = []
+    for obj in rendered:
+        current = live.get((obj["kind"], obj["metadata"]["name"]))
+        if current is None:
+            continue
+        editors = foreign_editors(current)
+        if editors:
+            found.append(
+                (
+                    Drift(obj["kind"], obj["metadata"]["name"], f"edited by {', '.join(editors)}"),
+                    obj,
+                )
+            )
     return found
 
 

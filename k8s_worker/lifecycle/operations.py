@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KubeNotFound, KubeRejected
-from k8s_worker.lifecycle.drift import Drift, missing_objects, replica_drift
+from k8s_worker.lifecycle.drift import Drift, edited_objects, missing_objects, replica_drift
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -357,8 +357,13 @@ class Operations:
         if full or set(rec.desired_replicas) - cached:
             translation = await self.translation(rec)
             rendered = await self.rendered(rec, translation, ns)
-            for drifted, obj in await missing_objects(rec, objects, rendered):
+            drifted_objects = await missing_objects(rec, objects, rendered)
+            if full:
+                drifted_objects += await edited_objects(rec, objects, rendered)
+            for drifted, obj in drifted_objects:
                 if repair:
+                    # Server-side apply with force: the fields this worker owns
+                    # come back (and with them their ownership).
                     await objects.apply([obj], vnf_id=rec.vnf_id)
                 found.append(drifted)
         return found

@@ -289,7 +289,7 @@ class Reconciler:
         keys = {d.key for d in found}
         if not full:
             # Missing objects were not looked for in this pass: not gone.
-            keys |= {k for k in before if k.endswith(":re-created")}
+            keys |= {k for k in before if k.endswith(":re-created") or ":edited by " in k}
         # Remembered also when repaired: the caches may show a repaired
         # replica count a moment longer, and it must not be reported twice.
         new = [d for d in found if d.key not in before]

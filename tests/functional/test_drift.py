@@ -75,17 +75,30 @@ async def test_objects_changed_by_hand_are_put_back_and_reported_once(
     (dep,) = (
         await apps.list_namespaced_deployment(namespace, label_selector=SELECTOR.format(vnf_id))
     ).items
+    (cm,) = (
+        await core.list_namespaced_config_map(namespace, label_selector=SELECTOR.format(vnf_id))
+    ).items
     want = dep.spec.replicas
     await core.delete_namespaced_service(svc.metadata.name, namespace)
     await apps.patch_namespaced_deployment_scale(
         dep.metadata.name, namespace, {"spec": {"replicas": 5}}
     )
-    found = await events.wait(vnf_id, "vnf.drift.repaired", count=2, within=30)
+    edited = {k: "edited by hand" for k in cm.data}
+    await core.patch_namespaced_config_map(
+        cm.metadata.name, namespace, {"data": edited}, field_manager="kubectl-edit"
+    )
+    found = await events.wait(vnf_id, "vnf.drift.repaired", count=3, within=30)
     changes = sorted((e["payload"]["kind"], e["payload"]["change"]) for e in found)
-    assert changes == [("Deployment", f"replicas 5 -> {want}"), ("Service", "re-created")]
+    assert changes == [
+        ("ConfigMap", "edited by kubectl-edit"),
+        ("Deployment", f"replicas 5 -> {want}"),
+        ("Service", "re-created"),
+    ]
     assert {e["payload"]["repaired"] for e in found} == {repair}
     await asyncio.sleep(5)  # two more checks: nothing is reported again
-    assert len(events.of(vnf_id, "vnf.drift.repaired")) == 2
+    assert len(events.of(vnf_id, "vnf.drift.repaired")) == 3
+    data = (await core.read_namespaced_config_map(cm.metadata.name, namespace)).data
+    assert data == (cm.data if repair else edited)
     services = await core.list_namespaced_service(namespace, label_selector=SELECTOR.format(vnf_id))
     scale = await apps.read_namespaced_deployment_scale(dep.metadata.name, namespace)
     if repair:
