@@ -174,6 +174,8 @@ class LifecycleEndpoint:
         current = rec.current()
         if current is None or not current.parked or rec.has_seen(op.op_id):
             return None
+        if current.next_action() is not None:
+            return None  # retried, rolled back or failed already: it queues behind
         return OperationInFailedTemp(
             f"the VNF's {current.operation} {current.op_id} is FAILED_TEMP: "
             "retry_operation, rollback_operation or fail_operation it first "

@@ -58,6 +58,8 @@ async def test_a_created_namespace_has_its_rails_and_refused_pods_end_the_operat
         error = err["payload"]["error"]
         assert error["type"] == "PodsRejected", error
         assert "exceeded quota" in error["message"], error
+        # A refusal removing its cause would fix: the instantiate waits in FAILED_TEMP.
+        assert err["payload"]["operation_state"] == "FAILED_TEMP"
         created = await core.read_namespace(ns)
         labels = created.metadata.labels
         assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
@@ -67,6 +69,8 @@ async def test_a_created_namespace_has_its_rails_and_refused_pods_end_the_operat
         assert quota.spec.hard == {"pods": "1"}
         limits = await core.read_namespaced_limit_range("tacker-k8s-worker-guard", ns)
         assert limits.spec.limits[0].default == {"cpu": "250m", "memory": "128Mi"}
+        # Given up (FAILED), the VNF can go.
+        await conductor("fail_operation", vnf_id=vnf["id"], op_id="g-f", target_op_id="g-i")
         await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="g-t")
         await events.wait(vnf["id"], "vnf.terminate.end", op_id="g-t", within=60)
     finally:
