@@ -54,6 +54,7 @@ class K8sWorkerClient:
         self._client = oslo_messaging.get_rpc_client(
             transport, target, version_cap=version_cap, timeout=timeout
         )
+        self._cap = version_cap
 
     @property
     def transport(self) -> Any:
@@ -67,7 +68,16 @@ class K8sWorkerClient:
     def _send(self, ctxt: Context, method: str, args: dict[str, Any], **prepare: Any) -> Any:
         spec = contract.METHODS[method]
         spec.validate(args)
-        client = self._client.prepare(version=spec.version_for(args), **prepare)
+        version = spec.version_for(args)
+        if spec.name in contract.OPERATIONS and spec.vnf_key is not None:
+            # This client handles FAILED_TEMP (retry, rollback, fail): it says so
+            # by sending its lifecycle casts at 1.2, when its cap allows.
+            version = max(
+                version,
+                min(contract.FAILED_TEMP_VERSION, self._cap, key=contract.parse_version),
+                key=contract.parse_version,
+            )
+        client = self._client.prepare(version=version, **prepare)
         if spec.kind == "cast":
             client.cast(ctxt, method, **args)
             return None

@@ -23,6 +23,9 @@ EXCHANGE = "tacker"
 TARGET_VERSION = "1.0"
 #: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.
 SERVED_VERSION = "1.2"
+#: From this version on a caller handles FAILED_TEMP (retry, rollback, fail
+#: operation): its operations park on a failure retrying could fix.
+FAILED_TEMP_VERSION = "1.2"
 NAMESPACE: str | None = None
 PING_METHOD = "oslo_rpc_server_ping"
 

@@ -35,8 +35,9 @@ from k8s_worker.tosca import (
 from k8s_worker.vims import DEFAULT_VIM_ID
 from k8s_worker.vims.registry import Caller, VimRegistry
 from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
-from k8s_worker.wire.context import RequestContext
+from k8s_worker.wire.context import REQUEST_VERSION, RequestContext
 from k8s_worker.wire.redact import split_secret_params
+from rpc.contract import FAILED_TEMP_VERSION, version_is_compatible
 from rpc.exceptions import (
     BadRequest,
     Forbidden,
@@ -717,7 +718,11 @@ def _operation(
 ) -> Operation:
     """The journal entry of a cast, carrying its request id for the logs."""
     return Operation.new(
-        request_id=ctx.request_id, op_id=op_id, operation=str(kind), args=args or {}
+        request_id=ctx.request_id,
+        op_id=op_id,
+        operation=str(kind),
+        args=args or {},
+        parks=version_is_compatible(REQUEST_VERSION.get(), FAILED_TEMP_VERSION),
     )
 
 

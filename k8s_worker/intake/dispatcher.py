@@ -22,6 +22,7 @@ from oslo_messaging.rpc.dispatcher import NoSuchMethod, UnsupportedVersion
 
 from k8s_worker.intake.handler import Handler
 from k8s_worker.intake.request import RpcRequest
+from k8s_worker.wire.context import REQUEST_VERSION
 from rpc import contract
 
 _REMOTE_POSTFIX = "_Remote"
@@ -94,7 +95,11 @@ class Dispatcher:
 
     async def invoke(self, prepared: Prepared) -> Any:
         assert prepared.method is not None
-        return await prepared.method(prepared.request.ctx, **prepared.kwargs)
+        token = REQUEST_VERSION.set(prepared.request.version)
+        try:
+            return await prepared.method(prepared.request.ctx, **prepared.kwargs)
+        finally:
+            REQUEST_VERSION.reset(token)
 
 
 def serialize_failure(exc: BaseException) -> dict[str, Any]:

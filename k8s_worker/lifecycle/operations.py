@@ -337,7 +337,14 @@ class Operations:
                 restored.append(f"{vdu}: {have} -> {want}")
         return restored
 
-    async def drift(self, rec: VnfRecord, *, repair: bool, full: bool) -> list[Drift]:
+    async def drift(
+        self,
+        rec: VnfRecord,
+        *,
+        repair: bool,
+        full: bool,
+        known: set[str] | frozenset[str] = frozenset(),
+    ) -> list[Drift]:
         """What drifted in the VNF's objects (see ``lifecycle.drift``), put back
         when ``repair``: replicas always looked at (the caches), missing objects
         when ``full`` or when a Deployment is missing from the cache."""
@@ -361,7 +368,9 @@ class Operations:
             if full:
                 drifted_objects += await edited_objects(rec, objects, rendered)
             for drifted, obj in drifted_objects:
-                if repair:
+                # An edit already repaired once stays found while the other
+                # manager keeps fields of its own there: not applied again.
+                if repair and not (drifted.change.startswith("edited") and drifted.key in known):
                     # Server-side apply with force: the fields this worker owns
                     # come back (and with them their ownership).
                     await objects.apply([obj], vnf_id=rec.vnf_id)
@@ -567,7 +576,9 @@ class Operations:
         if not ns:
             return Done({"deleted": 0})  # never reached the cluster
         grace = op.args.get("graceful_timeout")
-        if grace is not None and "graceful" not in op.progress:
+        if grace is not None:
+            # Every pass (a pod or ReplicaSet created while the first ran is
+            # caught too; pods already being deleted are left to their grace).
             # The pods get exactly graceful_timeout seconds to stop (0: at once),
             # whatever their own terminationGracePeriodSeconds; the terminate
             # waits for them below, as for every other object.

@@ -26,9 +26,12 @@ async def apply_update_spec(
     ``fence`` raises when this replica may no longer write for the VNF."""
     changed = False
     # What a rollback restores (restore_previous_spec).
-    op.progress["previousSpec"] = {
-        k: rec.spec[k] for k in ("vnfdRef", "vnfd", "config") if rec.spec.get(k) is not None
-    }
+    # Taken once: a pass re-run after a lost write sees the new spec already.
+    op.progress.setdefault(
+        "previousSpec",
+        {k: rec.spec[k] for k in ("vnfdRef", "vnfd", "config") if rec.spec.get(k) is not None},
+    )
+    op.progress.setdefault("previousReplicas", dict(rec.desired_replicas))
     new_ref = op.args.get("vnfdRef")
     current_ref = rec.spec.get("vnfdRef")
     if is_ref(new_ref) and (current_ref or {}).get("sha256") != new_ref["sha256"]:
@@ -103,6 +106,10 @@ async def restore_previous_spec(
                 rec.spec.pop(key, None)
         fence(rec)
         rec = (await store.write_spec(rec)).keep_status(rec)
+    replicas = op.progress.get("previousReplicas")
+    if isinstance(replicas, dict):
+        rec.desired_replicas.clear()
+        rec.desired_replicas.update({str(k): int(v) for k, v in replicas.items()})
     op.progress["restored"] = True
     op.progress.pop("applied", None)
     return rec

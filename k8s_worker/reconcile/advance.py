@@ -144,7 +144,7 @@ class OperationAdvancer:
                     refused = OperationFailed(exc.error_type, exc.message, vnf_status=None)
             op.state = OpState.PROCESSING
             op.started_at = utcnow()
-            self.op_clock.started_here(op.op_id)
+            self.op_clock.started_here(op)
             rec.save_operation(op)
             rec.emit(f"vnf.{op.operation}.start", op.payload())
             rec.set_status(pending_status(op), reason=f"{op.operation} {op.op_id} started")
@@ -198,10 +198,11 @@ class OperationAdvancer:
             return 0.0 if rec.current() else None
         assert isinstance(outcome, Waiting)
         elapsed = self.op_clock.age(op)
-        if elapsed > self.operation_timeout:
+        limit = self._timeout_of(op)
+        if elapsed > limit:
             timeout = OperationFailed(
                 "Timeout",
-                f"{op.operation} did not finish in {self.operation_timeout:.0f}s: {outcome.reason}",
+                f"{op.operation} did not finish in {limit:.0f}s: {outcome.reason}",
             )
             await self._end_failed(rec, op, timeout, reason=outcome.reason)
             return None
@@ -210,7 +211,15 @@ class OperationAdvancer:
             rec.waiting = outcome.reason
             rec.save_operation(op)
             await self.records.write(rec)
-        return max(1.0, self.operation_timeout - elapsed + 0.5)
+        return max(1.0, limit - elapsed + 0.5)
+
+    def _timeout_of(self, op: Operation) -> float:
+        """The operation's time limit: ``operation_timeout``, and for a terminate
+        at least its pods' ``graceful_timeout`` and half a minute more."""
+        grace = op.args.get("graceful_timeout") if op.kind == OperationKind.TERMINATE else None
+        if isinstance(grace, int) and not isinstance(grace, bool):
+            return max(self.operation_timeout, grace + 30.0)
+        return self.operation_timeout
 
     # -- FAILED_TEMP: parked until retried, rolled back or failed ------------------------
     async def _parked(
@@ -234,17 +243,30 @@ class OperationAdvancer:
         log = LOG.bind(vnf_id=rec.vnf_id, op_id=op.op_id, operation=op.operation, by=action_id)
         if action == "fail":
             op.state = OpState.FAILED
+            if op.kind == OperationKind.SCALE:
+                # The record wants what it had: drift repair must not finish the scale.
+                for vdu, target in (op.progress.get("targets") or {}).items():
+                    rec.desired_replicas[vdu] = int(target["old"])
             rec.save_operation(op)
             rec.emit(
                 f"vnf.{op.operation}.error", {**op.payload(), "error": op.error}, priority="ERROR"
             )
-            status, reason = self._observed(rec)
-            rec.set_status(status, reason=reason)
+            if op.kind in (
+                OperationKind.INSTANTIATE,
+                OperationKind.TERMINATE,
+                OperationKind.UPDATE,
+            ):
+                # Half done: ERROR, which drift repair leaves alone (it would
+                # otherwise re-create what a terminate deleted, or finish an apply).
+                rec.set_status(VnfStatus.ERROR, reason=f"{op.operation} {op.op_id} failed")
+            else:
+                status, reason = self._observed(rec)
+                rec.set_status(status, reason=reason)
             log.info("operation.marked_failed")
             await self._finish(rec, op)
             return None, None
-        self.op_clock.started_here(op.op_id)
         op.started_at = utcnow()
+        self.op_clock.started_here(op)
         if action == "retry":
             op.state = OpState.PROCESSING
             op.progress["retry_op_id"] = action_id
@@ -366,7 +388,7 @@ class OperationAdvancer:
     ) -> None:
         """FAILED, or FAILED_TEMP (parked) when the failure is temporary and the
         operation was not being rolled back; either way one ``.error``."""
-        parks = exc.temporary and op.state != OpState.ROLLING_BACK and not keep_status
+        parks = exc.temporary and op.parks and op.state != OpState.ROLLING_BACK and not keep_status
         op.state = OpState.FAILED_TEMP if parks else OpState.FAILED
         if parks:
             op.progress["parkedAt"] = utcnow()
@@ -390,7 +412,7 @@ class OperationAdvancer:
             rec.set_status(status, reason=reason)
 
     async def _finish(self, rec: VnfRecord, op: Operation) -> None:
-        self.op_clock.forget(op.op_id)
+        self.op_clock.forget(op)
         rec.waiting = None
         rec = await self.records.write(rec)
         flushed = await self.records.flush(rec)

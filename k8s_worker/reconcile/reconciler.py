@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
-from k8s_worker.kube import KubeConflict, KubeError
+from k8s_worker.kube import KubeConflict, KubeError, KubeRejected
 from k8s_worker.kube.fence import WRITE_FENCE, Fenced
 from k8s_worker.lifecycle.drift import EVENT_TYPE as DRIFT_EVENT
 from k8s_worker.lifecycle.operations import Operations
@@ -193,7 +193,8 @@ class Reconciler:
             await self.observe(rec)
             # An idle VNF is looked at again for drift (a Service deleted by hand
             # brings no event: only pods and Deployments are watched).
-            return _sooner(retry, self.drift_interval or None)
+            observed = rec.status in OBSERVED_STATUSES
+            return _sooner(retry, (self.drift_interval or None) if observed else None)
         after = await self.advancer.advance(rec, op)
         return _sooner(after, retry)
 
@@ -284,8 +285,14 @@ class Reconciler:
             self._drift_checked[rec.vnf_id] = now
             if len(self._drift_checked) > 100_000:
                 self._drift_checked.clear()
-        found = await self.ops.drift(rec, repair=self.repair_drift, full=full)
         before = set(rec.drift_reported)
+        try:
+            found = await self.ops.drift(rec, repair=self.repair_drift, full=full, known=before)
+        except (OperationFailed, KubeRejected) as exc:
+            # A repair the cluster refuses (an unlabelled object of the same
+            # name, a 403) must not keep the status from being observed.
+            LOG.warning("vnf.drift_not_repaired", vnf_id=rec.vnf_id, error=str(exc))
+            return False
         keys = {d.key for d in found}
         if not full:
             # Missing objects were not looked for in this pass: not gone.

@@ -37,20 +37,27 @@ class OperationClock:
     ) -> None:
         self.clock_tolerance = clock_tolerance
         self.monotonic = monotonic
-        #: op_id -> (monotonic time first seen processing, whether started here).
-        self._seen: dict[str, tuple[float, bool]] = {}
+        #: (op_id, started_at) -> (monotonic time first seen, whether started here):
+        #: a retry or rollback starts the operation again (a new started_at), and
+        #: is timed afresh on every replica.
+        self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
 
-    def started_here(self, op_id: str) -> None:
-        self._seen[op_id] = (self.monotonic(), True)
+    @staticmethod
+    def _key(op: Operation) -> tuple[str, str]:
+        return op.op_id, op.started_at or ""
 
-    def forget(self, op_id: str) -> None:
-        self._seen.pop(op_id, None)
+    def started_here(self, op: Operation) -> None:
+        self._seen[self._key(op)] = (self.monotonic(), True)
+
+    def forget(self, op: Operation) -> None:
+        for key in [k for k in self._seen if k[0] == op.op_id]:
+            del self._seen[key]
 
     def age(self, op: Operation) -> float:
-        """Seconds the operation has run, for its timeout."""
+        """Seconds the operation has run (since its last start), for its timeout."""
         if len(self._seen) > self.LIMIT:
             self._seen.clear()
-        first, here = self._seen.setdefault(op.op_id, (self.monotonic(), False))
+        first, here = self._seen.setdefault(self._key(op), (self.monotonic(), False))
         watched = self.monotonic() - first
         if here:
             return watched

@@ -130,6 +130,10 @@ class Operation:
     error: dict[str, str] | None = None
     detail: dict[str, Any] | None = None
     request_id: str | None = None  # of the RPC that asked for it, for the logs
+    #: Its caller handles FAILED_TEMP (sent at contract 1.2 or later): a failure
+    #: retrying could fix parks it.  Otherwise (older callers, policies) such a
+    #: failure ends it FAILED, as before, so nothing waits for a retry no one sends.
+    parks: bool = False
 
     @classmethod
     def new(
@@ -140,9 +144,11 @@ class Operation:
         args: dict[str, Any],
         automatic: bool = False,
         request_id: str | None = None,
+        parks: bool = False,
     ) -> Operation:
         now = utcnow()
         return cls(
+            parks=parks,
             op_id=op_id,
             operation=operation,
             state=OpState.STARTING,
@@ -167,6 +173,7 @@ class Operation:
             error=d.get("error"),
             detail=d.get("detail"),
             request_id=d.get("requestId"),
+            parks=bool(d.get("parks")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,6 +191,7 @@ class Operation:
             ("error", self.error),
             ("detail", self.detail),
             ("requestId", self.request_id),
+            ("parks", True if self.parks else None),
         ):
             if value is not None:
                 d[key] = value

@@ -7,11 +7,18 @@ worker keeps all of them (the handler may need ``request_id`` or
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from k8s_worker.wire.redact import redact
+
+#: The contract version the RPC being served was sent at (set by the intake):
+#: what the caller understands (a 1.2 caller can retry a FAILED_TEMP operation).
+REQUEST_VERSION: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "rpc_request_version", default="1.0"
+)
 
 CONTEXT_PREFIX = "_context_"
 

@@ -62,3 +62,11 @@ def test_an_operation_stamped_in_the_future_counts_from_when_it_was_first_seen()
     clock = _clock(30)
     op = _op(-3600)  # stamped by a clock an hour ahead
     assert 0 <= clock.age(op) < 1
+
+
+def test_a_retried_operation_is_timed_from_its_new_start_on_every_replica() -> None:
+    clock = _clock(0)
+    first = _op(500)  # watched here during its first attempt
+    assert clock.age(first) > 499
+    retried = _op(1)  # the same op_id, started again by another replica
+    assert 0.5 < clock.age(retried) < 2, "not the first attempt's age"

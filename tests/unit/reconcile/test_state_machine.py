@@ -57,7 +57,9 @@ class ScriptedOperations:
     async def restore_replicas(self, rec: VnfRecord) -> list[str]:
         return []
 
-    async def drift(self, rec: VnfRecord, *, repair: bool, full: bool) -> list[Any]:
+    async def drift(
+        self, rec: VnfRecord, *, repair: bool, full: bool, known: Any = frozenset()
+    ) -> list[Any]:
         return []
 
     async def roll_back(self, rec: VnfRecord, op: Operation) -> Outcome:
@@ -111,8 +113,9 @@ async def setup(
     return kube, store, reconciler, published, operations
 
 
-def op(op_id: str, operation: str, **args: Any) -> Operation:
-    return Operation.new(op_id=op_id, operation=operation, args=args)
+def op(op_id: str, operation: str, *, parks: bool = True, **args: Any) -> Operation:
+    """A journaled operation; ``parks``: its caller handles FAILED_TEMP (1.2)."""
+    return Operation.new(op_id=op_id, operation=operation, args=args, parks=parks)
 
 
 async def test_a_terminate_supersedes_the_operations_queued_before_it_then_the_record_goes() -> (
@@ -304,3 +307,17 @@ async def test_a_failure_retrying_cannot_fix_is_final_at_once() -> None:
     await reconciler.handle("vnf-1")
     (final,) = _finals(published, "instantiate")
     assert final["operation_state"] == "FAILED"
+
+
+async def test_an_older_callers_operation_fails_as_before_instead_of_parking() -> None:
+    _, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate", parks=False)],
+        {"instantiate": Waiting("pods not ready")},
+        operation_timeout=0.0,
+    )
+    await reconciler.handle("vnf-1")
+    await reconciler.handle("vnf-1")
+    (final,) = _finals(published, "instantiate")
+    assert final["operation_state"] == "FAILED" and final["error"]["type"] == "Timeout"
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.current() is None, "nothing waits for a retry"
