@@ -174,6 +174,73 @@ async def test_sigkill_during_instantiate_another_replica_completes_it(
         events.stop()
 
 
+async def test_sigkill_during_a_rollback_another_replica_finishes_it(
+    fleet, transport_url, kube_api, namespace
+):
+    from tests.functional.test_failing_well import _quota
+
+    for host in ("ra", "rb"):
+        await fleet.start(host)
+    events = Events(transport_url, fleet.names)
+    conductor = Conductor(transport_url, fleet.names)
+    apps = client.AppsV1Api(kube_api)
+    vnf_id = str(uuid.uuid4())
+    selector = f"{LABEL_VNF_ID}={vnf_id}"
+    hold = {"metadata": {"finalizers": ["tkw.test/hold"]}}
+    try:
+        await _quota(kube_api, namespace, 0)  # its pods are refused: it parks
+        vnf = {"id": vnf_id, "name": "rb", "tenant_id": "tenant-1", "vnfd": VNFD}
+        await conductor("instantiate_vnf", op_id="rb-i", vnf={**vnf, "namespace": namespace})
+        (parked,) = await events.wait(vnf_id, "vnf.instantiate.error", within=60)
+        assert parked["payload"]["operation_state"] == "FAILED_TEMP"
+        # A finalizer holds the Deployment's deletion: the rollback stays open.
+        (dep,) = (await apps.list_namespaced_deployment(namespace, label_selector=selector)).items
+        await apps.patch_namespaced_deployment(dep.metadata.name, namespace, hold)
+        await conductor("rollback_operation", vnf_id=vnf_id, op_id="rb-r", target_op_id="rb-i")
+        for _ in range(300):
+            dep = await apps.read_namespaced_deployment(dep.metadata.name, namespace)
+            if dep.metadata.deletion_timestamp is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert dep.metadata.deletion_timestamp is not None, "the rollback is deleting"
+        owner = await _owner(kube_api, fleet.names, vnf_id)
+        assert owner in fleet.workers
+        await fleet.workers[owner].kill()  # SIGKILL, mid-rollback
+        await apps.patch_namespaced_deployment(
+            dep.metadata.name, namespace, {"metadata": {"finalizers": None}}
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        finals: list[dict] = []
+        while not finals:
+            assert loop.time() < deadline, events.of(vnf_id)
+            finals = [
+                e
+                for e in events.of(vnf_id, "vnf.instantiate.error")
+                if e["payload"]["operation_state"] == "ROLLED_BACK"
+            ]
+            await asyncio.sleep(0.2)
+        assert await _owner(kube_api, fleet.names, vnf_id) != owner
+        await asyncio.sleep(2)
+        finals = [
+            e
+            for e in events.of(vnf_id, "vnf.instantiate.error")
+            if e["payload"]["operation_state"] == "ROLLED_BACK"
+        ]
+        assert len({e["payload"]["sequence"] for e in finals}) == 1, "exactly one final event"
+        info = await conductor("get_vnf", vnf_id=vnf_id)
+        assert info["status"] == "NOT_INSTANTIATED"
+    finally:
+        events.stop()
+        with contextlib.suppress(client.ApiException):
+            for d in (
+                await apps.list_namespaced_deployment(namespace, label_selector=selector)
+            ).items:
+                await apps.patch_namespaced_deployment(
+                    d.metadata.name, namespace, {"metadata": {"finalizers": None}}
+                )
+
+
 async def _await_consumers(amqp_url: str, queue: str, *, count: int, within: float) -> None:
     """Wait until ``queue`` exists with at least ``count`` consumers."""
     deadline = asyncio.get_running_loop().time() + within
