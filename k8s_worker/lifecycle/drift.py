@@ -79,13 +79,14 @@ def foreign_editors(obj: dict[str, Any]) -> list[str]:
     return sorted(set(editors))
 
 
-async def edited_objects(
-    rec: VnfRecord, objects: VnfObjects, rendered: list[dict[str, Any]]
-) -> list[tuple[Drift, dict[str, Any]]]:
-    """Objects of the rendering that another manager changed: (drift, the
-    object to apply again)."""
+Live = dict[tuple[str, str], dict[str, Any]]
+
+
+async def live_objects(rec: VnfRecord, objects: VnfObjects, rendered: list[dict[str, Any]]) -> Live:
+    """The VNF's objects in the cluster, by (kind, name): its Deployments from
+    the cache, and one LIST per other kind its rendering has."""
     ns = rec.placed_namespace
-    live: dict[tuple[str, str], dict[str, Any]] = {
+    live: Live = {
         ("Deployment", d["metadata"]["name"]): d for d in objects.vnf_deployments(rec.vnf_id, ns)
     }
     kinds = {o["kind"] for o in rendered}
@@ -95,48 +96,31 @@ async def edited_objects(
                 KINDS[kind], namespace=ns, selector=vnf_selector(rec.vnf_id)
             )
             live.update({(kind, o["metadata"]["name"]): o for o in items})
-    found = []
-    for obj in rendered:
-        current = live.get((obj["kind"], obj["metadata"]["name"]))
-        if current is None:
-            continue
-        editors = foreign_editors(current)
-        if editors:
-            found.append(
-                (
-                    Drift(obj["kind"], obj["metadata"]["name"], f"edited by {', '.join(editors)}"),
-                    obj,
-                )
-            )
-    return found
+    return live
 
 
-async def missing_objects(
-    rec: VnfRecord, objects: VnfObjects, rendered: list[dict[str, Any]]
+def missing_objects(
+    rendered: list[dict[str, Any]], live: Live
 ) -> list[tuple[Drift, dict[str, Any]]]:
-    """Objects of ``rendered`` (the VNF's rendering) that are not in the
-    cluster: (drift, the object to apply)."""
-    ns = rec.placed_namespace
-    present: set[tuple[str, str]] = {
-        ("Deployment", d["metadata"]["name"]) for d in objects.vnf_deployments(rec.vnf_id, ns)
-    }
-    kinds = {o["kind"] for o in rendered}
-    for kind in LISTED_KINDS:
-        if kind in kinds:
-            items, _ = await objects.kube.list(
-                KINDS[kind], namespace=ns, selector=vnf_selector(rec.vnf_id)
-            )
-            present |= {(kind, o["metadata"]["name"]) for o in items}
+    """Objects of ``rendered`` (the VNF's rendering) that are not ``live``:
+    (drift, the object to apply)."""
     return [
         (Drift(o["kind"], o["metadata"]["name"], "re-created"), o)
         for o in rendered
-        if (o["kind"], o["metadata"]["name"]) not in present
+        if (o["kind"], o["metadata"]["name"]) not in live
     ]
 
 
-def to_report(rec: VnfRecord, found: list[Drift]) -> list[Drift]:
-    """The findings not reported yet; the record remembers the current ones
-    (a finding that is gone may be reported again if it comes back)."""
-    before = set(rec.drift_reported)
-    rec.drift_reported = sorted({d.key for d in found})
-    return [d for d in found if d.key not in before]
+def edited_objects(
+    rendered: list[dict[str, Any]], live: Live
+) -> list[tuple[Drift, dict[str, Any]]]:
+    """Objects of ``rendered`` another manager changed: (drift, the object to
+    apply again)."""
+    found = []
+    for obj in rendered:
+        current = live.get((obj["kind"], obj["metadata"]["name"]))
+        editors = foreign_editors(current) if current is not None else []
+        if editors:
+            change = f"edited by {', '.join(editors)}"
+            found.append((Drift(obj["kind"], obj["metadata"]["name"], change), obj))
+    return found

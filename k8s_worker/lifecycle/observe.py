@@ -10,6 +10,7 @@ derived from every VDU at once, never from a single event.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,6 @@ def replica_failure(dep: Obj, *, since: str | None = None) -> str | None:
 
 
 def _epoch(stamp: str) -> float:
-    import datetime as dt
-
     try:
         return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -20,7 +20,13 @@ from typing import Any
 import structlog
 
 from k8s_worker.kube import KubeNotFound, KubeRejected
-from k8s_worker.lifecycle.drift import Drift, edited_objects, missing_objects, replica_drift
+from k8s_worker.lifecycle.drift import (
+    Drift,
+    edited_objects,
+    live_objects,
+    missing_objects,
+    replica_drift,
+)
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
     deployment_ready,
@@ -317,26 +323,6 @@ class Operations:
             raise OperationFailed("InvalidVnfd", str(VnfdError(problems)))
         return objects
 
-    async def restore_replicas(self, rec: VnfRecord) -> list[str]:
-        """Scale back every Deployment whose replicas differ from the record's
-        (a stale owner's late write, or a hand-made scale: the record is the
-        desired state); what was restored, as ``"VDU: 1 -> 2"``."""
-        ns = rec.placed_namespace
-        if not ns:
-            return []
-        restored = []
-        for vdu, want in sorted(rec.desired_replicas.items()):
-            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
-            if dep is None or dep["metadata"].get("deletionTimestamp"):
-                continue
-            have = int((dep.get("spec") or {}).get("replicas", want))
-            if have != want:
-                await self.objects_of(rec).scale(
-                    namespace=ns, deployment=dep["metadata"]["name"], replicas=want
-                )
-                restored.append(f"{vdu}: {have} -> {want}")
-        return restored
-
     async def drift(
         self,
         rec: VnfRecord,
@@ -364,9 +350,10 @@ class Operations:
         if full or set(rec.desired_replicas) - cached:
             translation = await self.translation(rec)
             rendered = await self.rendered(rec, translation, ns)
-            drifted_objects = await missing_objects(rec, objects, rendered)
+            live = await live_objects(rec, objects, rendered)
+            drifted_objects = missing_objects(rendered, live)
             if full:
-                drifted_objects += await edited_objects(rec, objects, rendered)
+                drifted_objects += edited_objects(rendered, live)
             for drifted, obj in drifted_objects:
                 # An edit already repaired once stays found while the other
                 # manager keeps fields of its own there: not applied again.

@@ -20,22 +20,35 @@ CRD_NAME = f"vnfs.{VNF_GROUP}"
 _OPEN_OBJECT: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
-def crd_manifest() -> dict[str, Any]:
+def namespaced_crd(
+    *,
+    kind: str,
+    plural: str,
+    columns: list[tuple[str, str, str]],
+    description: str,
+    required: list[str],
+    short_names: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A namespaced CRD of the worker's group with a status subresource, open
+    spec and status objects (``required`` string fields in the spec) and
+    ``kubectl get`` columns as (name, type, jsonPath)."""
+    names: dict[str, Any] = {
+        "kind": kind,
+        "listKind": f"{kind}List",
+        "plural": plural,
+        "singular": kind.lower(),
+    }
+    if short_names:
+        names["shortNames"] = list(short_names)
+    names["categories"] = ["tacker"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
+        "metadata": {"name": f"{plural}.{VNF_GROUP}"},
         "spec": {
             "group": VNF_GROUP,
             "scope": "Namespaced",
-            "names": {
-                "kind": "Vnf",
-                "listKind": "VnfList",
-                "plural": "vnfs",
-                "singular": "vnf",
-                "shortNames": ["vnf"],
-                "categories": ["tacker"],
-            },
+            "names": names,
             "versions": [
                 {
                     "name": VNF_VERSION,
@@ -43,27 +56,18 @@ def crd_manifest() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": "Name", "type": "string", "jsonPath": ".spec.name"},
-                        {"name": "Status", "type": "string", "jsonPath": ".status.status"},
-                        {"name": "Tenant", "type": "string", "jsonPath": ".spec.tenantId"},
-                        {"name": "Namespace", "type": "string", "jsonPath": ".spec.namespace"},
-                        {"name": "Last-Op", "type": "string", "jsonPath": ".status.lastOperation"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {"name": name, "type": type_, "jsonPath": path}
+                        for name, type_, path in columns
                     ],
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A containerized VNF managed by tacker-k8s-worker.",
+                            "description": description,
                             "properties": {
                                 "spec": {
                                     **_OPEN_OBJECT,
-                                    "required": ["vnfId", "tenantId"],
-                                    "properties": {
-                                        "vnfId": {"type": "string"},
-                                        "name": {"type": "string"},
-                                        "tenantId": {"type": "string"},
-                                        "namespace": {"type": "string"},
-                                    },
+                                    "required": required,
+                                    "properties": {field: {"type": "string"} for field in required},
                                 },
                                 "status": _OPEN_OBJECT,
                             },
@@ -73,6 +77,27 @@ def crd_manifest() -> dict[str, Any]:
             ],
         },
     }
+
+
+def crd_manifest() -> dict[str, Any]:
+    manifest = namespaced_crd(
+        kind="Vnf",
+        plural="vnfs",
+        short_names=("vnf",),
+        columns=[
+            ("Name", "string", ".spec.name"),
+            ("Status", "string", ".status.status"),
+            ("Tenant", "string", ".spec.tenantId"),
+            ("Namespace", "string", ".spec.namespace"),
+            ("Last-Op", "string", ".status.lastOperation"),
+            ("Age", "date", ".metadata.creationTimestamp"),
+        ],
+        description="A containerized VNF managed by tacker-k8s-worker.",
+        required=["vnfId", "tenantId"],
+    )
+    spec = manifest["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"].update({"name": {"type": "string"}, "namespace": {"type": "string"}})
+    return manifest
 
 
 async def install_crd(

@@ -27,7 +27,7 @@ from k8s_worker.vims.validate import (
     normalized_endpoint,
     validate_vim,
 )
-from rpc.exceptions import Forbidden, InvalidArguments, VimNotFound, VimRefused
+from rpc.exceptions import Forbidden, InvalidArguments, VimInUse, VimNotFound, VimRefused
 
 LOG = structlog.get_logger(__name__)
 TENANT_LABEL = "tacker.openstack.org/tenant-id"
@@ -331,8 +331,6 @@ class VimRegistry:
         return self.describe(updated, warning=facts.warning, version=facts.version)
 
     async def deregister(self, caller: Caller, vim_id: str) -> None:
-        from rpc.exceptions import VimInUse
-
         record = await self.owned(vim_id, caller)
         users = await self.in_use(vim_id) if self.in_use is not None else 0
         if users:
@@ -459,8 +457,6 @@ class VimRegistry:
                 reason="VimExists",
                 vim_id=vim_id,
             )
-        if not (caller.admin or self.settings.tenant_registration):
-            raise Forbidden("only an admin may refresh a VIM's credentials")
         update = {
             k: v
             for k, v in args.items()

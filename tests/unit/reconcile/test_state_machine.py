@@ -54,9 +54,6 @@ class ScriptedOperations:
     async def policies(self, rec: VnfRecord) -> Any:
         raise OperationFailed("NoPolicies", "none in these tests")
 
-    async def restore_replicas(self, rec: VnfRecord) -> list[str]:
-        return []
-
     async def drift(
         self, rec: VnfRecord, *, repair: bool, full: bool, known: Any = frozenset()
     ) -> list[Any]:
