@@ -221,7 +221,9 @@ def required_permissions(conf: cfg.ConfigOpts) -> list[Permission]:
             perms += [Permission(v, "limitranges", "", ns) for v in ("get", "patch")]
     # Secret-looking VNF parameters live in a Secret beside the record, and a
     # terminated VNF's op_ids in a tombstone ConfigMap there.
-    perms += [Permission(v, "secrets", "", rec) for v in ("get", "create", "patch", "delete")]
+    perms += [
+        Permission(v, "secrets", "", rec) for v in ("get", "list", "create", "patch", "delete")
+    ]
     perms += [
         Permission(v, "configmaps", "", rec) for v in ("get", "list", "create", "patch", "delete")
     ]

@@ -32,9 +32,11 @@ from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
 from k8s_worker.lifecycle.sites import Site, Sites
 from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
+from k8s_worker.lifecycle.workloads import WorkloadWatch
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
 from k8s_worker.notify.notifier import Notifier, NotifierSettings
+from k8s_worker.packages import PackageLimits
 from k8s_worker.policy.engine import PolicyEngine
 from k8s_worker.preflight import StartupError
 from k8s_worker.reconcile.reconciler import Reconciler
@@ -185,7 +187,17 @@ class Worker:
             self.informers.append(nodes.informer)
             node_status = nodes.status
 
-        vnf_objects = VnfObjects(kube=kube, pods=pods, deployments=deployments)
+        vnf_objects = VnfObjects(
+            kube=kube,
+            pods=pods,
+            deployments=deployments,
+            workloads=WorkloadWatch(
+                kube=kube,
+                route=self._route,
+                namespaces=namespaces,
+                inactivity_seconds=kconf.watch_inactivity_seconds,
+            ),
+        )
         namespace_policy, pod_rules = tenancy_settings(self.conf)
         host = self.conf.k8s_worker.host
         vim_settings = VimSettings.from_conf(self.conf)
@@ -311,6 +323,12 @@ class Worker:
                     kube=kube,
                     max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
                     max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
+                    package_limits=PackageLimits(
+                        max_bytes=self.conf.limits.max_package_bytes,
+                        max_files=self.conf.limits.max_package_files,
+                        max_expanded_bytes=self.conf.limits.max_package_expanded_bytes,
+                        max_ratio=self.conf.limits.max_package_ratio,
+                    ),
                     max_pending_operations=self.conf.limits.max_pending_operations,
                     max_record_bytes=self.conf.limits.max_record_bytes,
                     cached_records=records.items,

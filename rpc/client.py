@@ -95,14 +95,29 @@ class K8sWorkerClient:
         op_id: str,
         vim_id: str | None = None,
         vim_connection_info: dict[str, Any] | None = None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
         """``vim_id`` (a registered VIM) or ``vim_connection_info`` (Tacker v2's
-        form) place the VNF on a VIM (contract 1.1); neither: the default VIM."""
+        form) place the VNF on a VIM (contract 1.1); neither: the default VIM.
+        ``package`` (a base64 CSAR zip, or path -> text) with Tacker v2's
+        ``flavour_id``, ``instantiation_level_id`` and ``additional_params``
+        (``lcm-kubernetes-def-files``, ``namespace``) replaces ``vnf["vnfd"]``
+        (contract 1.3)."""
         self._send(
             ctxt,
             "instantiate_vnf",
             self._args(
-                vnf=vnf, op_id=op_id, vim_id=vim_id, vim_connection_info=vim_connection_info
+                vnf=vnf,
+                op_id=op_id,
+                vim_id=vim_id,
+                vim_connection_info=vim_connection_info,
+                package=package,
+                flavour_id=flavour_id,
+                instantiation_level_id=instantiation_level_id,
+                additional_params=additional_params,
             ),
         )
 
@@ -160,9 +175,25 @@ class K8sWorkerClient:
         op_id: str,
         vnfd: str | dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
+        """A new VNFD, config, or package version (contract 1.3) to roll to."""
         self._send(
-            ctxt, "update_vnf", self._args(vnf_id=vnf_id, op_id=op_id, vnfd=vnfd, config=config)
+            ctxt,
+            "update_vnf",
+            self._args(
+                vnf_id=vnf_id,
+                op_id=op_id,
+                vnfd=vnfd,
+                config=config,
+                package=package,
+                flavour_id=flavour_id,
+                instantiation_level_id=instantiation_level_id,
+                additional_params=additional_params,
+            ),
         )
 
     def alarm(

@@ -22,10 +22,12 @@ EXCHANGE = "tacker"
 #: The Target version clients send (the lowest version that has every method).
 TARGET_VERSION = "1.0"
 #: The highest 1.x version this code serves (1.N): it accepts any 1.M, M <= N.
-SERVED_VERSION = "1.2"
+SERVED_VERSION = "1.3"
 #: From this version on a caller handles FAILED_TEMP (retry, rollback, fail
 #: operation): its operations park on a failure retrying could fix.
 FAILED_TEMP_VERSION = "1.2"
+#: From this version on instantiate_vnf and update_vnf take a CNF package.
+PACKAGE_VERSION = "1.3"
 NAMESPACE: str | None = None
 PING_METHOD = "oslo_rpc_server_ping"
 
@@ -60,6 +62,9 @@ LIST_MAX = 100
 STEPS_MAX = 1000
 GRACEFUL_TIMEOUT_MAX = 86400
 VNFD_MAX_CHARS = 16 * 1024 * 1024
+#: A package as sent (base64 of a zip is 4/3 of it); the worker's [limits] decide.
+PACKAGE_MAX_CHARS = 64 * 1024 * 1024
+ADDITIONAL_PARAMS_MAX_BYTES = 256 * 1024
 
 
 def nonempty_str(path: str, value: Any, *, max_len: int = NAME_MAX) -> str:
@@ -115,6 +120,17 @@ def vnfd(path: str, value: Any) -> str | dict[str, Any]:
         # keeps a client from sending what no worker would take.
         return nonempty_str(path, value, max_len=VNFD_MAX_CHARS)
     raise ValueError(f"must be TOSCA YAML text or an object, got {_type_name(value)}")
+
+
+def package(path: str, value: Any) -> str | dict[str, Any]:
+    """A CNF package: a base64 CSAR zip, or a mapping of artifact path -> text."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+    if isinstance(value, str):
+        return nonempty_str(path, value, max_len=PACKAGE_MAX_CHARS)
+    raise ValueError(f"must be a base64 CSAR zip or an object, got {_type_name(value)}")
 
 
 def str_list(path: str, value: Any) -> list[str]:
@@ -217,6 +233,8 @@ class MethodSpec:
     since: str = "1.0"
     #: The argument naming the VNF (a dotted path), the key of per-VNF ordering.
     vnf_key: str | None = "vnf_id"
+    #: A check across arguments (after each one's own): InvalidArguments.
+    together: Callable[[dict[str, Any]], None] | None = None
 
     def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
         """The arguments with defaults filled in, or InvalidArguments naming the field."""
@@ -225,7 +243,10 @@ class MethodSpec:
         if not isinstance(args, Mapping):
             raise InvalidArguments(f"{self.name}: args: must be an object", field="args")
         try:
-            return _validate_fields("", self.fields, args, allow_extra=False)
+            out = _validate_fields("", self.fields, args, allow_extra=False)
+            if self.together is not None:
+                self.together(out)
+            return out
         except InvalidArguments as exc:
             field = exc.kwargs.get("field", "")
             raise InvalidArguments(f"{self.name}: {exc.message}", field=field) from None
@@ -288,6 +309,24 @@ _VIM_FIELDS = (
 )
 _OP_ID = Field("op_id", nonempty_str)
 
+
+def _vnfd_or_package(args: dict[str, Any]) -> None:
+    if args.get("package") is None and (args.get("vnf") or {}).get("vnfd") is None:
+        raise InvalidArguments("vnf.vnfd: is required (or send a package)", field="vnf.vnfd")
+
+#: Tacker v2's package fields of an InstantiateVnfRequest (and of an update).
+_PACKAGE_FIELDS = (
+    Field("package", package, required=False, since=PACKAGE_VERSION),
+    Field("flavour_id", nonempty_str, required=False, since=PACKAGE_VERSION),
+    Field("instantiation_level_id", nonempty_str, required=False, since=PACKAGE_VERSION),
+    Field(
+        "additional_params",
+        bounded_mapping(ADDITIONAL_PARAMS_MAX_BYTES),
+        required=False,
+        since=PACKAGE_VERSION,
+    ),
+)
+
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
@@ -301,7 +340,8 @@ METHODS: dict[str, MethodSpec] = {
                         Field("id", nonempty_str),
                         Field("name", nonempty_str),
                         Field("tenant_id", nonempty_str),
-                        Field("vnfd", vnfd),
+                        # Required unless a package is sent (the worker says so).
+                        Field("vnfd", vnfd, required=False),
                         Field("namespace", dns_label, required=False),
                         Field("params", bounded_mapping(PARAMS_MAX_BYTES), required=False),
                     ),
@@ -314,8 +354,10 @@ METHODS: dict[str, MethodSpec] = {
                     required=False,
                     since="1.1",
                 ),
+                *_PACKAGE_FIELDS,
             ),
             vnf_key="vnf.id",
+            together=_vnfd_or_package,
         ),
         MethodSpec(
             "terminate_vnf",
@@ -361,6 +403,7 @@ METHODS: dict[str, MethodSpec] = {
                 _OP_ID,
                 Field("vnfd", vnfd, required=False),
                 Field("config", bounded_mapping(CONFIG_MAX_BYTES), required=False),
+                *_PACKAGE_FIELDS,
             ),
         ),
         *(

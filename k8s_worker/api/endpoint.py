@@ -20,8 +20,9 @@ import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeUnavailable
 from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
-from k8s_worker.lifecycle.observe import deployment_ready, pod_ready
+from k8s_worker.lifecycle.observe import pod_ready, workload_ready
 from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
+from k8s_worker.packages import PackageError, PackageLimits, open_package
 from k8s_worker.policy.engine import add_alarm
 from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
 from k8s_worker.tenancy import tenant_label_value
@@ -92,7 +93,9 @@ class LifecycleEndpoint:
         cached_records: Callable[[], Iterable[dict[str, Any]]] | None = None,
         registry: VimRegistry | None = None,
         sites: Sites | None = None,
+        package_limits: PackageLimits | None = None,
     ) -> None:
+        self.package_limits = package_limits or PackageLimits()
         self.registry = registry  # None: only the default VIM (no registry served)
         self.sites = sites
         self.max_vnfd_bytes = max_vnfd_bytes
@@ -143,6 +146,33 @@ class LifecycleEndpoint:
                 "([limits] max_vnfd_bytes)",
                 field=field,
             )
+
+    async def _descriptor(
+        self,
+        *,
+        vnfd: Any,
+        package: Any,
+        request: dict[str, Any],
+        field: str,
+    ) -> tuple[Any, bool]:
+        """What the VNF's record will reference: its VNFD, or its package read
+        and checked (hashes, paths, ``[limits]``) with the request's package
+        fields; and whether it is kept in Secrets (a package's manifests may
+        hold Secrets).  InvalidArguments naming what is wrong otherwise."""
+        if package is None:
+            if vnfd is None:
+                raise InvalidArguments(f"{field}: give a vnfd or a package", field=field)
+            self._check_vnfd_size(vnfd, field=field)
+            return vnfd, False
+        if not isinstance(package, str | dict):
+            raise InvalidArguments(
+                "package: a base64 CSAR zip or a mapping of path -> text", field="package"
+            )
+        try:
+            opened = await asyncio.to_thread(open_package, package, limits=self.package_limits)
+        except PackageError as exc:
+            raise InvalidArguments(f"package: {exc}", field="package") from None
+        return {**opened.stored(), "request": request}, True
 
     async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
         """The VNF's record, if the caller may see it.  Another project's VNF is
@@ -269,11 +299,24 @@ class LifecycleEndpoint:
         op_id: str,
         vim_id: str | None = None,
         vim_connection_info: dict[str, Any] | None = None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
         vnf_id = str(vnf["id"])
         tenant_id = str(vnf["tenant_id"])
         self._authorize(ctx, tenant_id)
-        self._check_vnfd_size(vnf["vnfd"], field="vnf.vnfd")
+        descriptor = await self._descriptor(
+            vnfd=vnf.get("vnfd"),
+            package=package,
+            request=_package_request(
+                flavour_id=flavour_id,
+                instantiation_level_id=instantiation_level_id,
+                additional_params=additional_params,
+            ),
+            field="vnf.vnfd",
+        )
         op = _operation(ctx, op_id=op_id, kind=OperationKind.INSTANTIATE)
         if await self.store.get(vnf_id) is None:
             if op_id in await self.store.tombstone(vnf_id):
@@ -302,6 +345,7 @@ class LifecycleEndpoint:
                 if await self.store.get(vnf_id) is None:
                     await self._create_record(
                         vnf=vnf,
+                        descriptor=descriptor,
                         vnf_id=vnf_id,
                         tenant_id=tenant_id,
                         labels=labels,
@@ -314,6 +358,7 @@ class LifecycleEndpoint:
         self,
         *,
         vnf: dict[str, Any],
+        descriptor: tuple[Any, bool],
         vnf_id: str,
         tenant_id: str,
         labels: dict[str, str],
@@ -329,7 +374,7 @@ class LifecycleEndpoint:
         public, secret = split_secret_params(dict(vnf.get("params") or {}))
         # The descriptor first (by content, apart from the record), then the
         # record that references it.
-        vnfd_ref = await self.store.descriptors.put(vnf["vnfd"])
+        vnfd_ref = await self.store.descriptors.put(descriptor[0], secret=descriptor[1])
         rec = VnfRecord.new(
             namespace=self.store.namespace,
             vnf_id=vnf_id,
@@ -549,14 +594,27 @@ class LifecycleEndpoint:
         op_id: str,
         vnfd: str | dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
-        if vnfd is None and not config:
-            raise BadRequest("update_vnf needs a vnfd or a config")
+        if vnfd is None and package is None and not config:
+            raise BadRequest("update_vnf needs a vnfd, a package or a config")
         args: dict[str, Any] = {"vnfd": None, "config": config}
-        if vnfd is not None:
-            self._check_vnfd_size(vnfd, field="vnfd")
+        if vnfd is not None or package is not None:
+            stored, secret = await self._descriptor(
+                vnfd=vnfd,
+                package=package,
+                request=_package_request(
+                    flavour_id=flavour_id,
+                    instantiation_level_id=instantiation_level_id,
+                    additional_params=additional_params,
+                ),
+                field="vnfd",
+            )
             # Stored before it is journaled; the operation keeps its reference.
-            args["vnfdRef"] = await self.store.descriptors.put(vnfd)
+            args["vnfdRef"] = await self.store.descriptors.put(stored, secret=secret)
         await self._journal(
             ctx,
             vnf_id,
@@ -622,24 +680,36 @@ class LifecycleEndpoint:
         objects = await self._objects_of(rec, open_site=detail)
         deployments = {
             (d["metadata"].get("labels") or {}).get(LABEL_VDU): d
-            for d in (objects.vnf_deployments(rec.vnf_id, rec.placed_namespace) if objects else [])
+            for d in (objects.vnf_workloads(rec.vnf_id, rec.placed_namespace) if objects else [])
         }
         pods = objects.vnf_pods(rec.vnf_id, rec.placed_namespace) if objects else []
         vdus = []
         for name, desired in sorted(rec.desired_replicas.items()):
             dep = deployments.get(name) or {}
+            status = dep.get("status") or {}
             vdus.append(
                 {
                     "name": name,
                     "desired_replicas": desired,
-                    "ready_replicas": int((dep.get("status") or {}).get("readyReplicas", 0)),
+                    "ready_replicas": int(
+                        status.get("readyReplicas", status.get("numberReady", 0))
+                    ),
                     "deployment": (dep.get("metadata") or {}).get("name"),
-                    "ready": bool(dep) and deployment_ready(dep),
+                    "kind": dep.get("kind") or ("Deployment" if dep else None),
+                    "ready": bool(dep) and workload_ready(dep),
+                    "pods": sorted(
+                        p["metadata"]["name"]
+                        for p in (
+                            objects.vnf_pods(rec.vnf_id, rec.placed_namespace) if objects else []
+                        )
+                        if (p["metadata"].get("labels") or {}).get(LABEL_VDU) == name
+                    ),
                 }
             )
         out["vdus"] = vdus
         if not detail:
             return out
+        out["objects"] = rec.applied_objects
         out["pods"] = [
             {
                 "name": p["metadata"]["name"],
@@ -739,3 +809,20 @@ def _networks(pod: dict[str, Any]) -> list[dict[str, Any]]:
         for e in entries
         if isinstance(e, dict)
     ]
+
+
+def _package_request(
+    *,
+    flavour_id: str | None,
+    instantiation_level_id: str | None,
+    additional_params: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Tacker v2's request fields a package is read with."""
+    if additional_params is not None and not isinstance(additional_params, dict):
+        raise InvalidArguments("additional_params: expected a mapping", field="additional_params")
+    request: dict[str, Any] = {"additionalParams": dict(additional_params or {})}
+    if flavour_id:
+        request["flavourId"] = str(flavour_id)
+    if instantiation_level_id:
+        request["instantiationLevelId"] = str(instantiation_level_id)
+    return request

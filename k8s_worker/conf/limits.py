@@ -38,6 +38,33 @@ OPTS: list[cfg.Opt] = [
         "larger one is refused at the intake, before it is stored.",
     ),
     cfg.IntOpt(
+        "max_package_bytes",
+        default=16 << 20,
+        min=1024,
+        help="Largest CNF package (the CSAR zip, or the texts of a path -> text "
+        "mapping) an instantiate or update may send.",
+    ),
+    cfg.IntOpt(
+        "max_package_files",
+        default=500,
+        min=1,
+        help="Most files one CNF package may hold.",
+    ),
+    cfg.IntOpt(
+        "max_package_expanded_bytes",
+        default=64 << 20,
+        min=1024,
+        help="Most bytes a CNF package's zip may expand to (counting what is "
+        "read, never what its headers claim).",
+    ),
+    cfg.IntOpt(
+        "max_package_ratio",
+        default=100,
+        min=2,
+        help="Most one zip entry may expand over its compressed size (a zip bomb expands "
+        "a thousandfold).",
+    ),
+    cfg.IntOpt(
         "max_yaml_nodes",
         default=200_000,
         min=100,

@@ -30,6 +30,10 @@ class Handler(Protocol):
         op_id: str,
         vim_id: str | None,
         vim_connection_info: dict[str, Any] | None,
+        package: str | dict[str, Any] | None,
+        flavour_id: str | None,
+        instantiation_level_id: str | None,
+        additional_params: dict[str, Any] | None,
     ) -> None: ...
 
     async def terminate_vnf(
@@ -67,6 +71,10 @@ class Handler(Protocol):
         op_id: str,
         vnfd: str | dict[str, Any] | None,
         config: dict[str, Any] | None,
+        package: str | dict[str, Any] | None,
+        flavour_id: str | None,
+        instantiation_level_id: str | None,
+        additional_params: dict[str, Any] | None,
     ) -> None: ...
 
     async def alarm(

@@ -18,6 +18,7 @@ from typing import Any
 
 from k8s_worker.kube import KINDS
 from k8s_worker.lifecycle.objects import VnfObjects
+from k8s_worker.lifecycle.observe import workload_replicas
 from k8s_worker.record import VnfRecord
 from k8s_worker.tosca import vnf_selector
 
@@ -28,8 +29,6 @@ OWN_MANAGERS = ("tacker-k8s-worker",)
 SYSTEM_MANAGERS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kwok")
 #: The top-level fields whose change by another manager is drift, per kind.
 DESIRED_FIELDS = {"ConfigMap": ("f:data", "f:binaryData"), "Secret": ("f:data", "f:stringData")}
-#: Kinds whose existence is checked with the API (pods and Deployments are cached).
-LISTED_KINDS = ("Service", "ConfigMap", "Secret")
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,18 @@ class Drift:
 
 
 def replica_drift(rec: VnfRecord, objects: VnfObjects) -> list[tuple[Drift, int]]:
-    """Deployments whose replicas differ from the record's: (drift, wanted)."""
+    """VDU workloads whose replicas differ from the record's: (drift, wanted)."""
     ns = rec.placed_namespace
     found = []
     for vdu, want in sorted(rec.desired_replicas.items()):
-        dep = objects.deployment_of(rec.vnf_id, vdu, ns)
+        dep = objects.workload_of(rec.vnf_id, vdu, ns)
         if dep is None or dep["metadata"].get("deletionTimestamp"):
             continue
-        have = int((dep.get("spec") or {}).get("replicas", want))
-        if have != want:
+        have = workload_replicas(dep)
+        if have is not None and have != want:
             name = dep["metadata"]["name"]
-            found.append((Drift("Deployment", name, f"replicas {have} -> {want}"), want))
+            kind = str(dep.get("kind") or "Deployment")
+            found.append((Drift(kind, name, f"replicas {have} -> {want}"), want))
     return found
 
 
@@ -89,13 +89,21 @@ async def live_objects(rec: VnfRecord, objects: VnfObjects, rendered: list[dict[
     live: Live = {
         ("Deployment", d["metadata"]["name"]): d for d in objects.vnf_deployments(rec.vnf_id, ns)
     }
-    kinds = {o["kind"] for o in rendered}
-    for kind in LISTED_KINDS:
-        if kind in kinds:
-            items, _ = await objects.kube.list(
-                KINDS[kind], namespace=ns, selector=vnf_selector(rec.vnf_id)
+    kinds = {o["kind"] for o in rendered} - {"Deployment"}
+    for kind in sorted(kinds):
+        watch = objects.workloads
+        if kind == "Pod":
+            cached = objects.vnf_pods(rec.vnf_id, ns)
+        elif watch is not None and watch.started(kind):
+            cached = watch.of_vnf(kind, rec.vnf_id, ns)
+        else:
+            known = KINDS[kind]
+            cached, _ = await objects.kube.list(
+                known,
+                namespace=ns if known.namespaced else None,
+                selector=vnf_selector(rec.vnf_id),
             )
-            live.update({(kind, o["metadata"]["name"]): o for o in items})
+        live.update({(kind, o["metadata"]["name"]): o for o in cached})
     return live
 
 
@@ -107,8 +115,16 @@ def missing_objects(
     return [
         (Drift(o["kind"], o["metadata"]["name"], "re-created"), o)
         for o in rendered
-        if (o["kind"], o["metadata"]["name"]) not in live
+        if (o["kind"], o["metadata"]["name"]) not in live and not _runs_once(o)
     ]
+
+
+def _runs_once(obj: dict[str, Any]) -> bool:
+    """A Job that removes itself when done (its TTL): gone is not drift."""
+    return (
+        obj.get("kind") == "Job"
+        and (obj.get("spec") or {}).get("ttlSecondsAfterFinished") is not None
+    )
 
 
 def edited_objects(

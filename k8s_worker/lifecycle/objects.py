@@ -13,6 +13,7 @@ from typing import Any
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict
 from k8s_worker.lifecycle.outcome import OperationFailed
+from k8s_worker.lifecycle.workloads import WorkloadWatch
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import LABEL_VDU, LABEL_VNF_ID, Translation, vnf_selector
 from k8s_worker.watch import Informer
@@ -21,6 +22,44 @@ Obj = dict[str, Any]
 CONFIG_HASH_ANNOTATION = "tacker.openstack.org/config-hash"
 TENANT_LABEL = "tacker.openstack.org/tenant-id"
 OWNED_KINDS = ("Deployment", "Service", "ConfigMap", "Secret")
+#: The order a VNF's objects are deleted in: what uses an object before it
+#: (autoscalers and budgets, then workloads, then what they mount and run as).
+DELETE_ORDER = (
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "CronJob",
+    "Job",
+    "Pod",
+    "Service",
+    "NetworkPolicy",
+    "ConfigMap",
+    "Secret",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+    "LimitRange",
+    "ResourceQuota",
+    "ClusterRole",
+    "PriorityClass",
+    "StorageClass",
+    "PersistentVolume",
+    "Namespace",
+)
+#: Workload kinds a VDU may be (their pods are the VDU's).
+VDU_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
+
+
+def deletion_order(kinds: set[str] | frozenset[str]) -> list[str]:
+    """``kinds`` (with the kinds every VNF may have) in the order they are deleted."""
+    every = set(kinds) | set(OWNED_KINDS)
+    return [k for k in DELETE_ORDER if k in every] + sorted(every - set(DELETE_ORDER))
+
+
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 PSA_WARN = "pod-security.kubernetes.io/warn"
 GUARD_NAME = "tacker-k8s-worker-guard"
@@ -54,11 +93,17 @@ class VnfObjects:
     API (apply, scale, restart, delete), every write scoped by the VNF's ownership label."""
 
     def __init__(
-        self, *, kube: Kube, pods: Sequence[Informer], deployments: Sequence[Informer]
+        self,
+        *,
+        kube: Kube,
+        pods: Sequence[Informer],
+        deployments: Sequence[Informer],
+        workloads: WorkloadWatch | None = None,
     ) -> None:
         self.kube = kube
         self.pods = pods  # one informer per managed namespace (or one for all)
         self.deployments = deployments
+        self.workloads = workloads  # the kinds watched on demand (packages')
 
     # -- reading (caches) ----------------------------------------------------
     # Keyed by namespace and VNF id: a pod elsewhere that carries the VNF's
@@ -70,10 +115,44 @@ class VnfObjects:
         return _of_vnf(self.deployments, vnf_id, namespace)
 
     def deployment_of(self, vnf_id: str, vdu: str, namespace: str | None) -> Obj | None:
-        for dep in self.vnf_deployments(vnf_id, namespace):
-            if (dep["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu:
-                return dep
+        return self.workload_of(vnf_id, vdu, namespace)
+
+    def of_kind(self, kind: str, vnf_id: str, namespace: str | None) -> list[Obj]:
+        """The VNF's cached objects of a kind watched on demand (empty until watched)."""
+        if self.workloads is None:
+            return []
+        return self.workloads.of_vnf(kind, vnf_id, namespace)
+
+    def vnf_workloads(self, vnf_id: str, namespace: str | None) -> list[Obj]:
+        """The VNF's VDU workloads of every kind (objects carrying a VDU label
+        that no controller of the VNF's owns: a Deployment's ReplicaSets and a
+        StatefulSet's pods are not workloads of their own)."""
+        found = [*self.vnf_deployments(vnf_id, namespace)]
+        for kind in ("StatefulSet", "DaemonSet", "ReplicaSet"):
+            found += self.of_kind(kind, vnf_id, namespace)
+        found += [
+            p
+            for p in self.vnf_pods(vnf_id, namespace)
+            if not any(r.get("controller") for r in p["metadata"].get("ownerReferences") or [])
+        ]
+        return [
+            o
+            for o in found
+            if (o["metadata"].get("labels") or {}).get(LABEL_VDU)
+            and not any(r.get("controller") for r in o["metadata"].get("ownerReferences") or [])
+        ]
+
+    def workload_of(self, vnf_id: str, vdu: str, namespace: str | None) -> Obj | None:
+        """The VDU's workload, of whatever kind (None when not cached)."""
+        for obj in self.vnf_workloads(vnf_id, namespace):
+            if (obj["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu:
+                return obj
         return None
+
+    async def watch(self, kinds: set[str] | frozenset[str] | list[str]) -> None:
+        """Make sure the kinds watched on demand among ``kinds`` are watched."""
+        if self.workloads is not None:
+            await self.workloads.ensure(kinds)
 
     # -- namespaces --------------------------------------------------------------
     async def ensure_namespace(
@@ -157,7 +236,7 @@ class VnfObjects:
             await self._refuse_adoption(obj, vnf_id=vnf_id)
             result = await self.kube.apply(obj)
             applied.names.append(f"{obj['kind']}/{obj['metadata']['name']}")
-            if obj["kind"] == "Deployment":
+            if obj["kind"] in VDU_KINDS and obj["kind"] != "Pod":
                 vdu = (obj["metadata"].get("labels") or {}).get(LABEL_VDU, "")
                 applied.generations[vdu] = int(result["metadata"].get("generation", 0))
         return applied
@@ -165,39 +244,46 @@ class VnfObjects:
     async def _refuse_adoption(self, obj: Obj, *, vnf_id: str) -> None:
         kind = KINDS[obj["kind"]]
         meta = obj["metadata"]
-        existing = await self.kube.get_or_none(kind, name=meta["name"], namespace=meta["namespace"])
+        namespace = meta.get("namespace") if kind.namespaced else None
+        existing = await self.kube.get_or_none(kind, name=meta["name"], namespace=namespace)
         if existing is None:
             return
         owner = (existing["metadata"].get("labels") or {}).get(LABEL_VNF_ID)
         if owner != vnf_id:
+            where = f"{namespace}/{meta['name']}" if namespace else meta["name"]
             raise OperationFailed(
                 "ObjectConflict",
-                f"{obj['kind']} {meta['namespace']}/{meta['name']} already exists and is not "
+                f"{obj['kind']} {where} already exists and is not "
                 "this VNF's; the worker does not take it over",
             )
 
-    async def restart(self, *, namespace: str, deployment: str, stamp: str) -> Obj:
-        """A rollout restart, as ``kubectl rollout restart`` does it."""
+    async def restart(
+        self, *, namespace: str, deployment: str, stamp: str, kind: str = "Deployment"
+    ) -> Obj:
+        """A rollout restart, as ``kubectl rollout restart`` does it (a
+        Deployment, StatefulSet or DaemonSet)."""
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-        return await self.kube.patch(
-            KINDS["Deployment"], name=deployment, namespace=namespace, patch=patch
-        )
+        return await self.kube.patch(KINDS[kind], name=deployment, namespace=namespace, patch=patch)
 
-    async def scale(self, *, namespace: str, deployment: str, replicas: int) -> None:
-        await self.kube.scale(
-            KINDS["Deployment"], name=deployment, namespace=namespace, replicas=replicas
-        )
+    async def scale(
+        self, *, namespace: str, deployment: str, replicas: int, kind: str = "Deployment"
+    ) -> None:
+        """Set a workload's replicas through its scale subresource."""
+        await self.kube.scale(KINDS[kind], name=deployment, namespace=namespace, replicas=replicas)
 
     async def delete_pod(self, *, namespace: str, name: str) -> None:
         await self.kube.delete(
             KINDS["Pod"], name=name, namespace=namespace, propagation="Background"
         )
 
-    async def delete_pods_gracefully(self, *, namespace: str, vnf_id: str, grace: int) -> int:
-        """A terminate's ``graceful_timeout``: the VNF's Deployments and
-        ReplicaSets go without their pods (orphaned, so nothing recreates them),
-        then each pod is deleted with ``grace`` seconds to stop; how many pods."""
-        for kind_name in ("Deployment", "ReplicaSet"):
+    async def delete_pods_gracefully(
+        self, *, namespace: str, vnf_id: str, grace: int, kinds: frozenset[str] = frozenset()
+    ) -> int:
+        """A terminate's ``graceful_timeout``: the VNF's workloads go without
+        their pods (orphaned, so nothing recreates them), then each pod is
+        deleted with ``grace`` seconds to stop; how many pods."""
+        others = [k for k in ("StatefulSet", "DaemonSet", "Job") if k in kinds]
+        for kind_name in ("Deployment", "ReplicaSet", *others):
             items, _ = await self.kube.list(
                 KINDS[kind_name], namespace=namespace, selector=vnf_selector(vnf_id)
             )
@@ -222,56 +308,96 @@ class VnfObjects:
                 )
         return len(pods)
 
-    async def delete_all(self, *, namespace: str, vnf_id: str) -> int:
-        """Delete every object carrying the VNF's label (foreground); how many were left."""
+    async def delete_all(
+        self, *, namespace: str, vnf_id: str, kinds: frozenset[str] = frozenset()
+    ) -> int:
+        """Delete every object carrying the VNF's label (foreground), of the
+        kinds every VNF has and of ``kinds`` (the ones its packages brought),
+        in ``DELETE_ORDER``; how many were left."""
         left = 0
-        for kind_name in OWNED_KINDS:
+        for kind_name in deletion_order(kinds):
             kind = KINDS[kind_name]
-            items, _ = await self.kube.list(
-                kind, namespace=namespace, selector=vnf_selector(vnf_id)
-            )
+            where = namespace if kind.namespaced else None
+            items, _ = await self.kube.list(kind, namespace=where, selector=vnf_selector(vnf_id))
             for obj in items:
                 left += 1
                 if obj["metadata"].get("deletionTimestamp") is None:
                     await self.kube.delete(
                         kind,
                         name=obj["metadata"]["name"],
-                        namespace=namespace,
+                        namespace=where,
                         propagation="Foreground",
                     )
         return left
 
-    async def delete_others(self, *, namespace: str, vnf_id: str, keep: list[str]) -> list[str]:
+    async def delete_others(
+        self,
+        *,
+        namespace: str,
+        vnf_id: str,
+        keep: list[str],
+        kinds: frozenset[str] = frozenset(),
+    ) -> list[str]:
         """Delete the VNF's objects that are not in ``keep`` ("Kind/name"), e.g. the
-        ones of a VDU an update dropped from the descriptor; their names."""
+        ones of a VDU an update dropped from the descriptor; their names.  Objects
+        that a kept workload made (a StatefulSet's claims) are kept."""
         kept, removed = set(keep), []
-        for kind_name in OWNED_KINDS:
+        for kind_name in deletion_order(kinds):
             kind = KINDS[kind_name]
-            items, _ = await self.kube.list(
-                kind, namespace=namespace, selector=vnf_selector(vnf_id)
-            )
+            if kind_name == "Pod" or (kind_name == "ReplicaSet" and "ReplicaSet" not in kinds):
+                continue  # made by a workload, which owns them
+            where = namespace if kind.namespaced else None
+            items, _ = await self.kube.list(kind, namespace=where, selector=vnf_selector(vnf_id))
             for obj in items:
                 name = f"{kind_name}/{obj['metadata']['name']}"
-                if name in kept or obj["metadata"].get("deletionTimestamp") is not None:
+                meta = obj["metadata"]
+                if name in kept or meta.get("deletionTimestamp") is not None:
+                    continue
+                if meta.get("ownerReferences") or _claim_of_kept(obj, kept):
                     continue
                 await self.kube.delete(
-                    kind,
-                    name=obj["metadata"]["name"],
-                    namespace=namespace,
-                    propagation="Foreground",
+                    kind, name=meta["name"], namespace=where, propagation="Foreground"
                 )
                 removed.append(name)
         return removed
 
-    async def remaining(self, *, namespace: str, vnf_id: str) -> list[str]:
+    async def remaining(
+        self, *, namespace: str, vnf_id: str, kinds: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Objects (and pods) of the VNF still in the cluster, asked of the API server."""
         names: list[str] = []
-        for kind_name in (*OWNED_KINDS, "ReplicaSet", "Pod"):
-            items, _ = await self.kube.list(
-                KINDS[kind_name], namespace=namespace, selector=vnf_selector(vnf_id)
-            )
+        for kind_name in deletion_order(kinds | {"ReplicaSet", "Pod"}):
+            kind = KINDS[kind_name]
+            where = namespace if kind.namespaced else None
+            items, _ = await self.kube.list(kind, namespace=where, selector=vnf_selector(vnf_id))
             names.extend(f"{kind_name}/{o['metadata']['name']}" for o in items)
         return names
+
+
+def _no_token_unless_account(obj: Obj) -> None:
+    """A package's pod that names no ServiceAccount gets no token (as the
+    worker's own pods): set, unless the manifest says otherwise (then the
+    tenancy checks decide)."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
+    if spec is None:
+        return
+    if obj["kind"] == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
+    elif obj["kind"] != "Pod":
+        spec = (spec.get("template") or {}).get("spec")
+    if not isinstance(spec, dict) or "containers" not in spec:
+        return
+    if not (spec.get("serviceAccountName") or spec.get("serviceAccount")):
+        spec.setdefault("automountServiceAccountToken", False)
+
+
+def _claim_of_kept(obj: Obj, kept: set[str]) -> bool:
+    """Whether ``obj`` is a claim a kept StatefulSet made from its template
+    (named ``<template>-<statefulset>-<ordinal>``)."""
+    if obj.get("kind") != "PersistentVolumeClaim":
+        return False
+    name = str(obj["metadata"]["name"])
+    return any(k.startswith("StatefulSet/") and f"-{k.split('/', 1)[1]}-" in name for k in kept)
 
 
 def _of_vnf(informers: Sequence[Informer], vnf_id: str, namespace: str | None) -> list[Obj]:
@@ -307,9 +433,18 @@ def render(
     objects = json.loads(json.dumps(translation.objects))
     cm_by_name: dict[str, Obj] = {}
     for obj in objects:
-        obj["metadata"]["namespace"] = namespace
+        meta = obj["metadata"]
+        known = KINDS.get(obj["kind"])
+        if known is not None and not known.namespaced:
+            meta.pop("namespace", None)
+        elif translation.form == "tosca" or not meta.get("namespace"):
+            # A package's object that names its namespace keeps it: the
+            # tenancy checks decide whether it may be applied there.
+            meta["namespace"] = namespace
         if obj["kind"] == "ConfigMap":
             cm_by_name[obj["metadata"]["name"]] = obj
+        if translation.form != "tosca":
+            _no_token_unless_account(obj)
     secrets: list[Obj] = []
     for vdu in translation.vdus:
         overlay = config.get(vdu.name) or {}
@@ -348,14 +483,20 @@ def render(
             digest.update(json.dumps(cm.get("data", {}), sort_keys=True).encode())
             digest.update(json.dumps(sorted(moved), sort_keys=True).encode())
         for obj in objects:
-            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == vdu.deployment_name:
-                obj["spec"]["replicas"] = int(replicas.get(vdu.name, vdu.default_replicas))
+            if obj["kind"] == vdu.kind and obj["metadata"]["name"] == vdu.deployment_name:
+                if vdu.scalable:
+                    obj["spec"]["replicas"] = int(replicas.get(vdu.name, vdu.default_replicas))
                 if vdu.config_maps:
                     template_meta = obj["spec"]["template"].setdefault("metadata", {})
                     template_meta.setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = (
                         digest.hexdigest()[:16]
                     )
-                for container in obj["spec"]["template"]["spec"].get("containers") or []:
+                pod_spec = (
+                    obj["spec"]
+                    if obj["kind"] == "Pod"
+                    else (obj["spec"].get("template") or {}).get("spec") or {}
+                )
+                for container in pod_spec.get("containers") or []:
                     refs = container.get("envFrom") or []
                     for ref in list(refs):
                         name = (ref.get("configMapRef") or {}).get("name")

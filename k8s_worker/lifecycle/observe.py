@@ -81,6 +81,82 @@ def deployment_ready(dep: Obj) -> bool:
     )
 
 
+def statefulset_ready(sts: Obj) -> bool:
+    """Every wanted replica updated and ready, on the update revision."""
+    spec = sts.get("spec") or {}
+    status = sts.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(sts["metadata"].get("generation", 0)):
+        return False
+    if want == 0:
+        return int(status.get("replicas", 0)) == 0
+    revision_done = not status.get("updateRevision") or status.get("currentRevision") == status.get(
+        "updateRevision"
+    )
+    return (
+        revision_done
+        and int(status.get("updatedReplicas", 0)) == want
+        and int(status.get("readyReplicas", 0)) == want
+        and int(status.get("replicas", 0)) == want
+    )
+
+
+def daemonset_ready(ds: Obj) -> bool:
+    status = ds.get("status") or {}
+    if int(status.get("observedGeneration", 0)) < int(ds["metadata"].get("generation", 0)):
+        return False
+    desired = int(status.get("desiredNumberScheduled", 0))
+    return desired == int(status.get("numberReady", 0)) and desired == int(
+        status.get("updatedNumberScheduled", 0)
+    )
+
+
+def replicaset_ready(rs: Obj) -> bool:
+    spec = rs.get("spec") or {}
+    status = rs.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(rs["metadata"].get("generation", 0)):
+        return False
+    return int(status.get("readyReplicas", 0)) == want and int(status.get("replicas", 0)) == want
+
+
+def workload_ready(obj: Obj) -> bool:
+    """Whether a VDU's workload is ready, the way its kind means it."""
+    kind = obj.get("kind")
+    if kind == "StatefulSet":
+        return statefulset_ready(obj)
+    if kind == "DaemonSet":
+        return daemonset_ready(obj)
+    if kind == "ReplicaSet":
+        return replicaset_ready(obj)
+    if kind == "Pod":
+        return pod_ready(obj)
+    return deployment_ready(obj)
+
+
+def workload_replicas(obj: Obj) -> int | None:
+    """The replicas a workload is set to (None: a kind without them)."""
+    if obj.get("kind") in ("Deployment", "StatefulSet", "ReplicaSet"):
+        return int((obj.get("spec") or {}).get("replicas", 1))
+    return None
+
+
+def job_state(job: Obj) -> str:
+    """ "complete", "failed" (its message after a colon) or "running"."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "complete"
+        if condition.get("type") == "Failed":
+            return "failed: " + str(condition.get("message") or condition.get("reason") or "")
+    return "running"
+
+
+def claim_phase(pvc: Obj) -> str:
+    return str((pvc.get("status") or {}).get("phase") or "Pending")
+
+
 @dataclass(frozen=True)
 class VduState:
     """What one VDU's Deployment and pods show now, against the replicas it should run."""
@@ -95,7 +171,8 @@ class VduState:
 def vdu_states(
     *, vdus: dict[str, int], deployments: Iterable[Obj], pods: Iterable[Obj]
 ) -> list[VduState]:
-    """Per VDU: desired replicas (from the record), ready and failed pods."""
+    """Per VDU: desired replicas (from the record), ready and failed pods;
+    ``deployments`` are the VDUs' workloads, of any kind."""
     deps = {d["metadata"].get("labels", {}).get(LABEL_VDU): d for d in deployments}
     ready: dict[str | None, int] = {}  # by VDU (None: a pod without the VDU label)
     failed: dict[str | None, int] = {}
@@ -111,7 +188,7 @@ def vdu_states(
             desired=want,
             ready=ready.get(name, 0),
             failed=failed.get(name, 0),
-            deployment_ready=name in deps and deployment_ready(deps[name]),
+            deployment_ready=name in deps and workload_ready(deps[name]),
         )
         for name, want in sorted(vdus.items())
     ]

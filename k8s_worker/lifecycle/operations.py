@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -29,10 +29,13 @@ from k8s_worker.lifecycle.drift import (
 )
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
-    deployment_ready,
+    claim_phase,
+    job_state,
     pod_failed,
     pod_ready,
     replica_failure,
+    workload_ready,
+    workload_replicas,
 )
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
 from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
@@ -49,12 +52,15 @@ from k8s_worker.tenancy import (
     NamespaceRules,
     PodRules,
     check_objects,
+    check_package_objects,
     check_replica_bounds,
 )
-from k8s_worker.tosca import LABEL_VDU, Policies, Translation, VnfdError
+from k8s_worker.tosca import LABEL_VDU, Policies, Problem, Translation, VnfdError
 from k8s_worker.wire.redact import scrub, secret_fragments, secret_values
 
 Outcome = Done | Waiting
+#: Workload kinds a rollout restart applies to.
+RESTARTABLE = ("Deployment", "StatefulSet", "DaemonSet")
 #: Reads a record's secret-looking parameters (kept outside its spec).
 SecretParams = Callable[[VnfRecord], Awaitable[dict[str, Any]]]
 #: Reads a record's descriptor (stored apart from it; see record.descriptors).
@@ -142,6 +148,18 @@ class Operations:
         if self.sites is None or not rec.vim_id:
             return self.vnf_objects
         return self.sites.of(rec.vim_id).objects
+
+    def own_cluster(self, rec: VnfRecord) -> bool:
+        """Whether the VNF's VIM is its tenant's own: registered by that tenant
+        with its own credentials and shared with nobody (there, cluster-scoped
+        objects are the cluster's RBAC's business; elsewhere they are refused)."""
+        if self.sites is None or not rec.vim_id:
+            return False
+        record = self.sites.of(rec.vim_id).record
+        if record is None:
+            return False
+        reg = record.registration
+        return reg.by_tenant and reg.tenant_id == rec.tenant_id and not reg.shared
 
     def rules_of(self, rec: VnfRecord) -> NamespaceRules:
         if self.sites is None or not rec.vim_id:
@@ -315,10 +333,30 @@ class Operations:
             config=rec.spec.get("config"),
             hidden=secret_values(await self.secret_params(rec)),
         )
-        problems = check_replica_bounds(
+        rules = self.pod_rules
+        problems: list[Problem] = []
+        if translation.form != "tosca":
+            sources = dict(translation.sources)
+            own_cluster = self.own_cluster(rec)
+            problems += check_package_objects(
+                objects, namespace=namespace, cluster_scoped=own_cluster, sources=sources
+            )
+            # A pod may run as a ServiceAccount the same VNF creates.
+            accounts = tuple(
+                o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount"
+            )
+            rules = replace(rules, service_accounts=rules.service_accounts + accounts)
+        problems += check_replica_bounds(
             ((v.name, v.default_replicas, v.max_replicas) for v in translation.vdus),
-            rules=self.pod_rules,
-        ) + check_objects(objects, namespace=namespace, rules=self.pod_rules)
+            rules=rules,
+        )
+        pod_problems = check_objects(objects, namespace=namespace, rules=rules)
+        if translation.form != "tosca":
+            pod_problems = [
+                replace(p, node=f"{sources[p.node]}: {p.node}") if p.node in sources else p
+                for p in pod_problems
+            ]
+        problems += pod_problems
         if problems:
             raise OperationFailed("InvalidVnfd", str(VnfdError(problems)))
         return objects
@@ -341,11 +379,13 @@ class Operations:
         found: list[Drift] = []
         for drifted, want in replica_drift(rec, objects):
             if repair:
-                await objects.scale(namespace=ns, deployment=drifted.name, replicas=want)
+                await objects.scale(
+                    namespace=ns, deployment=drifted.name, replicas=want, kind=drifted.kind
+                )
             found.append(drifted)
         cached = {
             (d["metadata"].get("labels") or {}).get(LABEL_VDU)
-            for d in objects.vnf_deployments(rec.vnf_id, ns)
+            for d in objects.vnf_workloads(rec.vnf_id, ns)
         }
         if full or set(rec.desired_replicas) - cached:
             translation = await self.translation(rec)
@@ -363,6 +403,13 @@ class Operations:
                     await objects.apply([obj], vnf_id=rec.vnf_id)
                 found.append(drifted)
         return found
+
+    async def watch_objects(self, rec: VnfRecord) -> None:
+        """Make sure every kind the VNF's objects have is watched on its VIM
+        (the kinds only packages bring are watched from the first VNF that
+        needs them; after a restart, from its first pass)."""
+        if rec.object_kinds:
+            await self.objects_of(rec).watch(rec.object_kinds)
 
     # -- dispatch ------------------------------------------------------------------
     async def step(self, rec: VnfRecord, op: Operation) -> Outcome:
@@ -384,6 +431,7 @@ class Operations:
                 return Done({"deleted": 0, "left_behind": f"{exc}: its objects stay there"})
             if not site.reachable:
                 raise VimUnavailable(rec.vim_id, site.detail or "its probes fail")
+        await self.watch_objects(rec)
         if op.progress.pop("retry", None):
             await self._retrying(rec, op)
         placed = rec.placed_namespace
@@ -416,10 +464,11 @@ class Operations:
         ns = rec.placed_namespace
         if not ns:
             return
-        for dep in self.objects_of(rec).vnf_deployments(rec.vnf_id, ns):
-            if not deployment_ready(dep):
+        for dep in self.objects_of(rec).vnf_workloads(rec.vnf_id, ns):
+            kind = str(dep.get("kind") or "Deployment")
+            if kind in RESTARTABLE and not workload_ready(dep):
                 await self.objects_of(rec).restart(
-                    namespace=ns, deployment=dep["metadata"]["name"], stamp=utcnow()
+                    namespace=ns, deployment=dep["metadata"]["name"], stamp=utcnow(), kind=kind
                 )
 
     async def roll_back(self, rec: VnfRecord, op: Operation) -> Outcome:
@@ -432,13 +481,16 @@ class Operations:
             ns = rec.placed_namespace
             if not ns:
                 return Done({"deleted": 0})
+            kinds = rec.object_kinds
             if "deleting" not in op.progress:
                 op.progress["deleting"] = await self.objects_of(rec).delete_all(
-                    namespace=ns, vnf_id=rec.vnf_id
+                    namespace=ns, vnf_id=rec.vnf_id, kinds=kinds
                 )
-            left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
+            left = await self.objects_of(rec).remaining(
+                namespace=ns, vnf_id=rec.vnf_id, kinds=kinds
+            )
             if left:
-                await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id, kinds=kinds)
                 return Waiting(f"deleting {len(left)} objects: {', '.join(left[:5])}")
             rec.desired_replicas.clear()
             return Done({"deleted": op.progress["deleting"]})
@@ -448,13 +500,16 @@ class Operations:
             ns = rec.require_namespace()
             for vdu, t in targets.items():
                 rec.desired_replicas[vdu] = t["old"]
-                dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
-                if dep is None or int(dep["spec"].get("replicas", -1)) != t["old"]:
+                dep = self.objects_of(rec).workload_of(rec.vnf_id, vdu, ns)
+                if dep is None or workload_replicas(dep) != t["old"]:
                     await self.objects_of(rec).scale(
                         namespace=ns,
                         deployment=translation.vdu(vdu).deployment_name,
                         replicas=t["old"],
+                        kind=translation.vdu(vdu).kind,
                     )
+            for aspect, level in (op.progress.get("levels") or {}).items():
+                rec.scale_levels[aspect] = int(level["old"])
             outcome = self._all_ready(rec, translation, refusals=False)
             return Done({"restored": targets}) if isinstance(outcome, Done) else outcome
         if kind == OperationKind.UPDATE:
@@ -481,8 +536,9 @@ class Operations:
         rollback must not fail on what the attempt before it met); without
         ``refusals`` (a rollback, which only goes back) they are waited out."""
         waiting = []
+        objects = self.objects_of(rec)
         for vdu in translation.vdus:
-            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu.name, rec.placed_namespace)
+            dep = objects.workload_of(rec.vnf_id, vdu.name, rec.placed_namespace)
             want = rec.desired_replicas.get(vdu.name, vdu.default_replicas)
             floor = (generations or {}).get(vdu.name, 0)
             if dep is not None and int(dep["metadata"].get("generation", 0)) < floor:
@@ -491,7 +547,7 @@ class Operations:
             failure = (
                 refusals
                 and dep is not None
-                and not deployment_ready(dep)
+                and not workload_ready(dep)
                 and replica_failure(dep, since=since)
             )
             if failure and _is_refusal(failure):
@@ -499,16 +555,49 @@ class Operations:
                 raise OperationFailed(
                     "PodsRejected", f"the pods of VDU {vdu.name} cannot be created: {failure}"
                 )
-            if (
-                dep is None
-                or int(dep["spec"].get("replicas", -1)) != want
-                or not deployment_ready(dep)
-            ):
-                ready = (dep or {}).get("status", {}).get("readyReplicas", 0)
+            replicas = workload_replicas(dep) if dep is not None else None
+            if dep is None or (vdu.scalable and replicas != want) or not workload_ready(dep):
+                status = (dep or {}).get("status") or {}
+                ready = status.get("readyReplicas", status.get("numberReady", 0))
                 waiting.append(f"{vdu.name} {ready}/{want}")
+        if translation.form != "tosca":
+            waiting += self._others_ready(rec, translation, refusals=refusals)
         if waiting:
             return Waiting("waiting for ready replicas: " + ", ".join(waiting))
         return Done()
+
+    def _others_ready(
+        self, rec: VnfRecord, translation: Translation, *, refusals: bool
+    ) -> list[str]:
+        """What a package's Jobs and claims still wait for: a Job not complete
+        (OperationFailed "JobFailed" when it failed), a claim not Bound."""
+        objects = self.objects_of(rec)
+        ns = rec.placed_namespace
+        jobs = {j["metadata"]["name"]: j for j in objects.of_kind("Job", rec.vnf_id, ns)}
+        claims = {
+            c["metadata"]["name"]: c
+            for c in objects.of_kind("PersistentVolumeClaim", rec.vnf_id, ns)
+        }
+        waiting = []
+        for obj in translation.objects:
+            name = obj["metadata"]["name"]
+            if obj["kind"] == "Job":
+                job = jobs.get(name)
+                if job is None:
+                    if (obj.get("spec") or {}).get("ttlSecondsAfterFinished") is None:
+                        waiting.append(f"Job {name} (not seen yet)")
+                    continue  # (else: done and removed after its TTL)
+                state = job_state(job)
+                if state.startswith("failed") and refusals:
+                    raise OperationFailed("JobFailed", f"Job {name} {state}")
+                if state != "complete":
+                    waiting.append(f"Job {name} {state}")
+            elif obj["kind"] == "PersistentVolumeClaim":
+                claim = claims.get(name)
+                phase = claim_phase(claim) if claim is not None else "not seen yet"
+                if phase != "Bound":
+                    waiting.append(f"PersistentVolumeClaim {name} {phase}")
+        return waiting
 
     async def _apply(
         self,
@@ -524,7 +613,10 @@ class Operations:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
         if objects is None:
             objects = await self.rendered(rec, translation, rec.require_namespace())
+        # The kinds only packages bring are watched before their first write.
+        await self.objects_of(rec).watch({o["kind"] for o in objects})
         applied = await self.objects_of(rec).apply(objects, vnf_id=rec.vnf_id)
+        rec.note_applied(applied.names)
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
         op.progress["generations"] = applied.generations
@@ -570,17 +662,18 @@ class Operations:
             # whatever their own terminationGracePeriodSeconds; the terminate
             # waits for them below, as for every other object.
             op.progress["graceful"] = await self.objects_of(rec).delete_pods_gracefully(
-                namespace=ns, vnf_id=rec.vnf_id, grace=int(grace)
+                namespace=ns, vnf_id=rec.vnf_id, grace=int(grace), kinds=rec.object_kinds
             )
+        kinds = rec.object_kinds
         if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
             op.progress["deleting"] = await self.objects_of(rec).delete_all(
-                namespace=ns, vnf_id=rec.vnf_id
+                namespace=ns, vnf_id=rec.vnf_id, kinds=kinds
             )
             return Waiting("deleting the VNF's objects")
-        left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
+        left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id, kinds=kinds)
         if left:
             # Re-issue deletes for anything that appeared or was missed.
-            await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
+            await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id, kinds=kinds)
             return Waiting(f"{len(left)} objects still present: {', '.join(left[:5])}")
         return Done({"deleted": op.progress["deleting"]})
 
@@ -602,14 +695,52 @@ class Operations:
             steps = int(op.args.get("steps") or 1)
             targets: dict[str, dict[str, int]] = {}
             blocked = []
+            fixed = [v for v in policy.targets if not translation.vdu(v).scalable]
+            if fixed:
+                raise OperationFailed(
+                    "NotScalable",
+                    f"cannot scale with policy {name}: VDU {', '.join(fixed)} is a "
+                    f"{translation.vdu(fixed[0]).kind}, whose pods follow its nodes, not replicas",
+                    vnf_status=None,
+                )
+            level = int(rec.scale_levels.get(name, 0))
+            new_level = level + steps if direction == "out" else max(0, level - steps)
+            if (
+                policy.max_scale_level is not None
+                and direction == "out"
+                and new_level > policy.max_scale_level
+            ):
+                raise OperationFailed(
+                    "ScaleBoundReached",
+                    f"cannot scale out with aspect {name} by {steps}: it is at scale level "
+                    f"{level} and its max_scale_level is {policy.max_scale_level}",
+                    vnf_status=None,
+                )
+            if policy.max_scale_level is not None and direction == "in" and level - steps < 0:
+                raise OperationFailed(
+                    "ScaleBoundReached",
+                    f"cannot scale in with aspect {name} by {steps}: it is at scale level {level}",
+                    vnf_status=None,
+                )
             for vdu in policy.targets:
-                current = int(rec.desired_replicas.get(vdu, translation.vdu(vdu).default_replicas))
-                delta = policy.increment_for(vdu) * steps
+                spec = translation.vdu(vdu)
+                # Each VDU an aspect spans is held to its own vdu_profile.
+                low, high = (
+                    (spec.min_replicas, spec.max_replicas)
+                    if policy.max_scale_level is not None
+                    else (policy.min_instances, policy.max_instances)
+                )
+                current = int(rec.desired_replicas.get(vdu, spec.default_replicas))
+                if policy.step_deltas:
+                    lo, hi = sorted((level, new_level))
+                    delta = sum(policy.increment_for(vdu, level=i) for i in range(lo, hi))
+                else:
+                    delta = policy.increment_for(vdu) * steps
                 wanted = current + delta if direction == "out" else current - delta
-                new = max(policy.min_instances, min(policy.max_instances, wanted))
+                new = max(low, min(high, wanted))
                 if new == current:
                     bound = "max_instances" if direction == "out" else "min_instances"
-                    limit = policy.max_instances if direction == "out" else policy.min_instances
+                    limit = high if direction == "out" else low
                     blocked.append(f"{vdu} is at {bound} {limit}")
                 targets[vdu] = {"old": current, "new": new}
             if all(t["old"] == t["new"] for t in targets.values()):
@@ -620,14 +751,18 @@ class Operations:
                 )
             op.progress["targets"] = targets
             op.progress["policy"] = name
+            if policy.max_scale_level is not None:
+                op.progress["levels"] = {name: {"old": level, "new": new_level}}
+                rec.scale_levels[name] = new_level
             for vdu, t in targets.items():
                 rec.desired_replicas[vdu] = t["new"]
         ns = self.placed_in(rec, op)
         for vdu, t in op.progress["targets"].items():
-            dep = self.objects_of(rec).deployment_of(rec.vnf_id, vdu, ns)
-            if dep is None or int(dep["spec"].get("replicas", -1)) != t["new"]:
+            dep = self.objects_of(rec).workload_of(rec.vnf_id, vdu, ns)
+            if dep is None or workload_replicas(dep) != t["new"]:
+                spec = translation.vdu(vdu)
                 await self.objects_of(rec).scale(
-                    namespace=ns, deployment=translation.vdu(vdu).deployment_name, replicas=t["new"]
+                    namespace=ns, deployment=spec.deployment_name, replicas=t["new"], kind=spec.kind
                 )
         outcome = self._all_ready(rec, translation, since=_retried_at(op))
         if isinstance(outcome, Done):
@@ -662,8 +797,16 @@ class Operations:
                 stamp = utcnow()
                 generations = {}
                 for vdu in names or sorted(known):
+                    spec = translation.vdu(vdu)
+                    if spec.kind not in RESTARTABLE:
+                        raise OperationFailed(
+                            "RestartNotSupported",
+                            f"VDU {vdu} is a {spec.kind}, which has no rollout to restart "
+                            "(heal its pods by vnfc_ids instead)",
+                            vnf_status=None,
+                        )
                     dep = await self.objects_of(rec).restart(
-                        namespace=ns, deployment=translation.vdu(vdu).deployment_name, stamp=stamp
+                        namespace=ns, deployment=spec.deployment_name, stamp=stamp, kind=spec.kind
                     )
                     generations[vdu] = int(dep["metadata"].get("generation", 0))
                 op.progress["generations"] = generations
@@ -700,6 +843,10 @@ class Operations:
                 await self.objects_of(rec).delete_pod(namespace=ns, name=name)
         if present:
             return Waiting(f"replacing {len(present)} pods")
+        if any(v.kind == "Pod" for v in translation.vdus) and not op.progress.get("reapplied"):
+            # A bare Pod has no controller to replace it: applied again.
+            await self._apply(rec, op, translation)
+            op.progress["reapplied"] = True
         outcome = self._all_ready(rec, translation, since=_retried_at(op))
         if isinstance(outcome, Done):
             # The Deployment's status lags the pods (the ReplicaSet and Deployment
@@ -736,10 +883,14 @@ class Operations:
         ns = self.placed_in(rec, op)
         if not op.progress.get("deleted"):
             if not op.progress.get("deleting"):
-                await self.objects_of(rec).delete_all(namespace=ns, vnf_id=rec.vnf_id)
+                await self.objects_of(rec).delete_all(
+                    namespace=ns, vnf_id=rec.vnf_id, kinds=rec.object_kinds
+                )
                 op.progress["deleting"] = True
                 return Waiting("deleting the VNF's objects to recreate them")
-            left = await self.objects_of(rec).remaining(namespace=ns, vnf_id=rec.vnf_id)
+            left = await self.objects_of(rec).remaining(
+                namespace=ns, vnf_id=rec.vnf_id, kinds=rec.object_kinds
+            )
             if left:
                 return Waiting(f"{len(left)} objects still present")
             op.progress["deleted"] = True
@@ -769,7 +920,10 @@ class Operations:
                 del rec.desired_replicas[gone]  # a VDU the new descriptor dropped
             await self._apply(rec, op, translation)
             op.progress["removed"] = await self.objects_of(rec).delete_others(
-                namespace=rec.require_namespace(), vnf_id=rec.vnf_id, keep=op.progress["objects"]
+                namespace=rec.require_namespace(),
+                vnf_id=rec.vnf_id,
+                keep=op.progress["objects"],
+                kinds=rec.object_kinds,
             )
         outcome = self._all_ready(
             rec,

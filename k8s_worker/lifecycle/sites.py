@@ -25,6 +25,7 @@ import structlog
 from k8s_worker.kube import KINDS, Kube, KubeError, KubeNotFound, KubeRejected, KubeUnavailable
 from k8s_worker.kube.client import make_endpoint_client
 from k8s_worker.lifecycle.objects import VnfObjects
+from k8s_worker.lifecycle.workloads import WorkloadWatch
 from k8s_worker.tenancy import NamespaceRules
 from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
 from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
@@ -98,6 +99,8 @@ class Site:
     told: bool = False  # its first health was published
 
     async def close(self) -> None:
+        if self.objects.workloads is not None:
+            await self.objects.workloads.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -262,7 +265,17 @@ class Sites:
         site = Site(
             vim_id=vim_id,
             kube=kube,
-            objects=VnfObjects(kube=kube, pods=[pods], deployments=[deployments]),
+            objects=VnfObjects(
+                kube=kube,
+                pods=[pods],
+                deployments=[deployments],
+                workloads=WorkloadWatch(
+                    kube=kube,
+                    route=self.route,
+                    inactivity_seconds=self.inactivity_seconds,
+                    label=vim_id,
+                ),
+            ),
             rules=self.base_rules,
             informers=[pods, deployments],
             generation=_generation(record),

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from k8s_worker.packages import is_stored_package, translate_package
 from k8s_worker.tosca import Translation, VnfdError, translate
 from k8s_worker.tosca.loader import YamlBudget
 
@@ -93,13 +94,20 @@ class _Overtime(BaseException):  # not an Exception: no library handler swallows
     pass
 
 
+def translate_descriptor(vnfd: Any, **kwargs: Any) -> Translation:
+    """A stored package or a TOSCA VNFD, translated (VnfdError otherwise)."""
+    if is_stored_package(vnfd):
+        return translate_package(vnfd, **kwargs)
+    return translate(vnfd, **kwargs)
+
+
 def _translate(vnfd: Any, kwargs: dict[str, Any], timeout: float) -> Translation:
     # The time budget starts when this child starts the call (not while it
     # waited in the pool's queue), and only this call pays for overrunning it.
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return translate(vnfd, **kwargs)
+        return translate_descriptor(vnfd, **kwargs)
     except _Overtime:
         raise TranslationAborted(f"translation took longer than {timeout:g} s") from None
     except MemoryError:
@@ -181,7 +189,7 @@ class Translator:
     async def translate(self, vnfd: Any, **kwargs: Any) -> Translation:
         kwargs = {**kwargs, "budget": self.limits.yaml}
         if self.limits.processes <= 0:
-            return await asyncio.to_thread(translate, vnfd, **kwargs)
+            return await asyncio.to_thread(translate_descriptor, vnfd, **kwargs)
         loop = asyncio.get_running_loop()
         pool = self._executor()
         future = loop.run_in_executor(pool, _translate, vnfd, kwargs, self.limits.timeout)

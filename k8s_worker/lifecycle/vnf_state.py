@@ -9,15 +9,16 @@ from typing import Any, Protocol
 from k8s_worker.lifecycle.observe import derive_status, vdu_states
 from k8s_worker.lifecycle.respawn import Respawn, track_pods
 from k8s_worker.record import VnfRecord, VnfStatus
+from k8s_worker.tosca import LABEL_VDU
 
 
 class ObjectsView(Protocol):
     """What this module reads of a VNF's objects (``VnfObjects``, or a test's
-    stand-in): the VNF's pods and Deployments as the informers have them."""
+    stand-in): the VNF's pods and VDU workloads as the informers have them."""
 
     def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]: ...
 
-    def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]: ...
+    def vnf_workloads(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]: ...
 
 
 def observed_status(rec: VnfRecord, objects: ObjectsView) -> tuple[str, str]:
@@ -25,7 +26,7 @@ def observed_status(rec: VnfRecord, objects: ObjectsView) -> tuple[str, str]:
     when it has none to show."""
     states = vdu_states(
         vdus=rec.desired_replicas,
-        deployments=objects.vnf_deployments(rec.vnf_id, rec.placed_namespace),
+        deployments=objects.vnf_workloads(rec.vnf_id, rec.placed_namespace),
         pods=objects.vnf_pods(rec.vnf_id, rec.placed_namespace),
     )
     if not states:
@@ -42,7 +43,12 @@ def note_pod_changes(
     before = rec.pod_memory
     memory, respawns = track_pods(
         before,
-        objects.vnf_pods(rec.vnf_id, rec.placed_namespace),
+        # A VDU's pods only (a Job's pods come and go as it runs).
+        [
+            p
+            for p in objects.vnf_pods(rec.vnf_id, rec.placed_namespace)
+            if (p["metadata"].get("labels") or {}).get(LABEL_VDU)
+        ],
         now=now,
         detect=detect,
     )

@@ -179,6 +179,10 @@ class Reconciler:
             if op is not None:
                 await self.advancer.advance(rec, op)
             return VIM_RETRY
+        try:
+            await self.ops.watch_objects(rec)
+        except OperationFailed as exc:  # its VIM's credentials may not watch a kind
+            LOG.warning("vnf.unwatched_kinds", vnf_id=vnf_id, error=exc.message)
         rec = await self.track_respawns(rec, op)
         retry = None
         if self.policy is not None and self.outbox.overflowing(rec):

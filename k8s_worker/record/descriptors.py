@@ -32,6 +32,7 @@ from k8s_worker.kube import KINDS, Kube, KubeNotFound
 
 LOG = structlog.get_logger(__name__)
 CONFIGMAP = KINDS["ConfigMap"]
+SECRET = KINDS["Secret"]
 #: Compressed bytes per ConfigMap (etcd's limit is 1.5 MiB, base64 adds a third).
 CHUNK_BYTES = 900 * 1024
 DESCRIPTOR_LABEL = "tacker.openstack.org/descriptor"
@@ -78,7 +79,9 @@ class DescriptorStore:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def put(self, vnfd: str | dict[str, Any]) -> dict[str, Any]:
+    async def put(self, vnfd: str | dict[str, Any], *, secret: bool = False) -> dict[str, Any]:
+        """Store ``vnfd`` (in Secrets when ``secret``: a package whose manifests
+        may hold Secrets) and return its reference."""
         raw, form = _canonical(vnfd)
         sha256 = hashlib.sha256(raw).hexdigest()
         packed = await asyncio.to_thread(gzip.compress, raw, 6, mtime=0)
@@ -88,7 +91,7 @@ class DescriptorStore:
             await self.kube.apply(
                 {
                     "apiVersion": "v1",
-                    "kind": "ConfigMap",
+                    "kind": "Secret" if secret else "ConfigMap",
                     "metadata": {
                         "name": chunk_name(sha256, part),
                         "namespace": self.namespace,
@@ -98,11 +101,17 @@ class DescriptorStore:
                         "annotations": {SHA_ANNOTATION: sha256, PUT_ANNOTATION: put_at},
                     },
                     "immutable": True,
-                    "binaryData": {"chunk": base64.b64encode(chunk).decode()},
+                    # (A Secret's data is base64 as a ConfigMap's binaryData is.)
+                    ("data" if secret else "binaryData"): {
+                        "chunk": base64.b64encode(chunk).decode()
+                    },
                 }
             )
         self._remember(sha256, vnfd)
-        return {"sha256": sha256, "bytes": len(raw), "form": form, "parts": len(chunks)}
+        ref = {"sha256": sha256, "bytes": len(raw), "form": form, "parts": len(chunks)}
+        if secret:
+            ref["kind"] = "Secret"
+        return ref
 
     async def get(self, ref: dict[str, Any]) -> str | dict[str, Any]:
         sha256 = str(ref["sha256"])
@@ -111,17 +120,19 @@ class DescriptorStore:
             self._cache.move_to_end(sha256)
             return cached
         packed = b""
+        kind = SECRET if ref.get("kind") == "Secret" else CONFIGMAP
         for part in range(int(ref["parts"])):
             obj = await self.kube.get_or_none(
-                CONFIGMAP, name=chunk_name(sha256, part), namespace=self.namespace
+                kind, name=chunk_name(sha256, part), namespace=self.namespace
             )
             if obj is None:
                 raise KubeNotFound(
                     f"the descriptor {sha256[:12]} is missing its part {part} "
-                    f"(ConfigMap {chunk_name(sha256, part)})",
+                    f"({kind.kind} {chunk_name(sha256, part)})",
                     status=404,
                 )
-            packed += base64.b64decode((obj.get("binaryData") or {}).get("chunk", ""))
+            field = "data" if kind is SECRET else "binaryData"
+            packed += base64.b64decode((obj.get(field) or {}).get("chunk", ""))
         raw = await asyncio.to_thread(gzip.decompress, packed)
         if hashlib.sha256(raw).hexdigest() != sha256:
             raise ValueError(f"the descriptor {sha256[:12]} does not match its digest")
@@ -137,8 +148,11 @@ class DescriptorStore:
         items, _ = await self.kube.list(
             CONFIGMAP, namespace=self.namespace, selector=DESCRIPTOR_LABEL
         )
+        secrets, _ = await self.kube.list(
+            SECRET, namespace=self.namespace, selector=DESCRIPTOR_LABEL
+        )
         now, gone = time.time(), 0
-        for obj in items:
+        for kind, obj in [(CONFIGMAP, o) for o in items] + [(SECRET, o) for o in secrets]:
             meta = obj["metadata"]
             sha256 = (meta.get("annotations") or {}).get(SHA_ANNOTATION, "")
             if sha256 in keep:
@@ -159,7 +173,10 @@ class DescriptorStore:
                 continue
             # Nothing depends on a chunk: gone at once, not through the collector.
             await self.kube.delete(
-                CONFIGMAP, name=meta["name"], namespace=self.namespace, propagation="Background"
+                kind,
+                name=meta["name"],
+                namespace=self.namespace,
+                propagation="Background",
             )
             self._cache.pop(sha256, None)
             gone += 1

@@ -609,6 +609,28 @@ class VnfRecord:
         """Replicas per VDU the VNF should run (set by instantiate and scale)."""
         return self.st.setdefault("desiredReplicas", {})
 
+    @property
+    def scale_levels(self) -> dict[str, int]:
+        """The scale level of each scaling aspect (SOL003: 0 at instantiation)."""
+        return self.st.setdefault("scaleLevels", {})
+
+    @property
+    def object_kinds(self) -> frozenset[str]:
+        """Every kind the VNF's objects have had (a package may bring any):
+        what terminate and the drift check look through."""
+        return frozenset(self.st.get("objectKinds") or ())
+
+    @property
+    def applied_objects(self) -> list[str]:
+        """What the VNF's last apply wrote, as "Kind/name"."""
+        return list(self.st.get("appliedObjects") or [])
+
+    def note_applied(self, names: list[str]) -> None:
+        """Remember what an apply wrote (and the kinds, which only grow)."""
+        kinds = {n.split("/", 1)[0] for n in names}
+        self.st["objectKinds"] = sorted(self.object_kinds | kinds)
+        self.st["appliedObjects"] = list(names)
+
 
 #: Arguments of finished operations kept only as a digest (the journal keeps
 #: JOURNAL_KEEP of them, and a record must stay far below etcd's size limit).

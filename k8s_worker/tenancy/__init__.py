@@ -2,7 +2,13 @@
 Services may ask for.  Pure: the lifecycle feeds them names and manifests and
 acts on the verdict, so every operation is judged by the same code."""
 
-from k8s_worker.tenancy.guard import PodRules, check_objects, check_replica_bounds, parse_quantity
+from k8s_worker.tenancy.guard import (
+    PodRules,
+    check_objects,
+    check_package_objects,
+    check_replica_bounds,
+    parse_quantity,
+)
 from k8s_worker.tenancy.namespaces import (
     NamespaceRefused,
     NamespaceRules,
@@ -16,6 +22,7 @@ __all__ = [
     "NamespaceRules",
     "PodRules",
     "check_objects",
+    "check_package_objects",
     "check_replica_bounds",
     "derived_namespace",
     "parse_grants",

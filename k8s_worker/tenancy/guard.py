@@ -346,3 +346,89 @@ def check_replica_bounds(vdus: Iterable[tuple[str, int, int]], *, rules: PodRule
             )
         )
     return problems
+
+
+#: Kinds that exist outside any namespace (a package may hold them only where
+#: the cluster is the tenant's own).
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+    }
+)
+
+
+def check_package_objects(
+    objects: Iterable[dict[str, Any]],
+    *,
+    namespace: str,
+    cluster_scoped: bool,
+    sources: dict[str, str] | None = None,
+) -> list[Problem]:
+    """What a package's objects may not do here beyond the pod and Service
+    rules: another namespace than the VNF's, a cluster-scoped kind where the
+    cluster is not the tenant's own (``cluster_scoped``), a RoleBinding that
+    binds anything but a Role of the same VNF to its own ServiceAccounts.
+    Each problem names the file (``sources``: "Kind/name" -> path), kind and name."""
+    sources = sources or {}
+    objects = list(objects)
+    accounts = {o["metadata"]["name"] for o in objects if o.get("kind") == "ServiceAccount"}
+    roles = {o["metadata"]["name"] for o in objects if o.get("kind") == "Role"}
+    problems: list[Problem] = []
+    for obj in objects:
+        kind = str(obj.get("kind"))
+        meta = obj.get("metadata") or {}
+        key = f"{kind}/{meta.get('name')}"
+        where = f"{sources[key]}: {key}" if key in sources else key
+        if kind in CLUSTER_SCOPED:
+            if not cluster_scoped:
+                problems.append(
+                    Problem(
+                        where,
+                        "kind",
+                        f"{kind} is cluster-scoped: allowed only on a VIM the tenant "
+                        "registered with its own credentials",
+                    )
+                )
+            continue
+        ns = meta.get("namespace")
+        if ns and ns != namespace:
+            problems.append(
+                Problem(
+                    where,
+                    "metadata.namespace",
+                    f"{ns!r} is not the VNF's namespace {namespace!r}",
+                )
+            )
+        if kind == "RoleBinding" and not cluster_scoped:
+            ref = obj.get("roleRef") or {}
+            if ref.get("kind") != "Role" or ref.get("name") not in roles:
+                problems.append(
+                    Problem(
+                        where,
+                        "roleRef",
+                        f"may bind only a Role of this VNF, not {ref.get('kind')} "
+                        f"{ref.get('name')!r}",
+                    )
+                )
+            for subject in obj.get("subjects") or []:
+                if not isinstance(subject, dict):
+                    continue
+                if (
+                    subject.get("kind") != "ServiceAccount"
+                    or subject.get("name") not in accounts
+                    or subject.get("namespace") not in (None, namespace)
+                ):
+                    problems.append(
+                        Problem(
+                            where,
+                            "subjects",
+                            f"may bind only ServiceAccounts of this VNF, not "
+                            f"{subject.get('kind')} {subject.get('name')!r}",
+                        )
+                    )
+    return problems

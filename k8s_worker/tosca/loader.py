@@ -94,3 +94,10 @@ def load_bounded(text: str | bytes, budget: YamlBudget) -> Any:
     """``yaml.safe_load(text)`` once ``text`` is known to be within ``budget``."""
     check_budget(text, budget)
     return yaml.safe_load(text)
+
+
+def load_bounded_all(text: str | bytes, budget: YamlBudget) -> list[Any]:
+    """Every document of ``text`` (``yaml.safe_load_all``), once the whole
+    stream is known to be within ``budget``."""
+    check_budget(text, budget)
+    return list(yaml.safe_load_all(text))

@@ -52,6 +52,8 @@ class VduSpec:
     service_type: str = "ClusterIP"
     labels: tuple[tuple[str, str], ...] = ()
     networks: tuple[NetworkAttachment, ...] = ()
+    #: A package's VDU: the name of the manifest workload that is this VDU.
+    workload: str | None = None
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,15 @@ def is_sol001(tpl: dict[str, Any]) -> bool:
 
 
 class _Reader:
-    def __init__(self, tpl: dict[str, Any], params: dict[str, Any], out: ProblemCollector) -> None:
+    def __init__(
+        self,
+        tpl: dict[str, Any],
+        params: dict[str, Any],
+        out: ProblemCollector,
+        *,
+        images: bool = True,
+    ) -> None:
+        self.images = images
         self.tpl = tpl
         self.params = params
         self.out = out
@@ -141,7 +149,7 @@ class _Reader:
         image = image_artifact.get("file") if isinstance(image_artifact, dict) else image_artifact
         if not image and isinstance(props.get("sw_image_data"), dict):
             image = props["sw_image_data"].get("name")
-        if not image:
+        if not image and self.images:
             self.out.add(
                 name, "artifacts.sw_image", "a container VDU needs an image (sw_image file)"
             )
@@ -165,10 +173,13 @@ class _Reader:
                 ContainerSpec(
                     name=container, source_name=name, image=str(image), cpu=cpu, memory=mem
                 ),
-            ),
+            )
+            if self.images
+            else (),
             min_replicas=low,
             max_replicas=high,
             default_replicas=low,
+            workload=None if self.images else str(props.get("name") or name),
         )
         return spec, {"min": low, "max": high}
 
@@ -348,7 +359,12 @@ class _Reader:
 
 
 def read_sol001_form(
-    tpl: dict[str, Any], *, params: dict[str, Any] | None, out: ProblemCollector
+    tpl: dict[str, Any],
+    *,
+    params: dict[str, Any] | None,
+    out: ProblemCollector,
+    images: bool = True,
 ) -> VnfModel:
-    """Build the model of a SOL001 VNFD given as a parsed YAML mapping."""
-    return _Reader(tpl, dict(params or {}), out).read()
+    """Build the model of a SOL001 VNFD given as a parsed YAML mapping
+    (``images=False``: a package's, whose VDUs' pods come from its manifests)."""
+    return _Reader(tpl, dict(params or {}), out, images=images).read()

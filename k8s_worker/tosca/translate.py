@@ -46,6 +46,17 @@ class Vdu:
     max_replicas: int
     containers: tuple[str, ...]
     config_maps: tuple[tuple[str, str], ...] = ()
+    #: The workload's kind (a package's VDU may be a StatefulSet, a DaemonSet...).
+    kind: str = "Deployment"
+
+    @property
+    def workload_name(self) -> str:
+        """The name of the VDU's workload (``deployment_name`` for every kind)."""
+        return self.deployment_name
+
+    @property
+    def scalable(self) -> bool:
+        return self.kind in ("Deployment", "StatefulSet", "ReplicaSet")
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,10 @@ class Translation:
     policies: Policies
     instantiation_levels: Mapping[str, Mapping[str, int]]
     default_instantiation_level: str | None = None
+    #: "tosca" (objects generated from the VNFD) or "package" (a package's manifests).
+    form: str = "tosca"
+    #: A package's objects ("Kind/name") and the manifest file each came from.
+    sources: tuple[tuple[str, str], ...] = ()
 
     def vdu_names(self) -> list[str]:
         return [vdu.name for vdu in self.vdus]

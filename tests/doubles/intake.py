@@ -91,6 +91,10 @@ class InMemoryHandler:
         op_id: str,
         vim_id: str | None = None,
         vim_connection_info: dict[str, Any] | None = None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
         if vnf.get("name") == EXPLODE:
             raise RuntimeError("instantiate exploded on purpose")
@@ -165,6 +169,10 @@ class InMemoryHandler:
         op_id: str,
         vnfd: str | dict[str, Any] | None,
         config: dict[str, Any] | None,
+        package: str | dict[str, Any] | None = None,
+        flavour_id: str | None = None,
+        instantiation_level_id: str | None = None,
+        additional_params: dict[str, Any] | None = None,
     ) -> None:
         await self._vnf_op("update_vnf", ctx, vnf_id=vnf_id, op_id=op_id, vnfd=vnfd, config=config)
 

@@ -33,6 +33,9 @@ class NoObjects:
     def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
         return []
 
+    def vnf_workloads(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return []
+
 
 class ScriptedOperations:
     """Operations whose steps give what a test scripts, per operation kind."""
@@ -53,6 +56,9 @@ class ScriptedOperations:
 
     async def policies(self, rec: VnfRecord) -> Any:
         raise OperationFailed("NoPolicies", "none in these tests")
+
+    async def watch_objects(self, rec: VnfRecord) -> None:
+        return None
 
     async def drift(
         self, rec: VnfRecord, *, repair: bool, full: bool, known: Any = frozenset()

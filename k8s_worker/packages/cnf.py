@@ -1,0 +1,385 @@
+"""A CNF package with raw Kubernetes manifests -> a :class:`Translation`, as Tacker v2 does it.
+
+The entry VNFD (ETSI SOL001) and the files it imports from the package give
+the VDUs, their ``vdu_profile`` bounds, the scaling aspects and the
+instantiation levels (the flavour's, chosen by ``flavourId``); the request's
+``additionalParams`` ``lcm-kubernetes-def-files`` list the manifest files to
+apply, in order.  Each ``tosca.nodes.nfv.Vdu.Compute`` VDU's
+``properties.name`` names a workload (Deployment, StatefulSet, DaemonSet,
+ReplicaSet or Pod) of those manifests.  Every object keeps its name and gets
+the VNF's ownership labels (its pod template too, with the VDU's, so the pods
+are traced; a StatefulSet's volume claim templates too, so its claims are the
+VNF's); the instantiation level sets each VDU's initial replicas.  Refused,
+with every reason at once: an import or a listed file that is not in the
+package, a kind the worker does not apply, a VDU that names no workload, a
+HorizontalPodAutoscaler on a VDU that one of the VNF's scaling aspects scales
+(they would fight).  Pure.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from k8s_worker.packages.csar import Package, normalised
+from k8s_worker.packages.manifests import (
+    SCALABLE_KINDS,
+    WORKLOAD_KINDS,
+    Manifest,
+    check_kind,
+    load_manifests,
+)
+from k8s_worker.tosca import labels as lbl
+from k8s_worker.tosca import manifests as tosca_manifests
+from k8s_worker.tosca.errors import Problem, ProblemCollector, VnfdError
+from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded
+from k8s_worker.tosca.model import VnfModel
+from k8s_worker.tosca.sol001_form import is_sol001, read_sol001_form
+from k8s_worker.tosca.translate import Translation, Vdu
+
+DEF_FILES = "lcm-kubernetes-def-files"
+#: The ETSI type files are never fetched: an import of them that is not in the
+#: package is taken as known (their types are checked directly, as Tacker does).
+ETSI_TYPES = ("etsi_nfv_sol001_common_types.yaml", "etsi_nfv_sol001_vnfd_types.yaml")
+MAX_IMPORTS = 32
+PACKAGE_FORM = "package"
+
+
+def _problem(where: str | None, message: str, prop: str | None = None) -> Problem:
+    return Problem(where, prop, message)
+
+
+def _load_yaml(
+    path: str, text: str, budget: YamlBudget, out: list[Problem]
+) -> dict[str, Any] | None:
+    try:
+        loaded = load_bounded(text, budget)
+    except YamlBudgetExceeded as exc:
+        out.append(_problem(path, f"refused: {exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        out.append(_problem(path, f"not valid YAML: {exc}"))
+        return None
+    if not isinstance(loaded, dict):
+        out.append(_problem(path, "must be a YAML mapping (a TOSCA template)"))
+        return None
+    return loaded
+
+
+def vnfd_templates(
+    package: Package, *, budget: YamlBudget, out: list[Problem]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The entry VNFD and every template it imports (transitively) from the
+    package, in the order read."""
+    seen: dict[str, dict[str, Any]] = {}
+    queue = [package.entry]
+    while queue and len(seen) <= MAX_IMPORTS:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        text = package.text(path)
+        if text is None:
+            out.append(_problem(path, "is imported but not in the package"))
+            continue
+        tpl = _load_yaml(path, text, budget, out)
+        if tpl is None:
+            continue
+        seen[path] = tpl
+        for entry in tpl.get("imports") or []:
+            ref = entry.get("file") if isinstance(entry, dict) else entry
+            if not isinstance(ref, str):
+                out.append(_problem(path, f"import {entry!r} is not a file name", "imports"))
+                continue
+            if "://" in ref or ref.startswith("/"):
+                if posixpath.basename(ref) in ETSI_TYPES:
+                    continue
+                out.append(
+                    _problem(
+                        path, f"import {ref!r} is outside the package (never fetched)", "imports"
+                    )
+                )
+                continue
+            target = normalised(posixpath.join(posixpath.dirname(path), ref))
+            if target is None:
+                out.append(_problem(path, f"import {ref!r} escapes the package", "imports"))
+                continue
+            if package.text(target) is None and posixpath.basename(target) in ETSI_TYPES:
+                continue
+            queue.append(target)
+    if len(seen) > MAX_IMPORTS:
+        out.append(_problem(package.entry, f"imports more than {MAX_IMPORTS} templates"))
+    return list(seen.items())
+
+
+def _flavour_of(tpl: dict[str, Any]) -> str | None:
+    mapping = (tpl.get("topology_template") or {}).get("substitution_mappings") or {}
+    flavour = (mapping.get("properties") or {}).get("flavour_id")
+    return str(flavour) if flavour is not None else None
+
+
+def _has_vdus(tpl: dict[str, Any]) -> bool:
+    nodes = (tpl.get("topology_template") or {}).get("node_templates") or {}
+    return any(
+        isinstance(n, dict) and n.get("type") == "tosca.nodes.nfv.Vdu.Compute"
+        for n in nodes.values()
+    )
+
+
+def choose_flavour(
+    templates: list[tuple[str, dict[str, Any]]], flavour_id: str | None, out: list[Problem]
+) -> tuple[str, dict[str, Any]] | None:
+    """The template of the requested flavour (its substitution_mappings'
+    flavour_id), or the only one with VDUs when no flavour is asked for."""
+    with_vdus = [(p, t) for p, t in templates if _has_vdus(t)]
+    if flavour_id:
+        chosen = [(p, t) for p, t in with_vdus if _flavour_of(t) == flavour_id]
+        if not chosen and len(with_vdus) == 1 and _flavour_of(with_vdus[0][1]) is None:
+            chosen = with_vdus
+        if not chosen:
+            known = sorted({f for _, t in with_vdus if (f := _flavour_of(t))})
+            out.append(
+                _problem(
+                    None,
+                    f"flavour {flavour_id!r} is not in the VNFD (its flavours: "
+                    f"{', '.join(known) or 'none'})",
+                    "flavourId",
+                )
+            )
+            return None
+        return chosen[0]
+    if len(with_vdus) != 1:
+        out.append(
+            _problem(
+                None,
+                "the VNFD has no tosca.nodes.nfv.Vdu.Compute node"
+                if not with_vdus
+                else "the VNFD has several flavours: give flavourId",
+                "flavourId",
+            )
+        )
+        return None
+    return with_vdus[0]
+
+
+def _def_files(params: Mapping[str, Any], package: Package, out: list[Problem]) -> list[str]:
+    listed = params.get(DEF_FILES)
+    if not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed):
+        out.append(
+            _problem(None, f"additionalParams {DEF_FILES} must list the manifest files to apply")
+        )
+        return []
+    paths = []
+    for path in listed:
+        clean = normalised(path)
+        if clean is None or package.text(clean) is None:
+            out.append(
+                _problem(path, "is listed in lcm-kubernetes-def-files but not in the package")
+            )
+            continue
+        paths.append(clean)
+    return paths
+
+
+def _stamp(obj: dict[str, Any], labels: dict[str, str]) -> None:
+    meta = obj.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+
+
+def own(
+    manifest: Manifest, *, vnf_id: str, vdu: str | None, annotations: dict[str, str]
+) -> dict[str, Any]:
+    """The object with the VNF's ownership labels on it, its pod template
+    and its volume claim templates."""
+    obj = copy.deepcopy(manifest.obj)
+    owner = lbl.ownership_labels(vnf_id=vnf_id, vdu=vdu)
+    _stamp(obj, owner)
+    if annotations:
+        meta = obj["metadata"]
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
+    if spec is not None:
+        template = spec.get("template")
+        if obj["kind"] == "CronJob":
+            template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+        if isinstance(template, dict):
+            _stamp(template, owner)
+        for claim in spec.get("volumeClaimTemplates") or []:
+            if isinstance(claim, dict):
+                _stamp(claim, lbl.ownership_labels(vnf_id=vnf_id))
+    return obj
+
+
+def translate_package(
+    stored: Mapping[str, Any],
+    *,
+    vnf_id: str,
+    vnf_name: str | None = None,
+    namespace: str | None = None,
+    params: dict[str, Any] | None = None,
+    budget: YamlBudget | None = None,
+) -> Translation:
+    """The Translation of a stored package (``Package.stored()`` plus its
+    ``request``: flavourId, instantiationLevelId, additionalParams); VnfdError
+    naming every problem."""
+    budget = budget or YamlBudget()
+    package = Package.from_stored(stored)
+    request = stored.get("request") or {}
+    additional = request.get("additionalParams") or {}
+    problems: list[Problem] = []
+    templates = vnfd_templates(package, budget=budget, out=problems)
+    chosen = choose_flavour(templates, request.get("flavourId"), problems)
+    def_files = _def_files(additional, package, problems)
+    if problems or chosen is None:
+        raise VnfdError(problems)
+    path, tpl = chosen
+    if not is_sol001(tpl):
+        raise VnfdError(
+            [_problem(path, "a package's VNFD must be SOL001 (tosca_simple_yaml_1_2 or 1_3)")]
+        )
+    collector = ProblemCollector()
+    # Types of the VNF node may live in another imported file.
+    merged = dict(tpl)
+    merged["node_types"] = {
+        k: v for _, t in templates for k, v in (t.get("node_types") or {}).items()
+    }
+    merged.pop("imports", None)
+    model = read_sol001_form(merged, params=params, out=collector, images=False)
+    collector.raise_if_any()
+
+    objects: list[Manifest] = []
+    for file in def_files:
+        found, more = load_manifests(file, package.text(file) or "", budget=budget)
+        objects += found
+        problems += more
+    for manifest in objects:
+        refused = check_kind(manifest, cluster_scoped=True)  # cluster scope: decided at apply
+        if refused is not None:
+            problems.append(refused)
+    return _assemble(
+        model,
+        objects,
+        problems,
+        vnf_id=vnf_id,
+        vnf_name=vnf_name,
+        namespace=additional.get("namespace") or namespace,
+        level=request.get("instantiationLevelId"),
+    )
+
+
+def _assemble(
+    model: VnfModel,
+    objects: list[Manifest],
+    problems: list[Problem],
+    *,
+    vnf_id: str,
+    vnf_name: str | None,
+    namespace: str | None,
+    level: str | None,
+) -> Translation:
+    workloads = {m.name: m for m in objects if m.kind in WORKLOAD_KINDS}
+    levels = {name: dict(pairs) for name, pairs in model.instantiation_levels}
+    if level is not None and level not in levels:
+        problems.append(
+            _problem(
+                None,
+                f"instantiation level {level!r} is not in the VNFD "
+                f"(its levels: {', '.join(sorted(levels)) or 'none'})",
+                "instantiationLevelId",
+            )
+        )
+    scaled = {t for p in model.policies.scaling for t in p.targets}
+    vdus: list[Vdu] = []
+    by_workload: dict[str, str] = {}
+    for spec in model.vdus:
+        target = spec.workload or spec.name
+        manifest = workloads.get(target)
+        if manifest is None:
+            problems.append(
+                _problem(
+                    spec.name,
+                    f"names workload {target!r}, which no manifest of "
+                    f"{DEF_FILES} defines as a {', '.join(WORKLOAD_KINDS)}",
+                    "properties.name",
+                )
+            )
+            continue
+        default = (
+            levels.get(level or "", {}).get(spec.name, spec.default_replicas)
+            if level
+            else spec.default_replicas
+        )
+        if manifest.kind not in SCALABLE_KINDS:
+            default = 1
+        by_workload[manifest.name] = spec.name
+        vdus.append(
+            Vdu(
+                name=spec.name,
+                deployment_name=manifest.name,
+                service_name=None,
+                default_replicas=default,
+                min_replicas=spec.min_replicas,
+                max_replicas=spec.max_replicas,
+                containers=tuple(
+                    str(c.get("name"))
+                    for c in ((_pod_spec(manifest.obj) or {}).get("containers") or [])
+                    if isinstance(c, dict)
+                ),
+                kind=manifest.kind,
+            )
+        )
+        if manifest.kind not in SCALABLE_KINDS and spec.name in scaled:
+            problems.append(
+                _problem(
+                    spec.name,
+                    f"a {manifest.kind} cannot be scaled, yet a scaling aspect targets it",
+                    "policies",
+                )
+            )
+    for manifest in objects:
+        if manifest.kind != "HorizontalPodAutoscaler":
+            continue
+        ref = (manifest.obj.get("spec") or {}).get("scaleTargetRef") or {}
+        vdu = by_workload.get(str(ref.get("name")))
+        if vdu is not None and vdu in scaled:
+            problems.append(
+                _problem(
+                    manifest.where,
+                    f"targets VDU {vdu}, which a scaling aspect of the VNFD also scales "
+                    "(they would fight): drop one of them",
+                    "spec.scaleTargetRef",
+                )
+            )
+    if problems:
+        raise VnfdError(problems)
+    annotations = {tosca_manifests.ANNOTATION_VNF_NAME: vnf_name} if vnf_name else {}
+    owned = [
+        own(
+            m,
+            vnf_id=vnf_id,
+            vdu=by_workload.get(m.name) if m.kind in WORKLOAD_KINDS else None,
+            annotations=annotations,
+        )
+        for m in objects
+    ]
+    return Translation(
+        vnf_id=vnf_id,
+        namespace=namespace,
+        vdus=tuple(vdus),
+        objects=owned,
+        policies=model.policies,
+        instantiation_levels=levels,
+        default_instantiation_level=level or model.default_instantiation_level,
+        form=PACKAGE_FORM,
+        sources=tuple((f"{m.kind}/{m.name}", m.path) for m in objects),
+    )
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        return spec
+    return (spec.get("template") or {}).get("spec")

@@ -1,0 +1,123 @@
+"""The Kubernetes manifests a package ships: read within the YAML budget,
+checked to be objects the worker can apply and own.
+
+A manifest file may hold several documents (``---``) and ``kind: List``
+wrappers.  Each object must name its apiVersion, kind and metadata.name; its
+kind must be one the worker knows (``WORKLOAD_KINDS`` and ``NAMESPACED_KINDS``,
+plus the cluster-scoped ones when the caller allows them), at the apiVersion
+the worker speaks.  Problems name the file, kind and name.  Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from k8s_worker.kube import KINDS
+from k8s_worker.tosca.errors import Problem
+from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded_all
+
+#: Kinds a VDU may name (its pods are the VDU's).
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
+#: Workload kinds whose replicas the worker sets (scale).
+SCALABLE_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
+#: Other namespaced kinds a package may hold.
+NAMESPACED_KINDS = (
+    "Job",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+    "LimitRange",
+    "ResourceQuota",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+)
+#: Cluster-scoped kinds: only on a VIM the tenant registered with its own credentials.
+CLUSTER_KINDS = ("Namespace", "ClusterRole", "PersistentVolume", "StorageClass", "PriorityClass")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One object of a package and the file it came from."""
+
+    path: str
+    obj: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind"))
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name"))
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}: {self.kind}/{self.name}"
+
+
+def load_manifests(
+    path: str, text: str, *, budget: YamlBudget
+) -> tuple[list[Manifest], list[Problem]]:
+    """The objects of one manifest file, and the problems found in it."""
+    problems: list[Problem] = []
+    try:
+        documents = load_bounded_all(text, budget)
+    except YamlBudgetExceeded as exc:
+        return [], [Problem(path, None, f"the manifest file is refused: {exc}")]
+    except yaml.YAMLError as exc:
+        return [], [Problem(path, None, f"not valid YAML: {exc}")]
+    found: list[Manifest] = []
+    queue = [d for d in documents if d is not None]
+    while queue:
+        doc = queue.pop(0)
+        if not isinstance(doc, dict):
+            problems.append(Problem(path, None, "every document must be a Kubernetes object"))
+            continue
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            queue[:0] = doc["items"]
+            continue
+        meta = doc.get("metadata")
+        if not doc.get("apiVersion") or not doc.get("kind"):
+            problems.append(Problem(path, None, "an object without apiVersion or kind"))
+            continue
+        if not isinstance(meta, dict) or not meta.get("name"):
+            problems.append(
+                Problem(
+                    path, None, f"a {doc['kind']} without metadata.name (generateName is not kept)"
+                )
+            )
+            continue
+        found.append(Manifest(path=path, obj=doc))
+    return found, problems
+
+
+def check_kind(manifest: Manifest, *, cluster_scoped: bool) -> Problem | None:
+    """Why the worker may not apply this object's kind here (None: it may)."""
+    kind = manifest.kind
+    known = KINDS.get(kind)
+    allowed = (*WORKLOAD_KINDS, *NAMESPACED_KINDS, *(CLUSTER_KINDS if cluster_scoped else ()))
+    if kind in CLUSTER_KINDS and not cluster_scoped:
+        return Problem(
+            manifest.where,
+            "kind",
+            f"{kind} is cluster-scoped: allowed only on a VIM the tenant registered with its "
+            "own credentials",
+        )
+    if known is None or kind not in allowed:
+        return Problem(manifest.where, "kind", f"kind {kind} is not one the worker applies")
+    if manifest.obj.get("apiVersion") != known.api_version:
+        return Problem(
+            manifest.where,
+            "apiVersion",
+            f"{manifest.obj.get('apiVersion')} is not served for {kind} here "
+            f"(use {known.api_version})",
+        )
+    return None
