@@ -616,7 +616,12 @@ class Operations:
         # The kinds only packages bring are watched before their first write.
         await self.objects_of(rec).watch({o["kind"] for o in objects})
         applied = await self.objects_of(rec).apply(objects, vnf_id=rec.vnf_id)
-        rec.note_applied(applied.names)
+        # A StatefulSet's claims are the VNF's too (terminate deletes them).
+        claims = any(
+            o["kind"] == "StatefulSet" and (o.get("spec") or {}).get("volumeClaimTemplates")
+            for o in objects
+        )
+        rec.note_applied(applied.names, kinds={"PersistentVolumeClaim"} if claims else set())
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
         op.progress["generations"] = applied.generations

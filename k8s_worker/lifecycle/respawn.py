@@ -76,7 +76,7 @@ def track_pods(
 ) -> tuple[dict[str, Any], list[Respawn]]:
     """Compare remembered pods with current ones.
 
-    ``known`` is the record's memory: ``{"pods": {name: {vdu, restarts}},
+    ``known`` is the record's memory: ``{"pods": {name: {vdu, restarts, uid}},
     "lost": [{pod, vdu, reason, at}], "fresh": [{pod, vdu, at}]}``.  ``detect``
     is False while an operation other than heal runs: changes are then
     accounted for without reporting them.
@@ -113,7 +113,14 @@ def track_pods(
         vdu = (pod["metadata"].get("labels") or {}).get(LABEL_VDU, "")
         restarts, reason = _restarts(pod)
         before = old_pods.get(name)
-        new_pods[name] = {"vdu": vdu, "restarts": restarts}
+        uid = pod["metadata"].get("uid")
+        new_pods[name] = {"vdu": vdu, "restarts": restarts, **({"uid": uid} if uid else {})}
+        if before is not None and before.get("uid") and uid and before["uid"] != uid:
+            # Another pod of the same name (a StatefulSet's replacement), the
+            # old one never seen gone: the old one is lost now.
+            before = None
+            if detect:
+                lost.append({"pod": name, "vdu": vdu, "reason": "Replaced", "at": now})
         if before is not None:
             if detect and restarts > int(before.get("restarts", 0)):
                 respawns.append(

@@ -625,10 +625,11 @@ class VnfRecord:
         """What the VNF's last apply wrote, as "Kind/name"."""
         return list(self.st.get("appliedObjects") or [])
 
-    def note_applied(self, names: list[str]) -> None:
-        """Remember what an apply wrote (and the kinds, which only grow)."""
-        kinds = {n.split("/", 1)[0] for n in names}
-        self.st["objectKinds"] = sorted(self.object_kinds | kinds)
+    def note_applied(self, names: list[str], *, kinds: set[str] | None = None) -> None:
+        """Remember what an apply wrote, and the kinds it has (``kinds``: more
+        that its objects make, a StatefulSet's claims); the kinds only grow."""
+        every = {n.split("/", 1)[0] for n in names} | set(kinds or ())
+        self.st["objectKinds"] = sorted(self.object_kinds | every)
         self.st["appliedObjects"] = list(names)
 
 

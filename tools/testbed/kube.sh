@@ -170,6 +170,46 @@ sys.exit(0 if len(ready) >= int(sys.argv[1]) else 1)' "$TKW_KWOK_NODES"
   wait_for "the default service account" 60 sa_ready
 }
 
+# Storage for the packages' StatefulSets and claims: a no-provisioner
+# StorageClass (bound at once: kwok nodes mount nothing) and pre-created
+# hostPath volumes, enough for the tests' StatefulSets at their max scale.
+# A volume left Released by a deleted claim is made Available again.
+make_storage() {
+  local i name
+  if ! api "$API/apis/storage.k8s.io/v1/storageclasses/tkw-local" >/dev/null; then
+    say "storage class tkw-local: creating"
+    api -X POST -H 'Content-Type: application/json' "$API/apis/storage.k8s.io/v1/storageclasses" -d '{
+      "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+      "metadata": {"name": "tkw-local"},
+      "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate",
+      "reclaimPolicy": "Retain"}' >/dev/null
+  fi
+  for i in $(seq 0 $((TKW_VOLUMES - 1))); do
+    name=tkw-pv-$i
+    api "$API/api/v1/persistentvolumes/$name" >/dev/null && continue
+    api -X POST -H 'Content-Type: application/json' "$API/api/v1/persistentvolumes" -d "{
+      \"apiVersion\": \"v1\", \"kind\": \"PersistentVolume\",
+      \"metadata\": {\"name\": \"$name\", \"labels\": {\"tkw-testbed\": \"volume\"}},
+      \"spec\": {\"capacity\": {\"storage\": \"1Gi\"}, \"accessModes\": [\"ReadWriteOnce\"],
+               \"storageClassName\": \"tkw-local\", \"persistentVolumeReclaimPolicy\": \"Retain\",
+               \"hostPath\": {\"path\": \"/tmp/tkw-pv-$i\", \"type\": \"DirectoryOrCreate\"}}}" >/dev/null
+  done
+  recycle_volumes
+  say "storage: class tkw-local, $TKW_VOLUMES volumes"
+}
+
+recycle_volumes() {
+  local name
+  for name in $(api "$API/api/v1/persistentvolumes?labelSelector=tkw-testbed%3Dvolume" | python3 -c '
+import json, sys
+for pv in json.load(sys.stdin)["items"]:
+    if pv.get("status", {}).get("phase") == "Released":
+        print(pv["metadata"]["name"])'); do
+    api -X PATCH -H 'Content-Type: application/json-patch+json' \
+      "$API/api/v1/persistentvolumes/$name" -d '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null || true
+  done
+}
+
 up() {
   bash "$HERE/build-binaries.sh"
   make_pki
@@ -178,6 +218,7 @@ up() {
   start_apiserver
   start_controllers
   make_nodes
+  make_storage
   say "kubernetes: ready at $API"
   say "  export KUBECONFIG=$KUBECONFIG_OUT; kubectl get nodes"
 }
@@ -205,5 +246,6 @@ case ${1:-up} in
   start-apiserver) start_apiserver ;;
   wipe) down; rm -rf "$TKW_STATE/etcd" "$LOGS" "$(dirname "$AUDIT_LOG")" ;;
   status) status ;;
+  recycle-volumes) recycle_volumes ;;
   *) die "usage: $0 up|down|restart-apiserver|stop-apiserver|start-apiserver|wipe|status" ;;
 esac

@@ -1,0 +1,327 @@
+"""CNF packages end to end, as Tacker v2 users ship them: a SOL004 CSAR zip
+(built by the test, hashes in TOSCA.meta) whose VDU1 is a Deployment and VDU2
+a StatefulSet with a volume claim template, beside a ConfigMap, a Secret, a
+Service, a Job and a NetworkPolicy.  It reaches ACTIVE with its claims Bound;
+scaling by aspect moves the StatefulSet within max_scale_level and is refused
+beyond; a StatefulSet pod failed by kwok's chaos stage gives one
+``vnf.respawn``; an update to a second package version rolls the Deployment;
+terminate leaves nothing the VNF owned.  Refused packages apply nothing.  A
+real worker, RabbitMQ and kube-apiserver; the conductor is an unmodified oslo
+RPC client; the checks go through kubectl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from tests import cnf_packages as pkg
+from tests.functional.harness import ROOT, Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kube_wait import CHAOS_FAILED
+
+KINDS = (
+    "deployments,statefulsets,pods,services,configmaps,secrets,jobs,"
+    "persistentvolumeclaims,networkpolicies"
+)
+
+
+@pytest.fixture(scope="module")
+async def worker(
+    transport_url: str, kubeconfig: str, names: Names, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WorkerProcess]:
+    tmp = tmp_path_factory.mktemp("packages")
+    config = write_config(
+        tmp / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="pkg-1",
+    )
+    proc = WorkerProcess(config, log=tmp / "worker.log")
+    await proc.start()
+    yield proc
+    assert await proc.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def conductor(transport_url: str, names: Names, worker: WorkerProcess) -> Conductor:
+    return Conductor(transport_url, names)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def volumes_back() -> Iterator[None]:
+    """The bed's volumes a deleted claim left Released are made Available again."""
+    yield
+    subprocess.run(
+        ["bash", str(ROOT / "tools/testbed/kube.sh"), "recycle-volumes"], check=False, timeout=60
+    )
+
+
+def kubectl(kubeconfig: str, *args: str) -> Any:
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
+    """Every object of the VNF in its namespace, as kubectl lists them."""
+    found = kubectl(
+        kubeconfig, "get", KINDS, "-n", namespace, "-l", f"tacker.openstack.org/vnf-id={vnf_id}"
+    )
+    return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found["items"])
+
+
+def _vnf() -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "name": "cnf", "tenant_id": "tenant-1"}
+
+
+async def _instantiate(
+    conductor: Conductor, vnf: dict[str, Any], package: Any, *, namespace: str, **request: Any
+) -> str:
+    op_id = f"i-{vnf['id'][:8]}"
+    params = request.pop("additional_params", None) or {
+        "lcm-kubernetes-def-files": pkg.DEF_FILES,
+        "namespace": namespace,
+    }
+    await conductor(
+        "instantiate_vnf",
+        vnf=vnf,
+        op_id=op_id,
+        package=package,
+        flavour_id="simple",
+        additional_params=params,
+        **request,
+    )
+    return op_id
+
+
+async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
+    conductor: Conductor, events: Events, kubeconfig: str, namespace: str
+) -> None:
+    vnf = _vnf()
+    op_id = await _instantiate(conductor, vnf, pkg.csar_b64(), namespace=namespace)
+    (end,) = await events.wait(vnf["id"], "vnf.instantiate.end", op_id=op_id, within=90)
+    assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
+    # What kubectl shows: every object of the package, names kept, owned by the VNF.
+    objects = owned(kubeconfig, namespace, vnf["id"])
+    for name in (
+        "Deployment/web",
+        "StatefulSet/db",
+        "Service/web",
+        "ConfigMap/web-config",
+        "Secret/db-password",
+        "Job/db-init",
+        "NetworkPolicy/db-only-from-web",
+        "PersistentVolumeClaim/data-db-0",
+    ):
+        assert name in objects, (name, objects)
+    claim = kubectl(kubeconfig, "get", "pvc", "data-db-0", "-n", namespace)
+    assert claim["status"]["phase"] == "Bound"
+    job = kubectl(kubeconfig, "get", "job", "db-init", "-n", namespace)
+    assert job["status"].get("succeeded") == 1
+    info = await conductor("get_vnf", vnf_id=vnf["id"])
+    assert info["status"] == "ACTIVE"
+    vdus = {v["name"]: v for v in info["vdus"]}
+    assert vdus["VDU1"]["kind"] == "Deployment" and vdus["VDU1"]["deployment"] == "web"
+    assert vdus["VDU2"]["kind"] == "StatefulSet" and vdus["VDU2"]["pods"] == ["db-0"]
+    assert "Job/db-init" in info["objects"]
+
+    # Scale by aspect: one level out; then two more would pass max_scale_level 2.
+    await conductor(
+        "scale_vnf", vnf_id=vnf["id"], op_id="s1", policy="db_aspect", type="out", steps=1
+    )
+    (scaled,) = await events.wait(vnf["id"], "vnf.scale.end", op_id="s1", within=60)
+    assert scaled["payload"]["replicas"]["VDU2"] == {"old": 1, "new": 2}
+    sts = kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)
+    assert sts["spec"]["replicas"] == 2 and sts["status"].get("readyReplicas") == 2
+    assert kubectl(kubeconfig, "get", "pvc", "data-db-1", "-n", namespace)["status"]["phase"] == (
+        "Bound"
+    )
+    await conductor(
+        "scale_vnf", vnf_id=vnf["id"], op_id="s2", policy="db_aspect", type="out", steps=2
+    )
+    (refused,) = await events.wait(vnf["id"], "vnf.scale.error", op_id="s2", within=30)
+    assert refused["payload"]["error"]["type"] == "ScaleBoundReached"
+    assert "max_scale_level is 2" in refused["payload"]["error"]["message"]
+    assert kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)["spec"]["replicas"] == 2
+
+    # kwok's chaos stage fails a StatefulSet pod: its controller replaces it
+    # under the same name, and that is one respawn.
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            kubeconfig,
+            "label",
+            "pod",
+            "db-1",
+            "-n",
+            namespace,
+            f"{CHAOS_FAILED}=true",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    (respawn,) = await events.wait(vnf["id"], "vnf.respawn", within=60)
+    assert respawn["payload"]["vdu"] == "VDU2" and respawn["payload"]["new_pod"] == "db-1"
+    await asyncio.sleep(2.0)
+    assert len(events.of(vnf["id"], "vnf.respawn")) == 1
+
+    # A second version of the package: the Deployment rolls to its new image.
+    v2 = pkg.csar_b64(pkg.files(web_image="nginx:1.27"))
+    await conductor(
+        "update_vnf",
+        vnf_id=vnf["id"],
+        op_id="u1",
+        package=v2,
+        flavour_id="simple",
+        additional_params={"lcm-kubernetes-def-files": pkg.DEF_FILES, "namespace": namespace},
+    )
+    (updated,) = await events.wait(vnf["id"], "vnf.update.end", op_id="u1", within=90)
+    assert updated["payload"]["operation_state"] == "COMPLETED"
+    web = kubectl(kubeconfig, "get", "deployment", "web", "-n", namespace)
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    # The scale survives the update (the record's replicas, not the manifest's).
+    assert kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)["spec"]["replicas"] == 2
+
+    await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="t1")
+    (gone,) = await events.wait(vnf["id"], "vnf.terminate.end", op_id="t1", within=90)
+    assert gone["payload"]["operation_state"] == "COMPLETED"
+    assert owned(kubeconfig, namespace, vnf["id"]) == []
+
+
+def _with(extra: dict[str, str]) -> dict[str, str]:
+    return pkg.files(extra=extra)
+
+
+CLUSTER_ROLE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: cnf-reader
+rules:
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [get]
+"""
+
+PRIVILEGED = pkg.web_deployment().replace(
+    "          ports: [{containerPort: 80}]\n",
+    "          ports: [{containerPort: 80}]\n          securityContext: {privileged: true}\n",
+)
+
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: db
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+    - type: Resource
+      resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+"""
+
+
+def _refusals(namespace: str) -> list[tuple[str, Any, list[str], str, str]]:
+    """(case, package, def files, error type, what the message names)."""
+    files = pkg.DEF_FILES
+    other_ns = pkg.SUPPORT.replace(
+        "name: web-config\n", "name: web-config\n  namespace: kube-public\n"
+    )
+    tampered = pkg.files()
+    meta = pkg.tosca_meta(tampered)
+    tampered["Files/kubernetes/web.yaml"] = pkg.web_deployment("evil:latest")
+    return [
+        (
+            "cluster-role",
+            pkg.csar_b64(_with({"Files/kubernetes/role.yaml": CLUSTER_ROLE})),
+            [*files, "Files/kubernetes/role.yaml"],
+            "InvalidVnfd",
+            "Files/kubernetes/role.yaml: ClusterRole/cnf-reader",
+        ),
+        (
+            "other-namespace",
+            pkg.csar_b64(_with({"Files/kubernetes/support.yaml": other_ns})),
+            files,
+            "InvalidVnfd",
+            "'kube-public' is not the VNF's namespace",
+        ),
+        (
+            "privileged",
+            pkg.csar_b64(_with({"Files/kubernetes/web.yaml": PRIVILEGED})),
+            files,
+            "InvalidVnfd",
+            "Files/kubernetes/web.yaml: Deployment/web",
+        ),
+        (
+            "hash-mismatch",
+            base64.b64encode(pkg.csar(tampered, meta=meta)).decode(),
+            files,
+            "InvalidArguments",
+            "Files/kubernetes/web.yaml: the SHA-256 hash does not match",
+        ),
+        (
+            "zip-slip",
+            base64.b64encode(pkg.csar(raw_entries={"../../etc/evil.yaml": b"kind: Pod"})).decode(),
+            files,
+            "InvalidArguments",
+            "escapes the package root",
+        ),
+        (
+            "missing-def-file",
+            pkg.csar_b64(),
+            [*files, "Files/kubernetes/absent.yaml"],
+            "InvalidVnfd",
+            "Files/kubernetes/absent.yaml",
+        ),
+        (
+            "hpa-on-scaled-vdu",
+            pkg.csar_b64(_with({"Files/kubernetes/hpa.yaml": HPA})),
+            [*files, "Files/kubernetes/hpa.yaml"],
+            "InvalidVnfd",
+            "targets VDU VDU2, which a scaling aspect",
+        ),
+    ]
+
+
+async def test_refused_packages_apply_nothing(
+    conductor: Conductor, events: Events, kubeconfig: str, namespace: str
+) -> None:
+    cases = _refusals(namespace)
+    sent = []
+    for case, package, files, _, _ in cases:
+        vnf = _vnf()
+        op_id = await _instantiate(
+            conductor,
+            vnf,
+            package,
+            namespace=namespace,
+            additional_params={"lcm-kubernetes-def-files": files, "namespace": namespace},
+        )
+        sent.append((case, vnf, op_id))
+    for (case, vnf, op_id), (_, _, _, error_type, named) in zip(sent, cases, strict=True):
+        (error,) = await events.wait(vnf["id"], "vnf.instantiate.error", op_id=op_id, within=60)
+        assert error["payload"]["error"]["type"] == error_type, (case, error["payload"])
+        assert named in error["payload"]["error"]["message"], (case, error["payload"])
+        assert owned(kubeconfig, namespace, vnf["id"]) == [], case
+    # And nothing cluster-scoped was made either.
+    roles = kubectl(
+        kubeconfig, "get", "clusterroles", "-l", "app.kubernetes.io/managed-by=tacker-k8s-worker"
+    )
+    assert [r["metadata"]["name"] for r in roles["items"]] == []
