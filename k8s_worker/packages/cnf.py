@@ -11,7 +11,8 @@ the VNF's ownership labels (its pod template too, with the VDU's, so the pods
 are traced; a StatefulSet's volume claim templates too, so its claims are the
 VNF's); the instantiation level sets each VDU's initial replicas.  Refused,
 with every reason at once: an import or a listed file that is not in the
-package, a kind the worker does not apply, a VDU that names no workload, a
+package, a kind the worker does not apply, VDUs of which none names a
+workload (one that does not is left out, as Tacker does), a
 HorizontalPodAutoscaler on a VDU that one of the VNF's scaling aspects scales
 (they would fight).  Pure.
 """
@@ -21,10 +22,12 @@ from __future__ import annotations
 import copy
 import posixpath
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
+from k8s_worker.kube import KINDS
 from k8s_worker.packages.csar import Package, normalised
 from k8s_worker.packages.manifests import (
     SCALABLE_KINDS,
@@ -265,9 +268,44 @@ def translate_package(
         problems,
         vnf_id=vnf_id,
         vnf_name=vnf_name,
-        namespace=additional.get("namespace") or namespace,
+        namespace=_namespace(objects, additional.get("namespace"), namespace, problems),
         level=request.get("instantiationLevelId"),
     )
+
+
+def _namespace(
+    objects: list[Manifest], requested: Any, called: str | None, problems: list[Problem]
+) -> str | None:
+    """The VNF's namespace, as Tacker v2 decides it: ``additionalParams``
+    ``namespace`` puts every namespaced object there (whatever its manifest
+    says); without it, the one namespace the manifests name (several are
+    refused), else the call's."""
+    if requested is not None and not isinstance(requested, str):
+        problems.append(_problem(None, "additionalParams namespace must be a string"))
+        return None
+    if requested:
+        for manifest in objects:
+            known = KINDS.get(manifest.kind)
+            if known is not None and known.namespaced:
+                manifest.obj.setdefault("metadata", {})["namespace"] = requested
+        return requested
+    named = sorted(
+        {
+            str(m.obj["metadata"]["namespace"])
+            for m in objects
+            if (m.obj.get("metadata") or {}).get("namespace")
+        }
+    )
+    if len(named) > 1:
+        problems.append(
+            _problem(
+                None,
+                f"the manifests name several namespaces ({', '.join(named)}); a VNF's "
+                "objects are in one (or give additionalParams namespace)",
+            )
+        )
+        return None
+    return named[0] if named else called
 
 
 def _assemble(
@@ -298,14 +336,8 @@ def _assemble(
         target = spec.workload or spec.name
         manifest = workloads.get(target)
         if manifest is None:
-            problems.append(
-                _problem(
-                    spec.name,
-                    f"names workload {target!r}, which no manifest of "
-                    f"{DEF_FILES} defines as a {', '.join(WORKLOAD_KINDS)}",
-                    "properties.name",
-                )
-            )
+            # As in Tacker v2: a VDU whose workload the chosen files do not
+            # hold is not part of this VNF (one VNFD serves several file sets).
             continue
         default = (
             levels.get(level or "", {}).get(spec.name, spec.default_replicas)
@@ -339,6 +371,17 @@ def _assemble(
                     "policies",
                 )
             )
+    if not vdus and model.vdus:
+        problems.append(
+            _problem(
+                None,
+                f"no VDU's properties.name names a workload ({', '.join(WORKLOAD_KINDS)}) of the "
+                f"{DEF_FILES} manifests (VDUs: "
+                + ", ".join(f"{v.name} -> {v.workload}" for v in model.vdus)
+                + ")",
+                "properties.name",
+            )
+        )
     for manifest in objects:
         if manifest.kind != "HorizontalPodAutoscaler":
             continue
@@ -365,12 +408,25 @@ def _assemble(
         )
         for m in objects
     ]
+    present = {v.name for v in vdus}
+    policies = replace(
+        model.policies,
+        scaling=tuple(
+            replace(
+                p,
+                targets=tuple(t for t in p.targets if t in present),
+                step_deltas=tuple((v, d) for v, d in p.step_deltas if v in present),
+            )
+            for p in model.policies.scaling
+            if any(t in present for t in p.targets)
+        ),
+    )
     return Translation(
         vnf_id=vnf_id,
         namespace=namespace,
         vdus=tuple(vdus),
         objects=owned,
-        policies=model.policies,
+        policies=policies,
         instantiation_levels=levels,
         default_instantiation_level=level or model.default_instantiation_level,
         form=PACKAGE_FORM,

@@ -64,7 +64,12 @@ def volumes_back() -> Iterator[None]:
     )
 
 
-def kubectl(kubeconfig: str, *args: str) -> Any:
+async def kubectl(kubeconfig: str, *args: str) -> Any:
+    """``kubectl ... -o json``, parsed (in a thread: the loop runs the test)."""
+    return await asyncio.to_thread(_kubectl, kubeconfig, *args)
+
+
+def _kubectl(kubeconfig: str, *args: str) -> Any:
     out = subprocess.run(
         ["kubectl", "--kubeconfig", kubeconfig, *args, "-o", "json"],
         capture_output=True,
@@ -75,9 +80,9 @@ def kubectl(kubeconfig: str, *args: str) -> Any:
     return json.loads(out.stdout)
 
 
-def owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
+async def owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
     """Every object of the VNF in its namespace, as kubectl lists them."""
-    found = kubectl(
+    found = await kubectl(
         kubeconfig, "get", KINDS, "-n", namespace, "-l", f"tacker.openstack.org/vnf-id={vnf_id}"
     )
     return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found["items"])
@@ -115,7 +120,7 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     (end,) = await events.wait(vnf["id"], "vnf.instantiate.end", op_id=op_id, within=90)
     assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
     # What kubectl shows: every object of the package, names kept, owned by the VNF.
-    objects = owned(kubeconfig, namespace, vnf["id"])
+    objects = await owned(kubeconfig, namespace, vnf["id"])
     for name in (
         "Deployment/web",
         "StatefulSet/db",
@@ -127,9 +132,9 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
         "PersistentVolumeClaim/data-db-0",
     ):
         assert name in objects, (name, objects)
-    claim = kubectl(kubeconfig, "get", "pvc", "data-db-0", "-n", namespace)
+    claim = await kubectl(kubeconfig, "get", "pvc", "data-db-0", "-n", namespace)
     assert claim["status"]["phase"] == "Bound"
-    job = kubectl(kubeconfig, "get", "job", "db-init", "-n", namespace)
+    job = await kubectl(kubeconfig, "get", "job", "db-init", "-n", namespace)
     assert job["status"].get("succeeded") == 1
     info = await conductor("get_vnf", vnf_id=vnf["id"])
     assert info["status"] == "ACTIVE"
@@ -144,22 +149,25 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     )
     (scaled,) = await events.wait(vnf["id"], "vnf.scale.end", op_id="s1", within=60)
     assert scaled["payload"]["replicas"]["VDU2"] == {"old": 1, "new": 2}
-    sts = kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)
+    sts = await kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)
     assert sts["spec"]["replicas"] == 2 and sts["status"].get("readyReplicas") == 2
-    assert kubectl(kubeconfig, "get", "pvc", "data-db-1", "-n", namespace)["status"]["phase"] == (
-        "Bound"
-    )
+    assert (await kubectl(kubeconfig, "get", "pvc", "data-db-1", "-n", namespace))["status"][
+        "phase"
+    ] == ("Bound")
     await conductor(
         "scale_vnf", vnf_id=vnf["id"], op_id="s2", policy="db_aspect", type="out", steps=2
     )
     (refused,) = await events.wait(vnf["id"], "vnf.scale.error", op_id="s2", within=30)
     assert refused["payload"]["error"]["type"] == "ScaleBoundReached"
     assert "max_scale_level is 2" in refused["payload"]["error"]["message"]
-    assert kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)["spec"]["replicas"] == 2
+    assert (await kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace))["spec"][
+        "replicas"
+    ] == 2
 
     # kwok's chaos stage fails a StatefulSet pod: its controller replaces it
     # under the same name, and that is one respawn.
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [
             "kubectl",
             "--kubeconfig",
@@ -192,15 +200,17 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     )
     (updated,) = await events.wait(vnf["id"], "vnf.update.end", op_id="u1", within=90)
     assert updated["payload"]["operation_state"] == "COMPLETED"
-    web = kubectl(kubeconfig, "get", "deployment", "web", "-n", namespace)
+    web = await kubectl(kubeconfig, "get", "deployment", "web", "-n", namespace)
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # The scale survives the update (the record's replicas, not the manifest's).
-    assert kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace)["spec"]["replicas"] == 2
+    assert (await kubectl(kubeconfig, "get", "statefulset", "db", "-n", namespace))["spec"][
+        "replicas"
+    ] == 2
 
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="t1")
     (gone,) = await events.wait(vnf["id"], "vnf.terminate.end", op_id="t1", within=90)
     assert gone["payload"]["operation_state"] == "COMPLETED"
-    assert owned(kubeconfig, namespace, vnf["id"]) == []
+    assert await owned(kubeconfig, namespace, vnf["id"]) == []
 
 
 def _with(extra: dict[str, str]) -> dict[str, str]:
@@ -238,11 +248,14 @@ spec:
 """
 
 
-def _refusals(namespace: str) -> list[tuple[str, Any, list[str], str, str]]:
-    """(case, package, def files, error type, what the message names)."""
+def _refusals(namespace: str) -> list[tuple[str, Any, Any, str, str]]:
+    """(case, package, def files (or the whole additionalParams), error type,
+    what the message names)."""
     files = pkg.DEF_FILES
+    # Pinned in its manifest to a namespace tenant-1 may not use (no request
+    # namespace puts it elsewhere, as Tacker v2's would).
     other_ns = pkg.SUPPORT.replace(
-        "name: web-config\n", "name: web-config\n  namespace: kube-public\n"
+        "name: web-config\n", "name: web-config\n  namespace: tkw-other-tenant\n"
     )
     tampered = pkg.files()
     meta = pkg.tosca_meta(tampered)
@@ -258,9 +271,9 @@ def _refusals(namespace: str) -> list[tuple[str, Any, list[str], str, str]]:
         (
             "other-namespace",
             pkg.csar_b64(_with({"Files/kubernetes/support.yaml": other_ns})),
-            files,
-            "InvalidVnfd",
-            "'kube-public' is not the VNF's namespace",
+            {"lcm-kubernetes-def-files": files},
+            "NamespaceForbidden",
+            "tkw-other-tenant",
         ),
         (
             "privileged",
@@ -312,16 +325,20 @@ async def test_refused_packages_apply_nothing(
             vnf,
             package,
             namespace=namespace,
-            additional_params={"lcm-kubernetes-def-files": files, "namespace": namespace},
+            additional_params=files
+            if isinstance(files, dict)
+            else {"lcm-kubernetes-def-files": files, "namespace": namespace},
         )
         sent.append((case, vnf, op_id))
     for (case, vnf, op_id), (_, _, _, error_type, named) in zip(sent, cases, strict=True):
         (error,) = await events.wait(vnf["id"], "vnf.instantiate.error", op_id=op_id, within=60)
         assert error["payload"]["error"]["type"] == error_type, (case, error["payload"])
         assert named in error["payload"]["error"]["message"], (case, error["payload"])
-        assert owned(kubeconfig, namespace, vnf["id"]) == [], case
-    # And nothing cluster-scoped was made either.
-    roles = kubectl(
+        assert await owned(kubeconfig, namespace, vnf["id"]) == [], case
+    # Nothing went to the other tenant's namespace, nothing cluster-scoped was made.
+    spaces = await kubectl(kubeconfig, "get", "namespaces")
+    assert "tkw-other-tenant" not in [n["metadata"]["name"] for n in spaces["items"]]
+    roles = await kubectl(
         kubeconfig, "get", "clusterroles", "-l", "app.kubernetes.io/managed-by=tacker-k8s-worker"
     )
     assert [r["metadata"]["name"] for r in roles["items"]] == []

@@ -88,3 +88,24 @@ def test_pods_of_another_vdu_do_not_pair():
     memory, respawns = track_pods(memory, [pod("x", vdu="VDU2")], now=1, detect=True)
     assert respawns == []
     assert [e["vdu"] for e in memory["lost"]] == ["VDU1"]
+
+
+def _with_uid(p: dict, uid: str) -> dict:
+    p["metadata"]["uid"] = uid
+    return p
+
+
+def test_a_pod_replaced_under_its_own_name_is_one_respawn_even_unseen_gone():
+    """A StatefulSet recreates db-0 as db-0: told apart by its uid, whether or
+    not a pass saw the old one fail."""
+    memory, _ = track_pods({}, [_with_uid(pod("db-0"), "u1")], now=0, detect=False)
+    memory, respawns = track_pods(memory, [_with_uid(pod("db-0"), "u2")], now=1, detect=True)
+    assert [(r.old_pod, r.new_pod, r.reason) for r in respawns] == [("db-0", "db-0", "Replaced")]
+    again, respawns = track_pods(memory, [_with_uid(pod("db-0"), "u2")], now=2, detect=True)
+    assert respawns == [] and again == memory
+    # Seen failed first, then replaced: one respawn with the failure's reason.
+    failed = _with_uid(pod("db-0", phase="Failed", failed_reason="Error"), "u2")
+    memory, respawns = track_pods(memory, [failed], now=3, detect=True)
+    assert respawns == []
+    memory, respawns = track_pods(memory, [_with_uid(pod("db-0"), "u3")], now=4, detect=True)
+    assert [(r.new_pod, r.reason) for r in respawns] == [("db-0", "Failed: Error")]
