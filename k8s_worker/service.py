@@ -25,6 +25,7 @@ from k8s_worker import conf as worker_conf
 from k8s_worker.api.endpoint import LifecycleEndpoint
 from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
+from k8s_worker.helm import HelmRunner
 from k8s_worker.intake.service import IntakeService, IntakeSettings
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.kube.client import make_api_client
@@ -237,6 +238,7 @@ class Worker:
             secret_params=store.secret_params,
             descriptor=store.descriptor,
             translator=self.translator,
+            helm=HelmRunner(binary=self.conf.helm.binary, timeout=self.conf.helm.timeout),
         )
         membership = Membership(
             kube,

@@ -25,6 +25,7 @@ _MODULES: tuple[str, ...] = (
     "service",
     "vim",
     "lifecycle",
+    "helm",
 )
 
 

@@ -10,6 +10,7 @@ from the cluster what is left to do.  Waiting is never polling: a step returns
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections import OrderedDict
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from k8s_worker.helm import HelmRunner, kubeconfig
 from k8s_worker.kube import KubeNotFound, KubeRejected
 from k8s_worker.lifecycle.drift import (
     Drift,
@@ -27,6 +29,7 @@ from k8s_worker.lifecycle.drift import (
     missing_objects,
     replica_drift,
 )
+from k8s_worker.lifecycle.helm_vnfs import HelmVnfs
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects, render
 from k8s_worker.lifecycle.observe import (
     claim_phase,
@@ -119,8 +122,10 @@ class Operations:
         descriptor: DescriptorReader | None = None,
         translator: Translator | None = None,
         cache_size: int = 256,
+        helm: HelmRunner | None = None,
     ) -> None:
         self.translator = translator or Translator(TranslatorLimits(processes=0))
+        self.helm = HelmVnfs(self, helm or HelmRunner())
         self.vnf_objects = vnf_objects  # the default VIM's
         self.sites = sites
         self.namespaces = namespaces
@@ -160,6 +165,18 @@ class Operations:
             return False
         reg = record.registration
         return reg.by_tenant and reg.tenant_id == rec.tenant_id and not reg.shared
+
+    async def kubeconfig(self, rec: VnfRecord) -> str:
+        """The VNF's VIM as a kubeconfig (for helm; never logged)."""
+        site = self.sites.of(rec.vim_id) if self.sites is not None and rec.vim_id else None
+        if site is not None and site.record is not None and self.sites is not None:
+            store = self.sites.store
+            if store is None:
+                raise OperationFailed("VimUnavailable", f"VIM {rec.vim_id} has no registry")
+            creds = await store.credentials(site.record)
+            return kubeconfig.from_credentials(creds)
+        configuration = self.objects_of(rec).kube.api.configuration
+        return await asyncio.to_thread(kubeconfig.from_configuration, configuration)
 
     def rules_of(self, rec: VnfRecord) -> NamespaceRules:
         if self.sites is None or not rec.vim_id:
@@ -322,7 +339,17 @@ class Operations:
     ) -> list[dict[str, Any]]:
         """The VNF's objects as they would be applied in ``namespace``, checked
         against the pod and Service rules and the bounds; OperationFailed
-        ("InvalidVnfd") naming each object, container and field otherwise."""
+        ("InvalidVnfd") naming each object, container and field otherwise.
+        (A Helm VNF's objects are what its chart renders: checked by the
+        post-renderer as helm applies them; here only the bounds.)"""
+        if translation.chart is not None:
+            bounds = check_replica_bounds(
+                ((v.name, v.default_replicas, v.max_replicas) for v in translation.vdus),
+                rules=self.pod_rules,
+            )
+            if bounds:
+                raise OperationFailed("InvalidVnfd", str(VnfdError(bounds)))
+            return []
         replicas = {
             v.name: rec.desired_replicas.get(v.name, v.default_replicas) for v in translation.vdus
         }
@@ -611,6 +638,15 @@ class Operations:
         rendered and checked); note what was written."""
         for vdu in translation.vdus:
             rec.desired_replicas.setdefault(vdu.name, vdu.default_replicas)
+        if translation.chart is not None:
+            if "revision_before" not in op.progress:
+                op.progress["revision_before"] = await self.helm.revision(rec)
+            release = await self.helm.deploy(rec, translation, reuse=False)
+            op.progress["applied"] = True
+            op.progress["objects"] = rec.applied_objects
+            op.progress["generations"] = {}
+            op.progress["revision"] = release.revision
+            return
         if objects is None:
             objects = await self.rendered(rec, translation, rec.require_namespace())
         # The kinds only packages bring are watched before their first write.
@@ -670,6 +706,9 @@ class Operations:
                 namespace=ns, vnf_id=rec.vnf_id, grace=int(grace), kinds=rec.object_kinds
             )
         kinds = rec.object_kinds
+        if rec.helm_release and not op.progress.get("uninstalled"):
+            await self.helm.uninstall(rec)
+            op.progress["uninstalled"] = True
         if "deleting" not in op.progress:  # the count may be 0: nothing was left to delete
             op.progress["deleting"] = await self.objects_of(rec).delete_all(
                 namespace=ns, vnf_id=rec.vnf_id, kinds=kinds
@@ -762,7 +801,16 @@ class Operations:
             for vdu, t in targets.items():
                 rec.desired_replicas[vdu] = t["new"]
         ns = self.placed_in(rec, op)
+        if translation.chart is not None and not op.progress.get("upgraded"):
+            if "revision_before" not in op.progress:
+                op.progress["revision_before"] = await self.helm.revision(rec)
+            # The replica values set, the rest of the release's values kept.
+            release = await self.helm.deploy(rec, translation, reuse=True)
+            op.progress["upgraded"] = True
+            op.progress["revision"] = release.revision
         for vdu, t in op.progress["targets"].items():
+            if translation.chart is not None:
+                break
             dep = self.objects_of(rec).workload_of(rec.vnf_id, vdu, ns)
             if dep is None or workload_replicas(dep) != t["new"]:
                 spec = translation.vdu(vdu)

@@ -19,6 +19,7 @@ HorizontalPodAutoscaler on a VDU that one of the VNF's scaling aspects scales
 
 from __future__ import annotations
 
+import base64
 import copy
 import posixpath
 from collections.abc import Mapping
@@ -42,9 +43,10 @@ from k8s_worker.tosca.errors import Problem, ProblemCollector, VnfdError
 from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded
 from k8s_worker.tosca.model import VnfModel
 from k8s_worker.tosca.sol001_form import is_sol001, read_sol001_form
-from k8s_worker.tosca.translate import Translation, Vdu
+from k8s_worker.tosca.translate import ChartSpec, Translation, Vdu
 
 DEF_FILES = "lcm-kubernetes-def-files"
+HELM_CHART_PATH = "helm_chart_path"
 #: The ETSI type files are never fetched: an import of them that is not in the
 #: package is taken as known (their types are checked directly, as Tacker does).
 ETSI_TYPES = ("etsi_nfv_sol001_common_types.yaml", "etsi_nfv_sol001_vnfd_types.yaml")
@@ -235,7 +237,8 @@ def translate_package(
     problems: list[Problem] = []
     templates = vnfd_templates(package, budget=budget, out=problems)
     chosen = choose_flavour(templates, request.get("flavourId"), problems)
-    def_files = _def_files(additional, package, problems)
+    helm = additional.get(HELM_CHART_PATH) is not None
+    def_files = [] if helm else _def_files(additional, package, problems)
     if problems or chosen is None:
         raise VnfdError(problems)
     path, tpl = chosen
@@ -252,6 +255,15 @@ def translate_package(
     merged.pop("imports", None)
     model = read_sol001_form(merged, params=params, out=collector, images=False)
     collector.raise_if_any()
+    if helm:
+        return _chart_translation(
+            model,
+            package,
+            additional,
+            vnf_id=vnf_id,
+            namespace=additional.get("namespace") or namespace,
+            level=request.get("instantiationLevelId"),
+        )
 
     objects: list[Manifest] = []
     for file in def_files:
@@ -431,6 +443,110 @@ def _assemble(
         default_instantiation_level=level or model.default_instantiation_level,
         form=PACKAGE_FORM,
         sources=tuple((f"{m.kind}/{m.name}", m.path) for m in objects),
+    )
+
+
+def chart_files(package: Package, path: str) -> bytes | dict[str, bytes] | None:
+    """The chart at ``path`` in the package: a .tgz's bytes, or a directory's
+    files (relative path -> bytes); None when there is none."""
+    clean = normalised(path)
+    if clean is None:
+        return None
+    if clean in package.binary:
+        return base64.b64decode(package.binary[clean])
+    if clean in package.files:
+        return package.files[clean].encode()
+    prefix = clean.rstrip("/") + "/"
+    found: dict[str, bytes] = {}
+    for name, text in package.files.items():
+        if name.startswith(prefix):
+            found[name[len(prefix) :]] = text.encode()
+    for name, data in package.binary.items():
+        if name.startswith(prefix):
+            found[name[len(prefix) :]] = base64.b64decode(data)
+    return found if "Chart.yaml" in found else None
+
+
+def _chart_translation(
+    model: VnfModel,
+    package: Package,
+    additional: Mapping[str, Any],
+    *,
+    vnf_id: str,
+    namespace: str | None,
+    level: str | None,
+) -> Translation:
+    """A Helm package: the VDUs and policies of its VNFD, the chart to install."""
+    problems: list[Problem] = []
+    path = str(additional.get(HELM_CHART_PATH))
+    if chart_files(package, path) is None:
+        problems.append(
+            _problem(
+                path,
+                "helm_chart_path names no chart in the package (a .tgz, or a directory "
+                "with Chart.yaml)",
+            )
+        )
+    parameters = additional.get("helm_parameters") or {}
+    if not isinstance(parameters, dict):
+        problems.append(_problem(None, "additionalParams helm_parameters must be a mapping"))
+        parameters = {}
+    names = additional.get("helm_value_names") or {}
+    if not isinstance(names, dict):
+        problems.append(_problem(None, "additionalParams helm_value_names must be a mapping"))
+        names = {}
+    replica_values: list[tuple[str, str]] = []
+    for vdu in model.vdus:
+        entry = names.get(vdu.name)
+        value = entry.get("replica") if isinstance(entry, dict) else None
+        if not isinstance(value, str) or not value:
+            problems.append(
+                _problem(
+                    vdu.name,
+                    "helm_value_names must name this VDU's replica value "
+                    f"({{{vdu.name}: {{replica: <value name>}}}})",
+                    "helm_value_names",
+                )
+            )
+            continue
+        replica_values.append((vdu.name, value))
+    levels = {name: dict(pairs) for name, pairs in model.instantiation_levels}
+    if level is not None and level not in levels:
+        problems.append(
+            _problem(
+                None, f"instantiation level {level!r} is not in the VNFD", "instantiationLevelId"
+            )
+        )
+    if problems:
+        raise VnfdError(problems)
+    vdus = tuple(
+        Vdu(
+            name=spec.name,
+            deployment_name=spec.workload or spec.name,
+            service_name=None,
+            default_replicas=levels.get(level or "", {}).get(spec.name, spec.default_replicas),
+            min_replicas=spec.min_replicas,
+            max_replicas=spec.max_replicas,
+            containers=(),
+            kind="Deployment",
+        )
+        for spec in model.vdus
+    )
+    return Translation(
+        vnf_id=vnf_id,
+        namespace=namespace,
+        vdus=vdus,
+        objects=[],
+        policies=model.policies,
+        instantiation_levels=levels,
+        default_instantiation_level=level or model.default_instantiation_level,
+        form="helm",
+        chart=ChartSpec(
+            path=path,
+            parameters=tuple(sorted(parameters.items())),
+            replica_values=tuple(replica_values),
+            workloads=tuple((spec.workload or spec.name, spec.name) for spec in model.vdus),
+        ),
     )
 
 

@@ -625,6 +625,18 @@ class VnfRecord:
         """What the VNF's last apply wrote, as "Kind/name"."""
         return list(self.st.get("appliedObjects") or [])
 
+    @property
+    def helm_release(self) -> str | None:
+        """The VNF's Helm release (None: it has none)."""
+        return self.st.get("helmRelease")
+
+    @helm_release.setter
+    def helm_release(self, name: str | None) -> None:
+        if name is None:
+            self.st.pop("helmRelease", None)
+        else:
+            self.st["helmRelease"] = name
+
     def note_applied(self, names: list[str], *, kinds: set[str] | None = None) -> None:
         """Remember what an apply wrote, and the kinds it has (``kinds``: more
         that its objects make, a StatefulSet's claims); the kinds only grow."""

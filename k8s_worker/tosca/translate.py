@@ -60,6 +60,19 @@ class Vdu:
 
 
 @dataclass(frozen=True)
+class ChartSpec:
+    """A package's Helm chart (Tacker v2's ``ETSINFV.HELM.V_3``): its path in
+    the package, the values it is installed with (``helm_parameters``), each
+    VDU's replica value (``helm_value_names``) and each VDU's workload base
+    name (its ``properties.name``)."""
+
+    path: str
+    parameters: tuple[tuple[str, Any], ...] = ()
+    replica_values: tuple[tuple[str, str], ...] = ()  # VDU -> value name
+    workloads: tuple[tuple[str, str], ...] = ()  # properties.name -> VDU
+
+
+@dataclass(frozen=True)
 class Translation:
     """The Kubernetes form of a VNF.
 
@@ -80,6 +93,8 @@ class Translation:
     form: str = "tosca"
     #: A package's objects ("Kind/name") and the manifest file each came from.
     sources: tuple[tuple[str, str], ...] = ()
+    #: A Helm package's chart (its objects are what the chart renders).
+    chart: ChartSpec | None = None
 
     def vdu_names(self) -> list[str]:
         return [vdu.name for vdu in self.vdus]

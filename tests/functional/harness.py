@@ -38,6 +38,11 @@ CTX = {
 _CACHE = pathlib.Path(os.environ.get("TKW_CACHE", pathlib.Path.home() / ".cache/tacker-k8s-worker"))
 VIM2_TOKEN = pathlib.Path(os.environ.get("TKW_VIM2_STATE", _CACHE / "testbed-vim2")) / "vim-token"
 
+#: The bed's helm (tools/testbed/build-binaries.sh builds and caches it).
+HELM = os.environ.get(
+    "TKW_HELM", str(_CACHE / f"helm-{os.environ.get('HELM_VERSION', 'v3.22.0')}" / "bin" / "helm")
+)
+
 #: Records namespaces named in this session; the functional conftest deletes them.
 RECORD_NAMESPACES: set[str] = set()
 
@@ -91,6 +96,8 @@ rabbit_interval_max = 2
 [service]
 http_host = 127.0.0.1
 http_port = 0
+[helm]
+binary = {HELM}
 {extra}
 """)
     return path

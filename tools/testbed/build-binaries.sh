@@ -14,6 +14,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
 CACHE=${TKW_CACHE:-$HOME/.cache/tacker-k8s-worker}
 export CGO_ENABLED=0
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -23,6 +24,7 @@ say() { printf '[testbed] %s\n' "$*" >&2; }
 k8s_dir=$CACHE/kubernetes-$K8S_VERSION
 etcd_dir=$CACHE/etcd-$ETCD_VERSION
 kwok_dir=$CACHE/kwok-$KWOK_VERSION
+helm_dir=$CACHE/helm-$HELM_VERSION
 
 have_all() {
   local d=$1; shift
@@ -113,6 +115,16 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 }
 
+# Helm 3 for the worker's ETSINFV.HELM.V_3 VNFs ([helm] binary).
+build_helm() {
+  if have_all "$helm_dir/bin" helm; then say "helm $HELM_VERSION: cached"; return; fi
+  say "helm $HELM_VERSION: building"
+  mkdir -p "$helm_dir/bin"
+  GOBIN=$helm_dir/bin go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
 if [ -n "${TKW_BIN_DIR:-}" ]; then
   say "using binaries from TKW_BIN_DIR=$TKW_BIN_DIR"
   exit 0
@@ -121,4 +133,5 @@ start=$(date +%s)
 build_etcd
 build_kwok
 build_kubernetes
+build_helm
 say "binaries ready in $(( $(date +%s) - start ))s"
