@@ -314,6 +314,7 @@ def _vnfd_or_package(args: dict[str, Any]) -> None:
     if args.get("package") is None and (args.get("vnf") or {}).get("vnfd") is None:
         raise InvalidArguments("vnf.vnfd: is required (or send a package)", field="vnf.vnfd")
 
+
 #: Tacker v2's package fields of an InstantiateVnfRequest (and of an update).
 _PACKAGE_FIELDS = (
     Field("package", package, required=False, since=PACKAGE_VERSION),

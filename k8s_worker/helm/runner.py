@@ -30,6 +30,8 @@ import yaml
 
 LOG = structlog.get_logger(__name__)
 PR_SET_PDEATHSIG = 1
+#: Where the k8s_worker package is imported from (the post-renderer's path).
+_SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Most bytes of helm's output kept (a manifest of a large chart is large).
 OUTPUT_MAX = 8 << 20
 
@@ -119,7 +121,7 @@ class HelmRunner:
             "HELM_DRIVER": "secret",
         }
         # The post-renderer is this worker's own Python: it needs its path.
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        here = _SOURCE_ROOT
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (here, os.environ.get("PYTHONPATH", "")) if p
         )
