@@ -51,7 +51,7 @@ from k8s_worker.tenancy import (
     parse_quantity,
     tenant_label_value,
 )
-from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
+from k8s_worker.tosca import LABEL_VNF_ID, WATCH_SELECTOR
 from k8s_worker.tosca.loader import YamlBudget
 from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
 from k8s_worker.vims.crd import VIM_CRD_NAME, vim_crd_manifest
@@ -62,7 +62,7 @@ from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
 
 LOG = structlog.get_logger(__name__)
-MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+MANAGED = WATCH_SELECTOR
 
 
 @dataclasses.dataclass(frozen=True)

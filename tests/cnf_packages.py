@@ -281,7 +281,9 @@ def files(
     return out
 
 
-def tosca_meta(content: Mapping[str, str], *, entry: str = "Definitions/cnf_top.vnfd.yaml") -> str:
+def tosca_meta(
+    content: Mapping[str, str | bytes], *, entry: str = "Definitions/cnf_top.vnfd.yaml"
+) -> str:
     """TOSCA.meta naming the entry and a SHA-256 of every file under Files/."""
     lines = [
         "TOSCA-Meta-File-Version: 1.0",
@@ -292,7 +294,8 @@ def tosca_meta(content: Mapping[str, str], *, entry: str = "Definitions/cnf_top.
     ]
     for path, text in sorted(content.items()):
         if path.startswith("Files/"):
-            digest = hashlib.sha256(text.encode()).hexdigest()
+            data = text.encode() if isinstance(text, str) else text
+            digest = hashlib.sha256(data).hexdigest()
             lines += [
                 f"Name: {path}",
                 "Content-Type: application/yaml",
@@ -304,7 +307,7 @@ def tosca_meta(content: Mapping[str, str], *, entry: str = "Definitions/cnf_top.
 
 
 def csar(
-    content: Mapping[str, str] | None = None,
+    content: Mapping[str, str | bytes] | None = None,
     *,
     meta: str | None = None,
     raw_entries: Mapping[str, bytes] | None = None,
@@ -339,3 +342,93 @@ def request(
     if level:
         out["instantiationLevelId"] = level
     return out
+
+
+# -- a Helm package (Tacker v2's ETSINFV.HELM.V_3) ---------------------------------
+
+HELM_DF = DF_SIMPLE.replace("name: web\n", "name: vdu1\n").replace("name: db\n", "name: vdu2\n")
+
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {vdu}-{{{{ .Release.Name }}}}
+  labels: {{app: {vdu}-{{{{ .Release.Name }}}}}}
+spec:
+  replicas: {{{{ .Values.replicaCount{Vdu} }}}}
+  selector:
+    matchLabels: {{app: {vdu}-{{{{ .Release.Name }}}}}}
+  template:
+    metadata:
+      labels: {{app: {vdu}-{{{{ .Release.Name }}}}}}
+    spec:
+      containers:
+        - name: {vdu}
+          image: "{{{{ .Values.image }}}}"
+          ports: [{{containerPort: 80}}]
+"""
+
+CHART_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-{{ .Release.Name }}
+spec:
+  type: {{ .Values.service.type }}
+  selector: {app: vdu1-{{ .Release.Name }}}
+  ports: [{port: {{ .Values.service.port }}, targetPort: 80}]
+"""
+
+
+def chart_tgz(
+    *, version: str = "0.1.0", image: str = "nginx:1.25", extra: Mapping[str, str] | None = None
+) -> bytes:
+    """A Helm chart whose Deployments vdu1-<release> and vdu2-<release> take
+    their replicas from replicaCountVdu1 / replicaCountVdu2."""
+    import tarfile
+
+    members = {
+        "Chart.yaml": f"apiVersion: v2\nname: cnf-chart\nversion: {version}\n",
+        "values.yaml": (
+            f"replicaCountVdu1: 1\nreplicaCountVdu2: 1\nimage: {image}\n"
+            "service: {type: ClusterIP, port: 80}\n"
+        ),
+        "templates/deployment_vdu1.yaml": CHART_DEPLOYMENT.format(vdu="vdu1", Vdu="Vdu1"),
+        "templates/deployment_vdu2.yaml": CHART_DEPLOYMENT.format(vdu="vdu2", Vdu="Vdu2"),
+        "templates/service.yaml": CHART_SERVICE,
+        **(extra or {}),
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"cnf-chart/{name}")
+            info.size = len(data)
+            info.mtime = 0
+            archive.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+CHART_PATH = "Files/kubernetes/cnf-chart.tgz"
+
+
+def helm_files(**chart: object) -> dict[str, str | bytes]:
+    return {
+        "Definitions/cnf_top.vnfd.yaml": TOP_VNFD,
+        "Definitions/cnf_types.yaml": TYPES,
+        "Definitions/cnf_df_simple.yaml": HELM_DF,
+        CHART_PATH: chart_tgz(**chart),  # type: ignore[arg-type]
+    }
+
+
+def helm_params(namespace: str) -> dict[str, object]:
+    """Tacker v2's additionalParams of a Helm instantiate."""
+    return {
+        "helm_chart_path": CHART_PATH,
+        "helm_parameters": {"service.port": 8081},
+        "helm_value_names": {
+            "VDU1": {"replica": "replicaCountVdu1"},
+            "VDU2": {"replica": "replicaCountVdu2"},
+        },
+        "namespace": namespace,
+    }

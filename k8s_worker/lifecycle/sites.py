@@ -27,12 +27,12 @@ from k8s_worker.kube.client import make_endpoint_client
 from k8s_worker.lifecycle.objects import VnfObjects
 from k8s_worker.lifecycle.workloads import WorkloadWatch
 from k8s_worker.tenancy import NamespaceRules
-from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
+from k8s_worker.tosca import LABEL_VNF_ID, WATCH_SELECTOR
 from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
 from k8s_worker.watch import Informer, WatchEvent
 
 LOG = structlog.get_logger(__name__)
-MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+MANAGED = WATCH_SELECTOR
 #: Seconds a new site's informers get for their first list.
 SYNC_SECONDS = 5.0
 #: Failed probes in a row that make a VIM unreachable.

@@ -21,11 +21,11 @@ import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeRejected
 from k8s_worker.lifecycle.outcome import OperationFailed
-from k8s_worker.tosca import LABEL_MANAGED_BY, LABEL_VNF_ID, MANAGED_BY_VALUE
+from k8s_worker.tosca import LABEL_VNF_ID, WATCH_SELECTOR
 from k8s_worker.watch import Informer, WatchEvent
 
 LOG = structlog.get_logger(__name__)
-MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
+MANAGED = WATCH_SELECTOR
 #: The kinds watched on demand (pods and Deployments are always watched).
 WATCHED_ON_DEMAND = ("StatefulSet", "DaemonSet", "ReplicaSet", "Job", "PersistentVolumeClaim")
 SYNC_SECONDS = 5.0

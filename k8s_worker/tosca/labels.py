@@ -29,6 +29,12 @@ def ownership_labels(*, vnf_id: str, vdu: str | None = None) -> dict[str, str]:
     return labels
 
 
+#: The selector of the worker's watches: every object of some VNF.  (Not the
+#: managed-by label: helm sets it to "Helm" on what a chart renders.)
+WATCH_SELECTOR = LABEL_VNF_ID
+
+
 def vnf_selector(vnf_id: str) -> str:
-    """A label-selector string matching every object of one VNF (for list/watch)."""
-    return f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_VNF_ID}={vnf_id}"
+    """A label-selector string matching every object of one VNF (for list/watch;
+    always within the VNF's namespace: anyone may set labels in their own)."""
+    return f"{LABEL_VNF_ID}={vnf_id}"

@@ -8,7 +8,8 @@ does not apply (ControllerRevision, Lease, PodTemplate, the access reviews,
 ClusterRoleBinding; its HorizontalPodAutoscaler is autoscaling/v1) before
 anything is applied; its StatefulSet file needs the sample's own StorageClass
 and PersistentVolumes (cluster-scoped: refused on a shared cluster), so the
-runs below leave it out.  The samples are taken at run time from Tacker's
+runs below leave it out.  The Helm sample (``test_helm_instantiate``) installs
+its chart through the bed's helm.  The samples are taken at run time from Tacker's
 source distribution on PyPI (tests/tacker_samples.py), never copied here.
 """
 
@@ -29,6 +30,7 @@ from tests.functional.harness import Conductor, Events, Names, WorkerProcess, wr
 
 K = "Files/kubernetes/"
 MAX = "test_instantiate_cnf_resources"
+HELM_SAMPLE = "test_helm_instantiate"
 #: paramgen.py's test_cnf_update_instantiate list.
 UPDATE_FILES = [
     f"{K}{name}.yaml"
@@ -65,7 +67,12 @@ def conductor(transport_url: str, names: Names, worker: WorkerProcess) -> Conduc
 @pytest.fixture(scope="module")
 async def zips() -> dict[str, str]:
     """The samples' CSARs, base64 (the sdist is downloaded once and cached)."""
-    samples = (MAX, "test_cnf_container_update_before", "test_change_vnf_pkg_with_deployment")
+    samples = (
+        MAX,
+        "test_cnf_container_update_before",
+        "test_change_vnf_pkg_with_deployment",
+        HELM_SAMPLE,
+    )
     built = await asyncio.gather(*(asyncio.to_thread(tacker_samples.make_zip, s) for s in samples))
     return {s: base64.b64encode(z).decode() for s, z in zip(samples, built, strict=True)}
 
@@ -193,4 +200,39 @@ async def test_the_max_sample_as_a_whole_is_refused_naming_what_is_not_applied(
         "ClusterRoleBinding",
     ):
         assert f"kind {named} is not one the worker applies" in message, message
+    assert await _owned(kubeconfig, namespace, vnf_id) == []
+
+
+async def test_the_helm_sample_installs_and_uninstalls(
+    conductor: Conductor, events: Events, kubeconfig: str, namespace: str, zips: dict[str, str]
+) -> None:
+    """paramgen.py's helm_instantiate, unchanged but for the namespace."""
+    vnf_id = str(uuid.uuid4())
+    op_id = f"i-{vnf_id[:8]}"
+    await conductor(
+        "instantiate_vnf",
+        vnf={"id": vnf_id, "name": "tacker-helm-sample", "tenant_id": "tenant-1"},
+        op_id=op_id,
+        package=zips[HELM_SAMPLE],
+        flavour_id="simple",
+        additional_params={
+            "helm_chart_path": "Files/kubernetes/test-chart-0.1.0.tgz",
+            "helm_parameters": {"service.port": 8081, "service.type": "NodePort"},
+            "helm_value_names": {
+                "VDU1": {"replica": "replicaCountVdu1"},
+                "VDU2": {"replica": "replicaCountVdu2"},
+            },
+            "namespace": namespace,
+        },
+    )
+    (end,) = await events.wait(vnf_id, "vnf.instantiate.end", op_id=op_id, within=90)
+    assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    release = "vnf" + vnf_id.replace("-", "")
+    assert {v["name"]: v["deployment"] for v in info["vdus"]} == {
+        "VDU1": f"vdu1-{release}",
+        "VDU2": f"vdu2-{release}",
+    }
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id=f"t-{vnf_id[:8]}")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id=f"t-{vnf_id[:8]}", within=90)
     assert await _owned(kubeconfig, namespace, vnf_id) == []
