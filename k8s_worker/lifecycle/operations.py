@@ -508,6 +508,9 @@ class Operations:
             ns = rec.placed_namespace
             if not ns:
                 return Done({"deleted": 0})
+            if rec.helm_release and not op.progress.get("uninstalled"):
+                await self.helm.uninstall(rec)
+                op.progress["uninstalled"] = True
             kinds = rec.object_kinds
             if "deleting" not in op.progress:
                 op.progress["deleting"] = await self.objects_of(rec).delete_all(
@@ -521,6 +524,8 @@ class Operations:
                 return Waiting(f"deleting {len(left)} objects: {', '.join(left[:5])}")
             rec.desired_replicas.clear()
             return Done({"deleted": op.progress["deleting"]})
+        if kind in (OperationKind.SCALE, OperationKind.UPDATE) and rec.helm_release:
+            return await self._roll_back_release(rec, op)
         if kind == OperationKind.SCALE:
             targets = op.progress.get("targets") or {}
             translation = await self.translation(rec)
@@ -545,6 +550,24 @@ class Operations:
         raise OperationFailed(
             "RollbackNotSupported", f"a {op.operation} cannot be rolled back", vnf_status=None
         )
+
+    async def _roll_back_release(self, rec: VnfRecord, op: Operation) -> Outcome:
+        """A Helm VNF's failed scale or update: ``helm rollback`` to the revision
+        it had before (the spec and replicas it had are the record's again),
+        then wait until ready."""
+        before = op.progress.get("revision_before")
+        if before and not op.progress.get("rolled_back_to"):
+            await self.helm.roll_back_to(rec, int(before))
+            op.progress["rolled_back_to"] = int(before)
+        for vdu, t in (op.progress.get("targets") or {}).items():
+            rec.desired_replicas[vdu] = t["old"]
+        for aspect, level in (op.progress.get("levels") or {}).items():
+            rec.scale_levels[aspect] = int(level["old"])
+        translation = await self.translation(rec)
+        outcome = self._all_ready(rec, translation, refusals=False)
+        if isinstance(outcome, Done):
+            return Done({"restored": True, "revision": op.progress.get("rolled_back_to")})
+        return outcome
 
     def _all_ready(
         self,

@@ -35,6 +35,15 @@ from tests.functional.test_replicas import Fleet, _network, _owner, _via
 RELEASE_OF = "vnf{}"
 
 
+def _final(events: Events, vnf_id: str, op_id: str, state: str) -> dict[str, Any] | None:
+    """The payload of the operation's event in ``state`` (.end or .error), if any."""
+    for event in events.of(vnf_id):
+        payload = event["payload"]
+        if payload.get("op_id") == op_id and payload.get("operation_state") == state:
+            return dict(payload)
+    return None
+
+
 def release(vnf_id: str) -> str:
     return RELEASE_OF.format(vnf_id.replace("-", ""))
 
@@ -292,3 +301,41 @@ async def test_a_worker_killed_during_a_held_helm_upgrade_leaves_it_to_the_next_
         await fleet.stop_all()
         for proxy in proxies.values():
             await proxy.stop()
+
+
+async def test_a_refused_helm_scale_parks_and_rolls_back_with_helm_rollback(
+    conductor: Conductor, events: Events, kubeconfig: str, kube_api: Any, namespace: str
+) -> None:
+    """Failing well for a Helm VNF: the scale's new pods are refused (a quota),
+    the scale parks in FAILED_TEMP, and rollback_operation runs ``helm
+    rollback`` to the revision before it (ROLLING_BACK, then ROLLED_BACK)."""
+    from tests.functional.test_failing_well import _quota
+
+    vnf_id, op_id = await _instantiate(conductor, namespace, _package())
+    await events.wait(vnf_id, "vnf.instantiate.end", op_id=op_id, within=90)
+    name = release(vnf_id)
+    await _quota(kube_api, namespace, 2)  # the two pods it has, no more
+    await conductor(
+        "scale_vnf", vnf_id=vnf_id, op_id="s-quota", policy="db_aspect", type="out", steps=1
+    )
+    (parked,) = await events.wait(vnf_id, "vnf.scale.error", op_id="s-quota", within=60)
+    assert parked["payload"]["operation_state"] == "FAILED_TEMP", parked["payload"]
+    assert parked["payload"]["error"]["type"] == "PodsRejected"
+    (listed,) = await helm(kubeconfig, "list", "-n", namespace)
+    assert listed["revision"] == "2"
+    await conductor("rollback_operation", vnf_id=vnf_id, op_id="rb-quota", target_op_id="s-quota")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not (back := _final(events, vnf_id, "s-quota", "ROLLED_BACK")):
+        assert loop.time() < deadline, [e["payload"] for e in events.of(vnf_id)]
+        await asyncio.sleep(0.2)
+    assert back["rollback_op_id"] == "rb-quota"
+    history = await helm(kubeconfig, "history", name, "-n", namespace)
+    assert history[-1]["description"] == "Rollback to 1" and history[-1]["status"] == "deployed"
+    values = await helm(kubeconfig, "get", "values", name, "-n", namespace)
+    assert values["replicaCountVdu2"] == 1
+    info = await conductor("get_vnf", vnf_id=vnf_id)
+    assert {v["name"]: v["desired_replicas"] for v in info["vdus"]} == {"VDU1": 1, "VDU2": 1}
+    await _quota(kube_api, namespace, None)
+    await conductor("terminate_vnf", vnf_id=vnf_id, op_id="t-quota")
+    await events.wait(vnf_id, "vnf.terminate.end", op_id="t-quota", within=90)
