@@ -328,7 +328,8 @@ class LifecycleEndpoint:
                 tenant_id=tenant_id,
                 vim_id=vim_id,
                 vim_connection_info=vim_connection_info,
-                namespace=vnf.get("namespace"),
+                # A package's namespace (additionalParams) is the VNF's too.
+                namespace=vnf.get("namespace") or (additional_params or {}).get("namespace"),
             )
             tenant_label = tenant_label_value(tenant_id)
             labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_label}

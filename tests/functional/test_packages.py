@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests import cnf_packages as pkg
+from tests.conftest import Vim2
 from tests.functional.harness import ROOT, Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED
 
@@ -43,6 +44,8 @@ async def worker(
         transport_url=transport_url,
         kubeconfig=kubeconfig,
         host="pkg-1",
+        # A tenant may register its own cluster (the bed's second one) as a VIM.
+        extra="[vim]\nallowed_endpoints = 127.0.0.1\ntenant_registration = true\n",
     )
     proc = WorkerProcess(config, log=tmp / "worker.log")
     await proc.start()
@@ -342,3 +345,45 @@ async def test_refused_packages_apply_nothing(
         kubeconfig, "get", "clusterroles", "-l", "app.kubernetes.io/managed-by=tacker-k8s-worker"
     )
     assert [r["metadata"]["name"] for r in roles["items"]] == []
+
+
+async def test_cluster_scoped_objects_go_only_to_a_cluster_the_tenant_registered_itself(
+    conductor: Conductor, events: Events, vim2: Vim2
+) -> None:
+    """On the tenant's own VIM (registered through Tacker v2's
+    vim_connection_info with the tenant's own token) a package may hold a
+    ClusterRole: applied, owned, and deleted by terminate.  (On the default
+    VIM it is refused: test_refused_packages_apply_nothing.)"""
+    vnf = _vnf()
+    namespace = f"tkw-own-{vnf['id'][:8]}"
+    vim_id = f"own-{vnf['id'][:8]}"
+    files = [*pkg.DEF_FILES[:2], "Files/kubernetes/role.yaml"]  # support, web, the ClusterRole
+    await conductor(
+        "instantiate_vnf",
+        vnf=vnf,
+        op_id="i-own",
+        package=pkg.csar_b64(_with({"Files/kubernetes/role.yaml": CLUSTER_ROLE})),
+        flavour_id="simple",
+        additional_params={"lcm-kubernetes-def-files": files, "namespace": namespace},
+        vim_connection_info={
+            "vim1": {
+                "vimId": vim_id,
+                "vimType": "ETSINFV.KUBERNETES.V_1",
+                "interfaceInfo": {"endpoint": vim2.auth_url, "ssl_ca_cert": vim2.ssl_ca_cert},
+                "accessInfo": {"bearer_token": vim2.bearer_token},
+            }
+        },
+    )
+    (end,) = await events.wait(vnf["id"], "vnf.instantiate.end", op_id="i-own", within=90)
+    assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
+    role = await kubectl(vim2.kubeconfig, "get", "clusterrole", "cnf-reader")
+    assert role["metadata"]["labels"]["tacker.openstack.org/vnf-id"] == vnf["id"]
+    assert await owned(vim2.kubeconfig, namespace, vnf["id"])
+    await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="t-own")
+    await events.wait(vnf["id"], "vnf.terminate.end", op_id="t-own", within=90)
+    roles = await kubectl(
+        vim2.kubeconfig, "get", "clusterroles", "-l", f"tacker.openstack.org/vnf-id={vnf['id']}"
+    )
+    assert roles["items"] == []
+    assert await owned(vim2.kubeconfig, namespace, vnf["id"]) == []
+    await conductor("deregister_vim", vim_id=vim_id)
