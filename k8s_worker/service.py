@@ -27,7 +27,15 @@ from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
 from k8s_worker.helm import HelmRunner
 from k8s_worker.intake.service import IntakeService, IntakeSettings
-from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
+from k8s_worker.kube import (
+    KINDS,
+    Kube,
+    KubeConflict,
+    KubeNotFound,
+    KubeRejected,
+    parse_kind,
+    register_kind,
+)
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.lifecycle.objects import NamespaceGuard, VnfObjects
 from k8s_worker.lifecycle.operations import NamespacePolicy, Operations
@@ -239,6 +247,7 @@ class Worker:
             descriptor=store.descriptor,
             translator=self.translator,
             helm=HelmRunner(binary=self.conf.helm.binary, timeout=self.conf.helm.timeout),
+            extra_kinds=package_kinds(self.conf),
         )
         membership = Membership(
             kube,
@@ -510,6 +519,17 @@ class _Startup:
             )
             LOG.error("worker.startup_timeout", step=what, limit=self.limit)
         return False
+
+
+def package_kinds(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    """``[kubernetes] package_extra_kinds``, each known to the kind table;
+    StartupError naming an entry that is not <apiVersion>/<Kind>/<plural>."""
+    for text in conf.kubernetes.package_extra_kinds:
+        try:
+            register_kind(parse_kind(text))
+        except ValueError as exc:
+            raise StartupError(f"[kubernetes] package_extra_kinds: {exc}") from None
+    return tuple(conf.kubernetes.package_extra_kinds)
 
 
 def tenancy_settings(conf: cfg.ConfigOpts) -> tuple[NamespacePolicy, PodRules]:

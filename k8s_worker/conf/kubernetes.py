@@ -87,6 +87,14 @@ OPTS: list[cfg.Opt] = [
         "worker creates (e.g. cpu:1,memory:1Gi); empty: none.",
     ),
     cfg.ListOpt(
+        "package_extra_kinds",
+        default=[],
+        help="Other namespaced kinds a CNF package may hold, each "
+        "<apiVersion>/<Kind>/<plural> (e.g. monitoring.coreos.com/v1/ServiceMonitor/"
+        "servicemonitors); the worker's RBAC must allow them. They get the same "
+        "ownership, namespace and deletion as every other object (no readiness).",
+    ),
+    cfg.ListOpt(
         "allowed_service_types",
         default=["ClusterIP", "NodePort"],
         help="Service types a VNF may create (LoadBalancer only when listed). "

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from k8s_worker.packages.cnf import own
+from k8s_worker.packages.cnf import known_kinds, own
 from k8s_worker.packages.manifests import WORKLOAD_KINDS, Manifest, check_kind
 from k8s_worker.tenancy import PodRules, check_objects, check_package_objects
 from k8s_worker.tosca.loader import YamlBudget, load_bounded_all
@@ -38,6 +38,7 @@ class RenderSpec:
     cluster_scoped: bool
     rules: dict[str, Any]
     vnf_name: str | None = None
+    extra_kinds: list[str] | None = None  # [kubernetes] package_extra_kinds
 
     def dumps(self) -> str:
         return json.dumps(self.__dict__)
@@ -64,6 +65,7 @@ def render(text: str, spec: RenderSpec) -> tuple[str, list[str]]:
     except (yaml.YAMLError, ValueError) as exc:
         return "", [f"the chart rendered something that is not YAML: {exc}"]
     manifests = []
+    extra = frozenset(known_kinds(tuple(spec.extra_kinds or ())))
     for doc in documents:
         if doc is None:
             continue
@@ -71,7 +73,7 @@ def render(text: str, spec: RenderSpec) -> tuple[str, list[str]]:
             problems.append("the chart rendered a document that is not a Kubernetes object")
             continue
         manifest = Manifest(path="chart", obj=doc)
-        refused = check_kind(manifest, cluster_scoped=spec.cluster_scoped)
+        refused = check_kind(manifest, cluster_scoped=spec.cluster_scoped, extra=extra)
         if refused is not None:
             problems.append(str(refused))
             continue

@@ -10,7 +10,7 @@ from k8s_worker.kube.errors import (
     KubeRejected,
     KubeUnavailable,
 )
-from k8s_worker.kube.kinds import KINDS, Kind, kind_of
+from k8s_worker.kube.kinds import KINDS, Kind, kind_of, parse_kind, register_kind
 from k8s_worker.kube.resources import Kube
 
 __all__ = [
@@ -24,4 +24,6 @@ __all__ = [
     "KubeRejected",
     "KubeUnavailable",
     "kind_of",
+    "parse_kind",
+    "register_kind",
 ]

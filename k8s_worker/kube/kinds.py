@@ -93,6 +93,23 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def parse_kind(text: str) -> Kind:
+    """``<apiVersion>/<Kind>/<plural>`` (a namespaced kind); ValueError otherwise."""
+    parts = text.strip().split("/")
+    if len(parts) not in (3, 4) or not all(parts):
+        raise ValueError(f"{text!r} is not <apiVersion>/<Kind>/<plural>")
+    *version, kind, plural = parts
+    if not kind[:1].isupper() or not plural.islower():
+        raise ValueError(f"{text!r}: expected a Kind (capitalized) and its plural (lower case)")
+    return Kind("/".join(version), kind, plural)
+
+
+def register_kind(kind: Kind) -> None:
+    """Know ``kind`` from now on (an operator's extra package kind); a kind the
+    table has already is left as it is."""
+    KINDS.setdefault(kind.kind, kind)
+
+
 def kind_of(obj: dict[str, Any]) -> Kind:
     """The Kind of a manifest; a clear error for a kind the worker does not manage."""
     name = obj.get("kind")

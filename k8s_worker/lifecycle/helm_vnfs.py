@@ -133,6 +133,7 @@ class HelmVnfs:
             cluster_scoped=self.host.own_cluster(rec),
             rules={k: list(v) if isinstance(v, tuple) else v for k, v in rules.items()},
             vnf_name=rec.spec.get("name") or None,
+            extra_kinds=list(getattr(self.host, "extra_kinds", ())),
         )
 
     def _values(

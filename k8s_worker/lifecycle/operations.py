@@ -123,7 +123,10 @@ class Operations:
         translator: Translator | None = None,
         cache_size: int = 256,
         helm: HelmRunner | None = None,
+        extra_kinds: tuple[str, ...] = (),
     ) -> None:
+        #: ``[kubernetes] package_extra_kinds``: more kinds a package may hold.
+        self.extra_kinds = extra_kinds
         self.translator = translator or Translator(TranslatorLimits(processes=0))
         self.helm = HelmVnfs(self, helm or HelmRunner())
         self.vnf_objects = vnf_objects  # the default VIM's
@@ -253,6 +256,7 @@ class Operations:
                 vnf_name=spec.get("name") or None,
                 namespace=spec.get("namespace") or None,
                 params=params,
+                extra_kinds=self.extra_kinds,
             )
         except VnfdError as exc:
             raise await self._scrubbed(rec, "InvalidVnfd", str(exc)) from None

@@ -96,8 +96,9 @@ class _Overtime(BaseException):  # not an Exception: no library handler swallows
 
 def translate_descriptor(vnfd: Any, **kwargs: Any) -> Translation:
     """A stored package or a TOSCA VNFD, translated (VnfdError otherwise)."""
+    extra_kinds = kwargs.pop("extra_kinds", ())
     if is_stored_package(vnfd):
-        return translate_package(vnfd, **kwargs)
+        return translate_package(vnfd, extra_kinds=tuple(extra_kinds), **kwargs)
     return translate(vnfd, **kwargs)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from k8s_worker.kube import KINDS
+from k8s_worker.kube import KINDS, parse_kind, register_kind
 from k8s_worker.packages.csar import Package, normalised
 from k8s_worker.packages.manifests import (
     SCALABLE_KINDS,
@@ -226,11 +226,14 @@ def translate_package(
     namespace: str | None = None,
     params: dict[str, Any] | None = None,
     budget: YamlBudget | None = None,
+    extra_kinds: tuple[str, ...] = (),
 ) -> Translation:
     """The Translation of a stored package (``Package.stored()`` plus its
     ``request``: flavourId, instantiationLevelId, additionalParams); VnfdError
-    naming every problem."""
+    naming every problem.  ``extra_kinds`` (``<apiVersion>/<Kind>/<plural>``)
+    are more namespaced kinds it may hold."""
     budget = budget or YamlBudget()
+    extra = frozenset(known_kinds(extra_kinds))
     package = Package.from_stored(stored)
     request = stored.get("request") or {}
     additional = request.get("additionalParams") or {}
@@ -271,7 +274,8 @@ def translate_package(
         objects += found
         problems += more
     for manifest in objects:
-        refused = check_kind(manifest, cluster_scoped=True)  # cluster scope: decided at apply
+        # (Cluster scope is decided at apply, where the VIM is known.)
+        refused = check_kind(manifest, cluster_scoped=True, extra=extra)
         if refused is not None:
             problems.append(refused)
     return _assemble(
@@ -283,6 +287,16 @@ def translate_package(
         namespace=_namespace(objects, additional.get("namespace"), namespace, problems),
         level=request.get("instantiationLevelId"),
     )
+
+
+def known_kinds(extra_kinds: tuple[str, ...]) -> list[str]:
+    """The extra kinds' names, each known to this process's kind table."""
+    names = []
+    for text in extra_kinds:
+        kind = parse_kind(text)
+        register_kind(kind)
+        names.append(kind.kind)
+    return names
 
 
 def _namespace(

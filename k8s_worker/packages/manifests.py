@@ -99,11 +99,19 @@ def load_manifests(
     return found, problems
 
 
-def check_kind(manifest: Manifest, *, cluster_scoped: bool) -> Problem | None:
-    """Why the worker may not apply this object's kind here (None: it may)."""
+def check_kind(
+    manifest: Manifest, *, cluster_scoped: bool, extra: frozenset[str] = frozenset()
+) -> Problem | None:
+    """Why the worker may not apply this object's kind here (None: it may);
+    ``extra``: the kinds ``[kubernetes] package_extra_kinds`` allows."""
     kind = manifest.kind
     known = KINDS.get(kind)
-    allowed = (*WORKLOAD_KINDS, *NAMESPACED_KINDS, *(CLUSTER_KINDS if cluster_scoped else ()))
+    allowed = (
+        *WORKLOAD_KINDS,
+        *NAMESPACED_KINDS,
+        *extra,
+        *(CLUSTER_KINDS if cluster_scoped else ()),
+    )
     if kind in CLUSTER_KINDS and not cluster_scoped:
         return Problem(
             manifest.where,

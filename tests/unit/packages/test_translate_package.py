@@ -133,3 +133,33 @@ def test_the_request_namespace_puts_every_object_there_and_pinned_ones_must_agre
     twice = pkg.web_deployment().replace("name: web\n", "name: web\n  namespace: other\n", 1)
     files["Files/kubernetes/web.yaml"] = twice
     assert "the manifests name several namespaces (elsewhere, other)" in _problems(files)
+
+
+SERVICE_MONITOR = """\
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  endpoints: [{port: http}]
+"""
+
+
+def test_another_namespaced_kind_is_applied_only_when_the_option_allows_it() -> None:
+    files = pkg.files(extra={"Files/kubernetes/monitor.yaml": SERVICE_MONITOR})
+    params = {"lcm-kubernetes-def-files": [*pkg.DEF_FILES, "Files/kubernetes/monitor.yaml"]}
+    assert "kind ServiceMonitor is not one the worker applies" in _problems(
+        files, additionalParams=params
+    )
+    files = {**files, "TOSCA-Metadata/TOSCA.meta": pkg.tosca_meta(files)}
+    stored = {
+        **open_package(files, limits=PackageLimits()).stored(),
+        "request": {**pkg.request(), "additionalParams": params},
+    }
+    translation = translate_package(
+        stored,
+        vnf_id="vnf-1",
+        extra_kinds=("monitoring.coreos.com/v1/ServiceMonitor/servicemonitors",),
+    )
+    (monitor,) = [o for o in translation.objects if o["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"][LABEL_VNF_ID] == "vnf-1"
