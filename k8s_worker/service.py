@@ -248,6 +248,7 @@ class Worker:
             translator=self.translator,
             helm=HelmRunner(binary=self.conf.helm.binary, timeout=self.conf.helm.timeout),
             extra_kinds=package_kinds(self.conf),
+            claim_pending_seconds=self.conf.lifecycle.claim_pending_timeout,
         )
         membership = Membership(
             kube,

@@ -30,6 +30,14 @@ OPTS: list[cfg.Opt] = [
         "each finding is published once as vnf.drift.repaired (repaired: true/false).",
     ),
     cfg.FloatOpt(
+        "claim_pending_timeout",
+        default=30.0,
+        min=1.0,
+        help="Seconds a package's PersistentVolumeClaim may stay Pending during an "
+        "operation; then the operation fails VolumeUnbound (it parks in FAILED_TEMP "
+        "for a caller that handles it: add a volume or StorageClass, then retry).",
+    ),
+    cfg.FloatOpt(
         "drift_check_interval",
         default=60.0,
         min=0.0,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -124,9 +125,13 @@ class Operations:
         cache_size: int = 256,
         helm: HelmRunner | None = None,
         extra_kinds: tuple[str, ...] = (),
+        claim_pending_seconds: float = 30.0,
     ) -> None:
         #: ``[kubernetes] package_extra_kinds``: more kinds a package may hold.
         self.extra_kinds = extra_kinds
+        self.claim_pending_seconds = claim_pending_seconds
+        #: Claims seen Pending: claim uid -> when first (this replica's clock).
+        self._pending_claims: dict[str, float] = {}
         self.translator = translator or Translator(TranslatorLimits(processes=0))
         self.helm = HelmVnfs(self, helm or HelmRunner())
         self.vnf_objects = vnf_objects  # the default VIM's
@@ -614,17 +619,22 @@ class Operations:
                 status = (dep or {}).get("status") or {}
                 ready = status.get("readyReplicas", status.get("numberReady", 0))
                 waiting.append(f"{vdu.name} {ready}/{want}")
+        retry = None
         if translation.form != "tosca":
-            waiting += self._others_ready(rec, translation, refusals=refusals)
+            more, retry = self._others_ready(rec, translation, refusals=refusals)
+            waiting += more
         if waiting:
-            return Waiting("waiting for ready replicas: " + ", ".join(waiting))
+            return Waiting("waiting for ready replicas: " + ", ".join(waiting), retry_after=retry)
         return Done()
 
     def _others_ready(
         self, rec: VnfRecord, translation: Translation, *, refusals: bool
-    ) -> list[str]:
+    ) -> tuple[list[str], float | None]:
         """What a package's Jobs and claims still wait for: a Job not complete
-        (OperationFailed "JobFailed" when it failed), a claim not Bound."""
+        (OperationFailed "JobFailed" when it failed), a claim not Bound (one
+        Pending too long, that no volume or StorageClass
+        binds, fails "VolumeUnbound" after ``claim_pending_seconds``: an operator
+        must act); and in how many seconds to look again (None: on an event)."""
         objects = self.objects_of(rec)
         ns = rec.placed_namespace
         jobs = {j["metadata"]["name"]: j for j in objects.of_kind("Job", rec.vnf_id, ns)}
@@ -646,12 +656,32 @@ class Operations:
                     raise OperationFailed("JobFailed", f"Job {name} {state}")
                 if state != "complete":
                     waiting.append(f"Job {name} {state}")
-            elif obj["kind"] == "PersistentVolumeClaim":
-                claim = claims.get(name)
-                phase = claim_phase(claim) if claim is not None else "not seen yet"
-                if phase != "Bound":
-                    waiting.append(f"PersistentVolumeClaim {name} {phase}")
-        return waiting
+            elif obj["kind"] == "PersistentVolumeClaim" and name not in claims:
+                waiting.append(f"PersistentVolumeClaim {name} not seen yet")
+        retry = None
+        now = time.monotonic()
+        for name, claim in sorted(claims.items()):  # its own and its StatefulSets'
+            phase = claim_phase(claim)
+            key = str(claim["metadata"].get("uid") or name)
+            if phase == "Bound" or claim["metadata"].get("deletionTimestamp"):
+                self._pending_claims.pop(key, None)
+                continue
+            # Judged from when this replica first saw it Pending, on its own
+            # clock (never the API server's timestamps against ours).
+            age = now - self._pending_claims.setdefault(key, now)
+            while len(self._pending_claims) > 10_000:
+                self._pending_claims.pop(next(iter(self._pending_claims)))
+            if age > self.claim_pending_seconds and refusals:
+                wanted = (claim.get("spec") or {}).get("storageClassName")
+                raise OperationFailed(
+                    "VolumeUnbound",
+                    f"PersistentVolumeClaim {name} is still {phase} after {age:.0f}s: no "
+                    f"volume{f' of StorageClass {wanted}' if wanted else ''} binds it",
+                )
+            waiting.append(f"PersistentVolumeClaim {name} {phase}")
+            left = self.claim_pending_seconds - age + 1.0
+            retry = left if retry is None else min(retry, left)
+        return waiting, retry
 
     async def _apply(
         self,

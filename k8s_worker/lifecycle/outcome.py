@@ -18,15 +18,25 @@ class Done:
 
 @dataclass(frozen=True)
 class Waiting:
-    """Not there yet; a watch event (or the deadline) brings the VNF back."""
+    """Not there yet; a watch event (or the deadline, or ``retry_after``
+    seconds, for what no event would announce) brings the VNF back."""
 
     reason: str
+    retry_after: float | None = None
 
 
 #: Failures that removing their cause fixes (an operator, a quota, a VIM back):
 #: the operation parks in FAILED_TEMP for retry, rollback or fail.
 TEMPORARY_ERRORS = frozenset(
-    {"Timeout", "VimUnreachable", "PodsRejected", "NamespaceNotFound", "AdmissionRefused"}
+    {
+        "Timeout",
+        "VimUnreachable",
+        "PodsRejected",
+        "NamespaceNotFound",
+        "AdmissionRefused",
+        "VolumeUnbound",
+        "HelmError",
+    }
 )
 
 

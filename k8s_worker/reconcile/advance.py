@@ -211,7 +211,10 @@ class OperationAdvancer:
             rec.waiting = outcome.reason
             rec.save_operation(op)
             await self.records.write(rec)
-        return max(1.0, limit - elapsed + 0.5)
+        after = limit - elapsed + 0.5
+        if outcome.retry_after is not None:
+            after = min(after, outcome.retry_after)
+        return max(1.0, after)
 
     def _timeout_of(self, op: Operation) -> float:
         """The operation's time limit: ``operation_timeout``, and for a terminate

@@ -45,7 +45,8 @@ async def worker(
         kubeconfig=kubeconfig,
         host="pkg-1",
         # A tenant may register its own cluster (the bed's second one) as a VIM.
-        extra="[vim]\nallowed_endpoints = 127.0.0.1\ntenant_registration = true\n",
+        extra="[vim]\nallowed_endpoints = 127.0.0.1\ntenant_registration = true\n"
+        "[lifecycle]\nclaim_pending_timeout = 8\n",
     )
     proc = WorkerProcess(config, log=tmp / "worker.log")
     await proc.start()
@@ -387,3 +388,34 @@ async def test_cluster_scoped_objects_go_only_to_a_cluster_the_tenant_registered
     assert roles["items"] == []
     assert await owned(vim2.kubeconfig, namespace, vnf["id"]) == []
     await conductor("deregister_vim", vim_id=vim_id)
+
+
+async def test_a_claim_no_volume_binds_is_reported_parks_and_rolls_back(
+    conductor: Conductor, events: Events, kubeconfig: str, namespace: str
+) -> None:
+    """A StatefulSet whose claims ask for a StorageClass the cluster lacks: the
+    instantiate is not left waiting for ever; it parks VolumeUnbound naming the
+    claim, and its rollback leaves nothing (the claims included)."""
+    db = pkg.DB_STATEFULSET.replace("storageClassName: tkw-local", "storageClassName: tkw-none")
+    vnf = _vnf()
+    op_id = await _instantiate(
+        conductor,
+        vnf,
+        pkg.csar_b64(_with({"Files/kubernetes/db.yaml": db})),
+        namespace=namespace,
+    )
+    (parked,) = await events.wait(vnf["id"], "vnf.instantiate.error", op_id=op_id, within=60)
+    error = parked["payload"]["error"]
+    assert parked["payload"]["operation_state"] == "FAILED_TEMP", parked["payload"]
+    assert error["type"] == "VolumeUnbound", error
+    assert "PersistentVolumeClaim data-db-0 is still Pending" in error["message"]
+    assert "StorageClass tkw-none" in error["message"]
+    await conductor("rollback_operation", vnf_id=vnf["id"], op_id=f"rb-{op_id}", target_op_id=op_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not any(
+        e["payload"].get("operation_state") == "ROLLED_BACK" for e in events.of(vnf["id"])
+    ):
+        assert loop.time() < deadline, [e["payload"] for e in events.of(vnf["id"])]
+        await asyncio.sleep(0.2)
+    assert await owned(kubeconfig, namespace, vnf["id"]) == []
