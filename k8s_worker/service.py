@@ -22,6 +22,7 @@ import structlog
 from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
+from k8s_worker.alerts import AlertAlarm, AlertReceiver, ReceiverSettings
 from k8s_worker.api.endpoint import LifecycleEndpoint
 from k8s_worker.fleet.membership import Membership
 from k8s_worker.health import Readiness, event_check, kubernetes_check, lease_check
@@ -68,6 +69,7 @@ from k8s_worker.vims.registry import VimRegistry, VimSettings
 from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
+from rpc.exceptions import VnfNotFound
 
 LOG = structlog.get_logger(__name__)
 MANAGED = WATCH_SELECTOR
@@ -84,6 +86,7 @@ class _Parts:
     intake: IntakeService
     namespaces: list[str | None]
     vim_duties: VimDuties | None = None
+    alerts: AlertReceiver | None = None
 
 
 class Worker:
@@ -326,29 +329,26 @@ class Worker:
                 owns=membership.owns,
                 every=vim_settings.probe_interval,
             )
-        endpoint = self.metrics.instrument_handler(
-            bind_request_context(
-                LifecycleEndpoint(
-                    store=store,
-                    vnf_objects=vnf_objects,
-                    enqueue=self.queue.add,
-                    kube=kube,
-                    max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
-                    max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
-                    package_limits=PackageLimits(
-                        max_bytes=self.conf.limits.max_package_bytes,
-                        max_files=self.conf.limits.max_package_files,
-                        max_expanded_bytes=self.conf.limits.max_package_expanded_bytes,
-                        max_ratio=self.conf.limits.max_package_ratio,
-                    ),
-                    max_pending_operations=self.conf.limits.max_pending_operations,
-                    max_record_bytes=self.conf.limits.max_record_bytes,
-                    cached_records=records.items,
-                    registry=registry,
-                    sites=sites,
-                )
-            )
+        lifecycle = LifecycleEndpoint(
+            store=store,
+            vnf_objects=vnf_objects,
+            enqueue=self.queue.add,
+            kube=kube,
+            max_vnfs_per_tenant=self.conf.limits.max_vnfs_per_tenant,
+            max_vnfd_bytes=self.conf.limits.max_vnfd_bytes,
+            package_limits=PackageLimits(
+                max_bytes=self.conf.limits.max_package_bytes,
+                max_files=self.conf.limits.max_package_files,
+                max_expanded_bytes=self.conf.limits.max_package_expanded_bytes,
+                max_ratio=self.conf.limits.max_package_ratio,
+            ),
+            max_pending_operations=self.conf.limits.max_pending_operations,
+            max_record_bytes=self.conf.limits.max_record_bytes,
+            cached_records=records.items,
+            registry=registry,
+            sites=sites,
         )
+        endpoint = self.metrics.instrument_handler(bind_request_context(lifecycle))
         return _Parts(
             store=store,
             records=records,
@@ -357,6 +357,32 @@ class Worker:
             intake=IntakeService(IntakeSettings.from_conf(self.conf), endpoint, notifier),
             namespaces=namespaces,
             vim_duties=vim_duties,
+            alerts=self._alert_receiver(lifecycle),
+        )
+
+    def _alert_receiver(self, lifecycle: LifecycleEndpoint) -> AlertReceiver | None:
+        """The Alertmanager webhook receiver (``[alertmanager] enabled``)."""
+        aconf = self.conf.alertmanager
+        if not aconf.enabled:
+            return None
+        if not aconf.token_file:
+            raise StartupError("[alertmanager] token_file: required when enabled")
+
+        async def sink(alarm: AlertAlarm) -> str:
+            try:
+                return await lifecycle.alert(alarm)
+            except VnfNotFound as exc:
+                raise LookupError(exc.message) from None
+
+        return AlertReceiver(
+            ReceiverSettings(
+                bind_host=aconf.bind_host,
+                bind_port=aconf.bind_port,
+                token_file=aconf.token_file,
+                cert_file=aconf.cert_file,
+                key_file=aconf.key_file,
+            ),
+            sink,
         )
 
     async def _start_and_run(
@@ -385,6 +411,10 @@ class Worker:
                 background.append(group.create_task(_sweep_tombstones(parts.store)))
                 if parts.vim_duties is not None:
                     background.append(group.create_task(parts.vim_duties.run()))
+                if parts.alerts is not None:
+                    started = await startup.step(
+                        parts.alerts.start(), "the Alertmanager webhook listener"
+                    )
                 intake_task = group.create_task(parts.intake.run(stop))
                 background.append(group.create_task(self._announce(parts.intake)))
                 LOG.info(
@@ -393,6 +423,8 @@ class Worker:
                     namespaces=[n or "*" for n in parts.namespaces],
                 )
                 await intake_task  # returns after stop is set and the intake drained
+            if parts.alerts is not None:
+                await parts.alerts.stop()
             await parts.membership.release()  # the others take our VNFs over now
             for task in background:
                 task.cancel()

@@ -18,12 +18,13 @@ from typing import Any
 
 import structlog
 
+from k8s_worker.alerts import AlertAlarm
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeUnavailable
 from k8s_worker.lifecycle.objects import TENANT_LABEL, VnfObjects
 from k8s_worker.lifecycle.observe import pod_ready, workload_ready
 from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
 from k8s_worker.packages import PackageError, PackageLimits, open_package
-from k8s_worker.policy.engine import add_alarm
+from k8s_worker.policy.engine import add_alarm, add_alert
 from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import (
@@ -643,6 +644,35 @@ class LifecycleEndpoint:
         await self.store.mutate(vnf_id, queue_alarm)
         LOG.info("intake.alarm", vnf_id=vnf_id, policy=policy, trigger=trigger, state=state)
         self.enqueue(vnf_id)
+
+    async def alert(self, alarm: AlertAlarm) -> str:
+        """An Alertmanager alert (the webhook, authenticated by its token, so
+        for any tenant's VNF): journaled like ``alarm``, once per alert;
+        "accepted" or "duplicate"; VnfNotFound when there is no such VNF."""
+        if await self.store.get(alarm.vnf_id) is None:
+            raise VnfNotFound(f"no VNF {alarm.vnf_id!r}", vnf_id=alarm.vnf_id)
+        now = time.time()
+        queued: list[bool] = []
+
+        def queue_alert(rec: VnfRecord) -> bool:
+            queued[:] = [
+                add_alert(
+                    rec,
+                    key=alarm.key,
+                    policy=alarm.policy,
+                    trigger=alarm.trigger,
+                    state=alarm.state,
+                    details=alarm.details,
+                    now=now,
+                )
+            ]
+            return queued[0]
+
+        await self.store.mutate(alarm.vnf_id, queue_alert)
+        if not queued or not queued[0]:
+            return "duplicate"
+        self.enqueue(alarm.vnf_id)
+        return "accepted"
 
     # -- calls ---------------------------------------------------------------------
     async def get_vnf(self, ctx: RequestContext, *, vnf_id: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ _MODULES: tuple[str, ...] = (
     "vim",
     "lifecycle",
     "helm",
+    "alertmanager",
 )
 
 

@@ -100,6 +100,24 @@ def add_alarm(
     del alarms[:-MAX_PENDING_ALARMS]
 
 
+def add_alert(
+    rec: VnfRecord,
+    *,
+    key: str,
+    policy: str,
+    trigger: str,
+    state: str,
+    details: dict[str, Any] | None,
+    now: float,
+) -> bool:
+    """Queue an Alertmanager alert as an alarm, unless the same alert (``key``:
+    fingerprint, start and status) was taken before; whether it was queued."""
+    if PolicyMemory.of(rec).seen_alert(key):
+        return False
+    add_alarm(rec, policy=policy, trigger=trigger, state=state, details=details, now=now)
+    return True
+
+
 def note_respawn(rec: VnfRecord, *, now: float) -> None:
     """Remember a respawn's time (for restart-storm triggers)."""
     PolicyMemory.of(rec).note_respawn(now=now, keep_seconds=RESPAWN_MEMORY_SECONDS)
@@ -219,6 +237,11 @@ class PolicyEngine:
         except KeyError:
             known = sorted({p.name for p in policies.scaling} | {t.policy for t in policies.alarms})
             return f"no scaling or alarm policy {name!r} (the VNFD has: {', '.join(known)})"
+        direction = (alarm.get("details") or {}).get("direction")
+        if direction in ("out", "in"):
+            # An alert that says which way (Tacker's auto_scale_type): it acts
+            # while firing; resolved, it only clears.
+            return [("scale", name, (direction,))] if state == "firing" else []
         return [("scale", name, ("out" if state == "firing" else "in",))]
 
     def _alarms(

@@ -14,6 +14,8 @@ from k8s_worker.record import VnfRecord
 
 #: Respawn times remembered at most (restart-storm triggers look back a window).
 RESPAWNS_KEPT = 500
+#: Alerts (fingerprint, start, status) remembered to drop repeats.
+ALERTS_KEPT = 200
 
 
 class PolicyMemory:
@@ -40,6 +42,18 @@ class PolicyMemory:
     @alarms.setter
     def alarms(self, alarms: list[dict[str, Any]]) -> None:
         self._raw["alarms"] = alarms
+
+    def seen_alert(self, key: str) -> bool:
+        """Whether the alert ``key`` (fingerprint:startsAt:status) was taken
+        before; remembers it otherwise (the last ALERTS_KEPT)."""
+        seen = self._raw.get("alerts")
+        if not isinstance(seen, list):
+            seen = self._raw["alerts"] = []
+        if key in seen:
+            return True
+        seen.append(key)
+        del seen[:-ALERTS_KEPT]
+        return False
 
     # -- respawns --------------------------------------------------------------------
     def respawns(self) -> list[float]:

@@ -15,6 +15,7 @@ K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
+ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
 CACHE=${TKW_CACHE:-$HOME/.cache/tacker-k8s-worker}
 export CGO_ENABLED=0
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -25,6 +26,7 @@ k8s_dir=$CACHE/kubernetes-$K8S_VERSION
 etcd_dir=$CACHE/etcd-$ETCD_VERSION
 kwok_dir=$CACHE/kwok-$KWOK_VERSION
 helm_dir=$CACHE/helm-$HELM_VERSION
+alertmanager_dir=$CACHE/alertmanager-$ALERTMANAGER_VERSION
 
 have_all() {
   local d=$1; shift
@@ -125,6 +127,30 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# Prometheus Alertmanager, whose webhook receiver posts to the worker's
+# /v1/alerts (the tests of scaling from alerts).
+build_alertmanager() {
+  if have_all "$alertmanager_dir/bin" alertmanager; then
+    say "alertmanager $ALERTMANAGER_VERSION: cached"; return
+  fi
+  say "alertmanager $ALERTMANAGER_VERSION: building (without its web UI)"
+  mkdir -p "$alertmanager_dir/bin"
+  # The module ships the UI's sources, not its built assets (npm makes them),
+  # and embeds app/dist: a copy of the source gets an empty UI instead.
+  local mod src=$alertmanager_dir/src
+  mod=$(go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$src"
+  cp -r "$mod" "$src"
+  chmod -R u+w "$src"
+  mkdir -p "$src/ui/app/dist/elm" "$src/ui/app/dist/mantine"
+  echo '<html><body>no UI in this build</body></html>' >"$src/ui/app/dist/elm/index.html"
+  cp "$src/ui/app/dist/elm/index.html" "$src/ui/app/dist/mantine/index.html"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$alertmanager_dir/bin/alertmanager.tmp" ./cmd/alertmanager)
+  mv "$alertmanager_dir/bin/alertmanager.tmp" "$alertmanager_dir/bin/alertmanager"
+  rm -rf "$src"
+}
+
 if [ -n "${TKW_BIN_DIR:-}" ]; then
   say "using binaries from TKW_BIN_DIR=$TKW_BIN_DIR"
   exit 0
@@ -134,4 +160,5 @@ build_etcd
 build_kwok
 build_kubernetes
 build_helm
+build_alertmanager
 say "binaries ready in $(( $(date +%s) - start ))s"
