@@ -946,8 +946,18 @@ class Operations:
             else:
                 chosen = [p for p in live if pod_failed(p) or not pod_ready(p)]
             op.progress["pods"] = sorted(p["metadata"]["name"] for p in chosen)
+            # By uid too: a StatefulSet replaces a pod under the same name.
+            op.progress["pod_uids"] = {
+                p["metadata"]["name"]: p["metadata"].get("uid") for p in chosen
+            }
         targets = set(op.progress["pods"])
-        present = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] in targets}
+        uids: dict[str, str | None] = op.progress.get("pod_uids") or {}
+        present = {
+            p["metadata"]["name"]: p
+            for p in pods
+            if p["metadata"]["name"] in targets
+            and uids.get(p["metadata"]["name"]) in (None, p["metadata"].get("uid"))
+        }
         for name, pod in present.items():
             if pod["metadata"].get("deletionTimestamp") is None:
                 await self.objects_of(rec).delete_pod(namespace=ns, name=name)
@@ -961,7 +971,8 @@ class Operations:
         if isinstance(outcome, Done):
             # The Deployment's status lags the pods (the ReplicaSet and Deployment
             # controllers write it in turn): count the replacement pods themselves.
-            outcome = self._pods_ready(rec, translation, besides=targets)
+            replaced = {u for u in uids.values() if u} or targets
+            outcome = self._pods_ready(rec, translation, besides=replaced)
         if isinstance(outcome, Done):
             return Done({"replaced_pods": sorted(targets), "cause": op.args.get("cause")})
         return outcome
@@ -970,7 +981,8 @@ class Operations:
         self, rec: VnfRecord, translation: Translation, *, besides: set[str]
     ) -> Outcome:
         """Done when each VDU has its desired number of ready pods that are not
-        being deleted and are not among ``besides`` (the pods being replaced)."""
+        being deleted and are not among ``besides`` (the pods being replaced:
+        their uids, or their names for an operation journaled before uids)."""
         pods = self.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace)
         waiting = []
         for vdu in translation.vdus:
@@ -980,6 +992,7 @@ class Operations:
                 for p in pods
                 if (p["metadata"].get("labels") or {}).get(LABEL_VDU) == vdu.name
                 and p["metadata"]["name"] not in besides
+                and p["metadata"].get("uid") not in besides
                 and p["metadata"].get("deletionTimestamp") is None
                 and pod_ready(p)
             ]

@@ -192,8 +192,20 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     await asyncio.sleep(2.0)
     assert len(events.of(vnf["id"], "vnf.respawn")) == 1
 
-    # A second version of the package: the Deployment rolls to its new image.
-    v2 = pkg.csar_b64(pkg.files(web_image="nginx:1.27"))
+    # Heal one StatefulSet pod by its name (vnfc_ids): replaced under that name.
+    before = await kubectl(kubeconfig, "get", "pod", "db-0", "-n", namespace)
+    await conductor("heal_vnf", vnf_id=vnf["id"], op_id="h1", vnfc_ids=["db-0"])
+    (healed,) = await events.wait(vnf["id"], "vnf.heal.end", op_id="h1", within=60)
+    assert healed["payload"]["replaced_pods"] == ["db-0"]
+    after = await kubectl(kubeconfig, "get", "pod", "db-0", "-n", namespace)
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+
+    # A second version of the package: the Deployment rolls to its new image,
+    # and the NetworkPolicy it no longer has is deleted.
+    support = pkg.SUPPORT.split("---\napiVersion: networking.k8s.io/v1")[0]
+    v2 = pkg.csar_b64(
+        pkg.files(web_image="nginx:1.27", extra={"Files/kubernetes/support.yaml": support})
+    )
     await conductor(
         "update_vnf",
         vnf_id=vnf["id"],
@@ -204,6 +216,8 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     )
     (updated,) = await events.wait(vnf["id"], "vnf.update.end", op_id="u1", within=90)
     assert updated["payload"]["operation_state"] == "COMPLETED"
+    assert "NetworkPolicy/db-only-from-web" in updated["payload"]["removed_objects"]
+    assert "NetworkPolicy/db-only-from-web" not in await owned(kubeconfig, namespace, vnf["id"])
     web = await kubectl(kubeconfig, "get", "deployment", "web", "-n", namespace)
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # The scale survives the update (the record's replicas, not the manifest's).
