@@ -487,8 +487,21 @@ class LifecycleEndpoint:
         self, ctx: RequestContext, vnf_id: str, *, op_id: str, target: str, action: str
     ) -> None:
         """Ask the FAILED_TEMP operation ``target`` to retry, roll back or fail;
-        a repeated ``op_id`` changes nothing."""
-        await self._record(ctx, vnf_id)
+        a repeated ``op_id`` changes nothing, also once the VNF is terminated
+        (a redelivery after the terminate: the target is in its tombstone)."""
+        try:
+            await self._record(ctx, vnf_id)
+        except VnfNotFound:
+            if target in await self.store.tombstone(vnf_id):
+                LOG.info(
+                    "intake.duplicate",
+                    vnf_id=vnf_id,
+                    op_id=op_id,
+                    operation=action,
+                    detail="the VNF was terminated since",
+                )
+                return
+            raise
         refused: BadRequest | None = None
         duplicate = False
 
