@@ -173,6 +173,10 @@ class LifecycleEndpoint:
             opened = await asyncio.to_thread(open_package, package, limits=self.package_limits)
         except PackageError as exc:
             raise InvalidArguments(f"package: {exc}", field="package") from None
+        except Exception as exc:  # whatever else a hostile package breaks: a clear refusal
+            raise InvalidArguments(
+                f"package: cannot be read ({type(exc).__name__})", field="package"
+            ) from None
         return {**opened.stored(), "request": request}, True
 
     async def _record(self, ctx: RequestContext, vnf_id: str) -> VnfRecord:
@@ -616,6 +620,8 @@ class LifecycleEndpoint:
     ) -> None:
         if vnfd is None and package is None and not config:
             raise BadRequest("update_vnf needs a vnfd, a package or a config")
+        if package is not None:
+            await self._record(ctx, vnf_id)  # the caller's VNF, before its package is read
         args: dict[str, Any] = {"vnfd": None, "config": config}
         if vnfd is not None or package is not None:
             stored, secret = await self._descriptor(

@@ -29,6 +29,9 @@ from k8s_worker.helm.runner import HelmError, HelmFiles, HelmRun, HelmRunner
 LOG = structlog.get_logger(__name__)
 HOOK_ANNOTATION = "helm.sh/hook"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+#: What helm would apply without the post-renderer: hooks and a chart's crds/
+#: directory. Never applied (charts with hooks are refused up front anyway).
+NO_UNCHECKED = ("--no-hooks", "--skip-crds")
 
 
 class ChartRefused(Exception):
@@ -169,6 +172,7 @@ class HelmReleases:
                 namespace,
                 "-f",
                 run.values,
+                *NO_UNCHECKED,
                 *self._post_render(run),
             ],
         )
@@ -194,16 +198,19 @@ class HelmReleases:
                 "-f",
                 run.values,
                 *(["--reuse-values"] if reuse_values else []),
+                *NO_UNCHECKED,
                 *self._post_render(run),
             ],
         )
 
     async def rollback(self, name: str, namespace: str, revision: int) -> None:
-        await self.runner.run(["rollback", name, str(revision), "-n", namespace], self._files())
+        await self.runner.run(
+            ["rollback", name, str(revision), "-n", namespace, "--no-hooks"], self._files()
+        )
 
     async def uninstall(self, name: str, namespace: str) -> None:
         try:
-            await self.runner.run(["uninstall", name, "-n", namespace], self._files())
+            await self.runner.run(["uninstall", name, "-n", namespace, "--no-hooks"], self._files())
         except HelmError as exc:
             if "not found" not in exc.message:
                 raise

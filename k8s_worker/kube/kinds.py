@@ -6,6 +6,7 @@ kinds, and a table costs no requests at start-up and no cache on disk.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,17 @@ class Kind:
         """The collection path, or the object's path when ``name`` is given."""
         parts = [self.base]
         if self.namespaced and namespace:
-            parts.append(f"namespaces/{namespace}")
+            parts.append(f"namespaces/{_segment(namespace)}")
         parts.append(self.plural)
         if name:
-            parts.append(name)
+            parts.append(_segment(name))
         return "/".join(parts)
+
+
+def _segment(value: str) -> str:
+    """One path segment, whatever the name holds (a tenant's "../x" stays a
+    name the API server refuses, never a path it resolves elsewhere)."""
+    return urllib.parse.quote(value, safe="") if value not in (".", "..") else "%2E" * len(value)
 
 
 VNF_GROUP = "tacker.openstack.org"

@@ -170,8 +170,14 @@ class HelmVnfs:
         try:
             releases = await self._releases(rec)
             current = await releases.recover(name, namespace)
+            if current is None and reuse:
+                # No release to take values from (gone meanwhile): all of them.
+                values = self._values(rec, translation, replicas_only=False)
+                reuse = False
             chart = await self._chart(rec, translation, values)
-            await releases.check_hooks(name, namespace, chart)
+            if not reuse:
+                # An early, clear refusal (hooks are never applied: --no-hooks).
+                await releases.check_hooks(name, namespace, chart)
             render = self._render_spec(rec, translation)
             rec.helm_release = name
             if current is None:
@@ -185,7 +191,11 @@ class HelmVnfs:
         except (HelmError, ChartRefused) as exc:
             raise self._failed(exc, parameters) from None
         names = [f"{d.get('kind')}/{(d.get('metadata') or {}).get('name')}" for d in manifest]
-        rec.note_applied(names)
+        claims = any(
+            d.get("kind") == "StatefulSet" and (d.get("spec") or {}).get("volumeClaimTemplates")
+            for d in manifest
+        )
+        rec.note_applied(names, kinds={"PersistentVolumeClaim"} if claims else set())
         await self.host.objects_of(rec).watch({n.split("/", 1)[0] for n in names})
         matched = {((d.get("metadata") or {}).get("labels") or {}).get(LABEL_VDU) for d in manifest}
         missing = [v.name for v in translation.vdus if v.name not in matched]

@@ -90,15 +90,18 @@ def statefulset_ready(sts: Obj) -> bool:
         return False
     if want == 0:
         return int(status.get("replicas", 0)) == 0
+    strategy = spec.get("updateStrategy") or {}
+    ready = int(status.get("readyReplicas", 0)) == want and int(status.get("replicas", 0)) == want
+    if strategy.get("type") == "OnDelete":
+        return ready  # its pods are updated when someone deletes them (kubectl does the same)
+    partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+    if partition > 0:
+        # Only the ordinals at or above the partition are rolled.
+        return ready and int(status.get("updatedReplicas", 0)) >= max(0, want - partition)
     revision_done = not status.get("updateRevision") or status.get("currentRevision") == status.get(
         "updateRevision"
     )
-    return (
-        revision_done
-        and int(status.get("updatedReplicas", 0)) == want
-        and int(status.get("readyReplicas", 0)) == want
-        and int(status.get("replicas", 0)) == want
-    )
+    return revision_done and int(status.get("updatedReplicas", 0)) == want and ready
 
 
 def daemonset_ready(ds: Obj) -> bool:

@@ -440,6 +440,18 @@ class Operations:
                 found.append(drifted)
         return found
 
+    async def _owned_kinds(self, rec: VnfRecord) -> frozenset[str]:
+        """Every kind the VNF may have objects of: those it recorded, and those
+        of its rendering (an apply cut short by a failure or a crash recorded
+        none), a StatefulSet's claims included."""
+        kinds = set(rec.object_kinds)
+        try:
+            translation = await self.translation(rec)
+        except Exception:  # its descriptor cannot be read now: what it recorded
+            return frozenset(kinds)
+        kinds |= kinds_of(translation.objects)
+        return frozenset(kinds)
+
     async def watch_objects(self, rec: VnfRecord) -> None:
         """Make sure every kind the VNF's objects have is watched on its VIM
         (the kinds only packages bring are watched from the first VNF that
@@ -520,7 +532,7 @@ class Operations:
             if rec.helm_release and not op.progress.get("uninstalled"):
                 await self.helm.uninstall(rec)
                 op.progress["uninstalled"] = True
-            kinds = rec.object_kinds
+            kinds = await self._owned_kinds(rec)
             if "deleting" not in op.progress:
                 op.progress["deleting"] = await self.objects_of(rec).delete_all(
                     namespace=ns, vnf_id=rec.vnf_id, kinds=kinds
@@ -615,7 +627,8 @@ class Operations:
                     "PodsRejected", f"the pods of VDU {vdu.name} cannot be created: {failure}"
                 )
             replicas = workload_replicas(dep) if dep is not None else None
-            if dep is None or (vdu.scalable and replicas != want) or not workload_ready(dep):
+            scaled_wrong = vdu.scalable and replicas is not None and replicas != want
+            if dep is None or scaled_wrong or not workload_ready(dep):
                 status = (dep or {}).get("status") or {}
                 ready = status.get("readyReplicas", status.get("numberReady", 0))
                 waiting.append(f"{vdu.name} {ready}/{want}")
@@ -710,11 +723,7 @@ class Operations:
         await self.objects_of(rec).watch({o["kind"] for o in objects})
         applied = await self.objects_of(rec).apply(objects, vnf_id=rec.vnf_id)
         # A StatefulSet's claims are the VNF's too (terminate deletes them).
-        claims = any(
-            o["kind"] == "StatefulSet" and (o.get("spec") or {}).get("volumeClaimTemplates")
-            for o in objects
-        )
-        rec.note_applied(applied.names, kinds={"PersistentVolumeClaim"} if claims else set())
+        rec.note_applied(applied.names, kinds=kinds_of(objects))
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
         op.progress["generations"] = applied.generations
@@ -762,7 +771,7 @@ class Operations:
             op.progress["graceful"] = await self.objects_of(rec).delete_pods_gracefully(
                 namespace=ns, vnf_id=rec.vnf_id, grace=int(grace), kinds=rec.object_kinds
             )
-        kinds = rec.object_kinds
+        kinds = await self._owned_kinds(rec)
         if rec.helm_release and not op.progress.get("uninstalled"):
             await self.helm.uninstall(rec)
             op.progress["uninstalled"] = True
@@ -804,7 +813,7 @@ class Operations:
                     f"{translation.vdu(fixed[0]).kind}, whose pods follow its nodes, not replicas",
                     vnf_status=None,
                 )
-            level = int(rec.scale_levels.get(name, 0))
+            level = _scale_level(rec, translation, policy)
             new_level = level + steps if direction == "out" else max(0, level - steps)
             if (
                 policy.max_scale_level is not None
@@ -908,6 +917,14 @@ class Operations:
                 generations = {}
                 for vdu in names or sorted(known):
                     spec = translation.vdu(vdu)
+                    charted = self.objects_of(rec).workload_of(rec.vnf_id, vdu, ns)
+                    if translation.chart is not None and charted is not None:
+                        # A chart's workload: its kind and name are what it rendered.
+                        spec = replace(
+                            spec,
+                            kind=str(charted.get("kind") or spec.kind),
+                            deployment_name=charted["metadata"]["name"],
+                        )
                     if spec.kind not in RESTARTABLE:
                         raise OperationFailed(
                             "RestartNotSupported",
@@ -1007,7 +1024,7 @@ class Operations:
         if not op.progress.get("deleted"):
             if not op.progress.get("deleting"):
                 await self.objects_of(rec).delete_all(
-                    namespace=ns, vnf_id=rec.vnf_id, kinds=rec.object_kinds
+                    namespace=ns, vnf_id=rec.vnf_id, kinds=await self._owned_kinds(rec)
                 )
                 op.progress["deleting"] = True
                 return Waiting("deleting the VNF's objects to recreate them")
@@ -1058,6 +1075,39 @@ class Operations:
         if isinstance(outcome, Done) and op.progress.get("removed"):
             return Done({"removed_objects": op.progress["removed"]})
         return outcome
+
+
+def _scale_level(rec: VnfRecord, translation: Translation, policy: Any) -> int:
+    """The aspect's scale level: the record's, or (a VNF scaled before levels
+    were recorded) what its first VDU's replicas above the initial ones add
+    up to, step by step."""
+    if policy.name in rec.scale_levels:
+        return int(rec.scale_levels[policy.name])
+    if not policy.targets:
+        return 0
+    vdu = translation.vdu(policy.targets[0])
+    current = int(rec.desired_replicas.get(vdu.name, vdu.default_replicas))
+    level, reached = 0, vdu.default_replicas
+    limit = policy.max_scale_level if policy.max_scale_level is not None else 1000
+    while level < limit:
+        step = policy.increment_for(vdu.name, level=level)
+        if step <= 0 or reached + step > current:
+            break
+        reached += step
+        level += 1
+    return level
+
+
+def kinds_of(objects: list[dict[str, Any]]) -> set[str]:
+    """The kinds of ``objects``, and PersistentVolumeClaim when a StatefulSet
+    among them makes claims."""
+    kinds = {str(o.get("kind")) for o in objects}
+    if any(
+        o.get("kind") == "StatefulSet" and (o.get("spec") or {}).get("volumeClaimTemplates")
+        for o in objects
+    ):
+        kinds.add("PersistentVolumeClaim")
+    return kinds
 
 
 def _retried_at(op: Operation) -> str | None:

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import posixpath
+import re
+import tarfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -42,6 +46,7 @@ from k8s_worker.tosca import manifests as tosca_manifests
 from k8s_worker.tosca.errors import Problem, ProblemCollector, VnfdError
 from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded
 from k8s_worker.tosca.model import VnfModel
+from k8s_worker.tosca.naming import is_dns1123_label, is_dns1123_subdomain
 from k8s_worker.tosca.sol001_form import is_sol001, read_sol001_form
 from k8s_worker.tosca.translate import ChartSpec, Translation, Vdu
 
@@ -190,8 +195,11 @@ def _def_files(params: Mapping[str, Any], package: Package, out: list[Problem]) 
 
 
 def _stamp(obj: dict[str, Any], labels: dict[str, str]) -> None:
+    """``labels`` on the object; ownership labels the manifest set itself are
+    dropped first (a package may not label an object as another VDU's)."""
     meta = obj.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    kept = {k: v for k, v in (meta.get("labels") or {}).items() if k not in lbl.OWNERSHIP_KEYS}
+    meta["labels"] = {**kept, **labels}
 
 
 def own(
@@ -306,8 +314,14 @@ def _namespace(
     ``namespace`` puts every namespaced object there (whatever its manifest
     says); without it, the one namespace the manifests name (several are
     refused), else the call's."""
-    if requested is not None and not isinstance(requested, str):
-        problems.append(_problem(None, "additionalParams namespace must be a string"))
+    if requested is not None and (
+        not isinstance(requested, str) or (requested and not is_dns1123_label(requested))
+    ):
+        problems.append(
+            _problem(
+                None, f"additionalParams namespace {requested!r} is not a valid namespace name"
+            )
+        )
         return None
     if requested:
         for manifest in objects:
@@ -481,6 +495,61 @@ def chart_files(package: Package, path: str) -> bytes | dict[str, bytes] | None:
     return found if "Chart.yaml" in found else None
 
 
+#: Template functions that read the cluster while helm renders: with the
+#: worker's credentials, a chart could copy any Secret it may read.
+CLUSTER_READING = re.compile(r"\blookup\b")
+CHART_MEMBERS_MAX = 2000
+CHART_BYTES_MAX = 32 << 20
+
+
+def chart_refusals(source: bytes | dict[str, bytes] | None) -> list[str]:
+    """Why a chart may not be installed: it uses ``lookup`` (in any template,
+    its subcharts' too), or it cannot be read within bounds."""
+    if source is None:
+        return []
+    found: list[str] = []
+
+    def scan(files: dict[str, bytes], where: str, depth: int) -> None:
+        for name, data in files.items():
+            if name.endswith(".tgz") and depth < 3:
+                scan(_untar(data, found, f"{where}{name}"), f"{where}{name}/", depth + 1)
+            elif "/templates/" in f"/{name}" or name.startswith("templates/"):
+                text = data.decode("utf-8", errors="replace")
+                if CLUSTER_READING.search(text):
+                    found.append(
+                        f"{where}{name} uses lookup, which reads the cluster with the worker's "
+                        "credentials while helm renders: refused"
+                    )
+
+    files = _untar(source, found, "the chart") if isinstance(source, bytes) else dict(source)
+    scan(files, "", 0)
+    return found
+
+
+def _untar(data: bytes, problems: list[str], what: str) -> dict[str, bytes]:
+    """A chart archive's files (path -> bytes), within bounds."""
+    out: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            total = 0
+            for count, member in enumerate(archive):
+                if count > CHART_MEMBERS_MAX:
+                    problems.append(f"{what} has more than {CHART_MEMBERS_MAX} files")
+                    break
+                if not member.isfile():
+                    continue
+                total += member.size
+                if total > CHART_BYTES_MAX:
+                    problems.append(f"{what} expands to more than {CHART_BYTES_MAX} bytes")
+                    break
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    out[member.name] = handle.read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        problems.append(f"{what} is not a chart archive ({exc})")
+    return out
+
+
 def _chart_translation(
     model: VnfModel,
     package: Package,
@@ -493,7 +562,24 @@ def _chart_translation(
     """A Helm package: the VDUs and policies of its VNFD, the chart to install."""
     problems: list[Problem] = []
     path = str(additional.get(HELM_CHART_PATH))
-    if chart_files(package, path) is None:
+    if namespace is not None and (
+        not isinstance(namespace, str) or not is_dns1123_label(namespace)
+    ):
+        problems.append(
+            _problem(
+                None, f"additionalParams namespace {namespace!r} is not a valid namespace name"
+            )
+        )
+    for spec in model.vdus:
+        if spec.workload and not is_dns1123_subdomain(spec.workload):
+            problems.append(
+                _problem(
+                    spec.name, f"{spec.workload!r} is not a valid workload name", "properties.name"
+                )
+            )
+    source = chart_files(package, path)
+    problems += [_problem(path, reason) for reason in chart_refusals(source)]
+    if source is None:
         problems.append(
             _problem(
                 path,

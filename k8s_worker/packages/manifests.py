@@ -18,6 +18,7 @@ import yaml
 from k8s_worker.kube import KINDS
 from k8s_worker.tosca.errors import Problem
 from k8s_worker.tosca.loader import YamlBudget, YamlBudgetExceeded, load_bounded_all
+from k8s_worker.tosca.naming import is_dns1123_label, is_dns1123_subdomain
 
 #: Kinds a VDU may name (its pods are the VDU's).
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
@@ -92,6 +93,23 @@ def load_manifests(
             problems.append(
                 Problem(
                     path, None, f"a {doc['kind']} without metadata.name (generateName is not kept)"
+                )
+            )
+            continue
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if not isinstance(name, str) or not is_dns1123_subdomain(name):
+            problems.append(
+                Problem(path, "metadata.name", f"{name!r} is not a valid object name (DNS-1123)")
+            )
+            continue
+        if namespace is not None and (
+            not isinstance(namespace, str) or not is_dns1123_label(namespace)
+        ):
+            problems.append(
+                Problem(
+                    f"{path}: {doc['kind']}/{name}",
+                    "metadata.namespace",
+                    f"{namespace!r} is not a valid namespace name",
                 )
             )
             continue

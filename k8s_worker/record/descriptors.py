@@ -39,6 +39,8 @@ DESCRIPTOR_LABEL = "tacker.openstack.org/descriptor"
 SHA_ANNOTATION = "tacker.openstack.org/sha256"
 #: When the chunk was last put (epoch seconds); the grace counts from it.
 PUT_ANNOTATION = "tacker.openstack.org/put-at"
+#: Descriptors larger than this are not kept in the read cache (packages).
+CACHED_BYTES_MAX = 1 << 20
 #: Seconds an unreferenced chunk is kept (its record may be on its way).
 COLLECT_GRACE = 600.0
 
@@ -50,6 +52,19 @@ def is_ref(value: Any) -> TypeGuard[dict[str, Any]]:
 
 def chunk_name(sha256: str, part: int) -> str:
     return f"vnfd-{sha256[:40]}-{part}"
+
+
+def _digested(vnfd: str | dict[str, Any]) -> tuple[bytes, str, str]:
+    raw, form = _canonical(vnfd)
+    return raw, form, hashlib.sha256(raw).hexdigest()
+
+
+def _unpacked(packed: bytes, sha256: str, *, json_form: bool) -> str | dict[str, Any]:
+    raw = gzip.decompress(packed)
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ValueError(f"the descriptor {sha256[:12]} does not match its digest")
+    text = raw.decode()
+    return json.loads(text) if json_form else text
 
 
 def _canonical(vnfd: str | dict[str, Any]) -> tuple[bytes, str]:
@@ -73,7 +88,9 @@ class DescriptorStore:
         self._cache: OrderedDict[str, str | dict[str, Any]] = OrderedDict()
         self._cache_size = cache_size
 
-    def _remember(self, sha256: str, vnfd: str | dict[str, Any]) -> None:
+    def _remember(self, sha256: str, vnfd: str | dict[str, Any], size: int = 0) -> None:
+        if size > CACHED_BYTES_MAX:
+            return  # a large package is read again when needed, not held
         self._cache[sha256] = vnfd
         self._cache.move_to_end(sha256)
         while len(self._cache) > self._cache_size:
@@ -82,8 +99,8 @@ class DescriptorStore:
     async def put(self, vnfd: str | dict[str, Any], *, secret: bool = False) -> dict[str, Any]:
         """Store ``vnfd`` (in Secrets when ``secret``: a package whose manifests
         may hold Secrets) and return its reference."""
-        raw, form = _canonical(vnfd)
-        sha256 = hashlib.sha256(raw).hexdigest()
+        # (A package may be tens of MiB: serialized and hashed off the loop.)
+        raw, form, sha256 = await asyncio.to_thread(_digested, vnfd)
         packed = await asyncio.to_thread(gzip.compress, raw, 6, mtime=0)
         put_at = str(int(time.time()))
         chunks = [packed[i : i + CHUNK_BYTES] for i in range(0, len(packed), CHUNK_BYTES)]
@@ -107,7 +124,7 @@ class DescriptorStore:
                     },
                 }
             )
-        self._remember(sha256, vnfd)
+        self._remember(sha256, vnfd, len(raw))
         ref = {"sha256": sha256, "bytes": len(raw), "form": form, "parts": len(chunks)}
         if secret:
             ref["kind"] = "Secret"
@@ -133,12 +150,10 @@ class DescriptorStore:
                 )
             field = "data" if kind is SECRET else "binaryData"
             packed += base64.b64decode((obj.get(field) or {}).get("chunk", ""))
-        raw = await asyncio.to_thread(gzip.decompress, packed)
-        if hashlib.sha256(raw).hexdigest() != sha256:
-            raise ValueError(f"the descriptor {sha256[:12]} does not match its digest")
-        text = raw.decode()
-        vnfd: str | dict[str, Any] = json.loads(text) if ref.get("form") == "json" else text
-        self._remember(sha256, vnfd)
+        vnfd = await asyncio.to_thread(
+            _unpacked, packed, sha256, json_form=ref.get("form") == "json"
+        )
+        self._remember(sha256, vnfd, int(ref.get("bytes") or 0))
         return vnfd
 
     async def collect(self, referenced: Iterable[str], *, grace: float = COLLECT_GRACE) -> int:

@@ -404,6 +404,8 @@ def check_package_objects(
                     f"{ns!r} is not the VNF's namespace {namespace!r}",
                 )
             )
+        if not cluster_scoped:
+            problems += _shared_cluster_problems(obj, where)
         if kind == "RoleBinding" and not cluster_scoped:
             ref = obj.get("roleRef") or {}
             if ref.get("kind") != "Role" or ref.get("name") not in roles:
@@ -431,4 +433,55 @@ def check_package_objects(
                             f"{subject.get('kind')} {subject.get('name')!r}",
                         )
                     )
+    return problems
+
+
+#: What a package's Role may grant on a shared cluster: reading only.
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+def _shared_cluster_problems(obj: dict[str, Any], where: str) -> list[Problem]:
+    """What a package may not hold on a cluster it shares: a Role that grants
+    more than reading (or grants Secrets), a ServiceAccount token of its own
+    making, a projected token volume, a claim naming its volume."""
+    kind = obj.get("kind")
+    raw_spec = obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    problems: list[Problem] = []
+    if kind == "Role":
+        for rule in obj.get("rules") or []:
+            if not isinstance(rule, dict):
+                continue
+            verbs = set(rule.get("verbs") or [])
+            resources = set(rule.get("resources") or [])
+            if not verbs <= READ_VERBS or resources & {"secrets", "*"}:
+                problems.append(
+                    Problem(
+                        where,
+                        "rules",
+                        "on a shared cluster a package's Role may only read (get, list, watch), "
+                        f"and never Secrets: {sorted(verbs)} on {sorted(resources)}",
+                    )
+                )
+    elif kind == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
+        problems.append(
+            Problem(
+                where, "type", "a ServiceAccount token Secret is not allowed on a shared cluster"
+            )
+        )
+    elif kind == "PersistentVolumeClaim" and spec.get("volumeName"):
+        problems.append(
+            Problem(where, "spec.volumeName", "a claim may not name its volume on a shared cluster")
+        )
+    pod = _pod_spec(obj)
+    for volume in (pod or {}).get("volumes") or []:
+        sources = ((volume or {}).get("projected") or {}).get("sources") or []
+        if any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):
+            problems.append(
+                Problem(
+                    where,
+                    f"spec.volumes[{volume.get('name')}].projected",
+                    "a projected ServiceAccount token is not allowed on a shared cluster",
+                )
+            )
     return problems
