@@ -48,10 +48,15 @@ class Drift:
 
 
 def replica_drift(rec: VnfRecord, objects: VnfObjects) -> list[tuple[Drift, int]]:
-    """VDU workloads whose replicas differ from the record's: (drift, wanted)."""
+    """VDU workloads whose replicas differ from the record's: (drift, wanted).
+    A VDU a HorizontalPodAutoscaler of the VNF scales is not looked at (its
+    replicas are the autoscaler's to set)."""
     ns = rec.placed_namespace
     found = []
+    autoscaled = rec.autoscaled_vdus
     for vdu, want in sorted(rec.desired_replicas.items()):
+        if vdu in autoscaled:
+            continue
         dep = objects.workload_of(rec.vnf_id, vdu, ns)
         if dep is None or dep["metadata"].get("deletionTimestamp"):
             continue

@@ -724,6 +724,7 @@ class Operations:
         applied = await self.objects_of(rec).apply(objects, vnf_id=rec.vnf_id)
         # A StatefulSet's claims are the VNF's too (terminate deletes them).
         rec.note_applied(applied.names, kinds=kinds_of(objects))
+        rec.autoscaled_vdus = _autoscaled(translation, objects)
         op.progress["applied"] = True
         op.progress["objects"] = applied.names
         op.progress["generations"] = applied.generations
@@ -1096,6 +1097,16 @@ def _scale_level(rec: VnfRecord, translation: Translation, policy: Any) -> int:
         reached += step
         level += 1
     return level
+
+
+def _autoscaled(translation: Translation, objects: list[dict[str, Any]]) -> list[str]:
+    """The VDUs a HorizontalPodAutoscaler among ``objects`` scales."""
+    targets = {
+        ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+        for o in objects
+        if o.get("kind") == "HorizontalPodAutoscaler"
+    }
+    return sorted(v.name for v in translation.vdus if v.deployment_name in targets)
 
 
 def kinds_of(objects: list[dict[str, Any]]) -> set[str]:

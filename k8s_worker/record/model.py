@@ -626,6 +626,19 @@ class VnfRecord:
         return list(self.st.get("appliedObjects") or [])
 
     @property
+    def autoscaled_vdus(self) -> frozenset[str]:
+        """VDUs a HorizontalPodAutoscaler of the VNF scales (drift leaves their
+        replicas alone)."""
+        return frozenset(self.st.get("autoscaledVdus") or ())
+
+    @autoscaled_vdus.setter
+    def autoscaled_vdus(self, vdus: list[str]) -> None:
+        if vdus:
+            self.st["autoscaledVdus"] = list(vdus)
+        else:
+            self.st.pop("autoscaledVdus", None)
+
+    @property
     def helm_release(self) -> str | None:
         """The VNF's Helm release (None: it has none)."""
         return self.st.get("helmRelease")

@@ -36,3 +36,30 @@ def test_a_finding_names_what_changed() -> None:
         "change": "re-created",
         "repaired": False,
     }
+
+
+class _Workloads:
+    """The VNF's workloads as the caches would have them."""
+
+    def __init__(self, replicas: dict[str, int]) -> None:
+        self.replicas = replicas
+
+    def workload_of(self, vnf_id: str, vdu: str, namespace: str | None) -> dict[str, Any]:
+        return {
+            "kind": "Deployment",
+            "metadata": {"name": vdu.lower()},
+            "spec": {"replicas": self.replicas[vdu]},
+        }
+
+
+def test_replicas_an_autoscaler_sets_are_not_drift() -> None:
+    from k8s_worker.lifecycle.drift import replica_drift
+    from tests.unit.record.test_outbox import record
+
+    rec = record()
+    rec.placed_namespace = "ns"
+    rec.desired_replicas.update({"VDU1": 1, "VDU2": 1})
+    objects: Any = _Workloads({"VDU1": 4, "VDU2": 3})
+    assert [d.name for d, _ in replica_drift(rec, objects)] == ["vdu1", "vdu2"]
+    rec.autoscaled_vdus = ["VDU2"]
+    assert [(d.name, want) for d, want in replica_drift(rec, objects)] == [("vdu1", 1)]
