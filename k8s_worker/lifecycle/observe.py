@@ -189,12 +189,28 @@ def vdu_states(
         VduState(
             name=name,
             desired=want,
-            ready=ready.get(name, 0),
+            # The pods' and the workload's informers are separate streams: a
+            # VDU is not counted down while its workload still reports ready
+            # replicas the pod cache has not caught up with (right after an
+            # instantiate, say), so no DEAD is told that never was.
+            ready=max(ready.get(name, 0), _reported_ready(deps.get(name), want)),
             failed=failed.get(name, 0),
             deployment_ready=name in deps and workload_ready(deps[name]),
         )
         for name, want in sorted(vdus.items())
     ]
+
+
+def _reported_ready(workload: Obj | None, desired: int) -> int:
+    """The ready replicas a workload's current status reports (0: none, or a
+    status older than its spec), at most ``desired``."""
+    if workload is None or workload.get("kind") == "Pod":
+        return 0
+    status = workload.get("status") or {}
+    if int(status.get("observedGeneration", 0)) < int(workload["metadata"].get("generation", 0)):
+        return 0
+    count = status.get("readyReplicas", status.get("numberReady", 0))
+    return min(int(count or 0), desired)
 
 
 def derive_status(states: list[VduState]) -> tuple[VnfStatus, str]:
