@@ -72,7 +72,6 @@ from k8s_worker.watch.nodes import NodeWatch
 from rpc.exceptions import VnfNotFound
 
 LOG = structlog.get_logger(__name__)
-MANAGED = WATCH_SELECTOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +176,7 @@ class Worker:
                 informer = Informer(
                     kube,
                     KINDS[kind],
-                    selector=MANAGED,
+                    selector=WATCH_SELECTOR,
                     namespace=ns,
                     inactivity_seconds=kconf.watch_inactivity_seconds,
                     index_label=LABEL_VNF_ID,

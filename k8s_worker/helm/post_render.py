@@ -22,7 +22,12 @@ from typing import Any
 import yaml
 
 from k8s_worker.packages.cnf import known_kinds, own
-from k8s_worker.packages.manifests import WORKLOAD_KINDS, Manifest, check_kind
+from k8s_worker.packages.manifests import (
+    WORKLOAD_KINDS,
+    Manifest,
+    check_kind,
+    no_token_unless_account,
+)
 from k8s_worker.tenancy import PodRules, check_objects, check_package_objects
 from k8s_worker.tosca.loader import YamlBudget, load_bounded_all
 
@@ -86,7 +91,7 @@ def render(text: str, spec: RenderSpec) -> tuple[str, list[str]]:
         meta = obj["metadata"]
         if not meta.get("namespace") and manifest.kind not in ("Namespace", "ClusterRole"):
             meta["namespace"] = spec.namespace
-        _no_token_unless_account(obj)
+        no_token_unless_account(obj)
         owned.append(obj)
     rules = PodRules(**spec.rules)
     accounts = tuple(o["metadata"]["name"] for o in owned if o["kind"] == "ServiceAccount")
@@ -96,17 +101,6 @@ def render(text: str, spec: RenderSpec) -> tuple[str, list[str]]:
     ) + check_objects(owned, namespace=spec.namespace, rules=rules)
     problems += [str(p) for p in found]
     return yaml.safe_dump_all(owned, sort_keys=False), problems
-
-
-def _no_token_unless_account(obj: dict[str, Any]) -> None:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
-    if spec is None:
-        return
-    if obj.get("kind") != "Pod":
-        spec = (spec.get("template") or {}).get("spec")
-    if isinstance(spec, dict) and "containers" in spec:
-        if not (spec.get("serviceAccountName") or spec.get("serviceAccount")):
-            spec.setdefault("automountServiceAccountToken", False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,21 +161,7 @@ class HelmReleases:
         ]
 
     async def install(self, name: str, namespace: str, chart: Chart, *, spec: RenderSpec) -> None:
-        await self.runner.run(
-            [],
-            self._files(chart, spec),
-            build=lambda run: [
-                "install",
-                name,
-                str(run.chart),
-                "-n",
-                namespace,
-                "-f",
-                run.values,
-                *NO_UNCHECKED,
-                *self._post_render(run),
-            ],
-        )
+        await self._render_and_apply("install", name, namespace, chart, spec=spec)
 
     async def upgrade(
         self,
@@ -186,18 +172,33 @@ class HelmReleases:
         spec: RenderSpec,
         reuse_values: bool = False,
     ) -> None:
+        extra = ["--reuse-values"] if reuse_values else []
+        await self._render_and_apply("upgrade", name, namespace, chart, spec=spec, extra=extra)
+
+    async def _render_and_apply(
+        self,
+        verb: str,
+        name: str,
+        namespace: str,
+        chart: Chart,
+        *,
+        spec: RenderSpec,
+        extra: list[str] | None = None,
+    ) -> None:
+        """``helm install|upgrade`` of ``chart`` through the post-renderer,
+        never applying hooks or crds/."""
         await self.runner.run(
             [],
             self._files(chart, spec),
             build=lambda run: [
-                "upgrade",
+                verb,
                 name,
                 str(run.chart),
                 "-n",
                 namespace,
                 "-f",
                 run.values,
-                *(["--reuse-values"] if reuse_values else []),
+                *(extra or []),
                 *NO_UNCHECKED,
                 *self._post_render(run),
             ],

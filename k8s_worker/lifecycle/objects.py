@@ -14,6 +14,7 @@ from typing import Any
 from k8s_worker.kube import KINDS, Kube, KubeConflict
 from k8s_worker.lifecycle.outcome import OperationFailed
 from k8s_worker.lifecycle.workloads import WorkloadWatch
+from k8s_worker.packages.manifests import no_token_unless_account, pod_spec
 from k8s_worker.tenancy import tenant_label_value
 from k8s_worker.tosca import LABEL_VDU, LABEL_VNF_ID, Translation, vnf_selector
 from k8s_worker.watch import Informer
@@ -374,23 +375,6 @@ class VnfObjects:
         return names
 
 
-def _no_token_unless_account(obj: Obj) -> None:
-    """A package's pod that names no ServiceAccount gets no token (as the
-    worker's own pods): set, unless the manifest says otherwise (then the
-    tenancy checks decide)."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
-    if spec is None:
-        return
-    if obj["kind"] == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
-    elif obj["kind"] != "Pod":
-        spec = (spec.get("template") or {}).get("spec")
-    if not isinstance(spec, dict) or "containers" not in spec:
-        return
-    if not (spec.get("serviceAccountName") or spec.get("serviceAccount")):
-        spec.setdefault("automountServiceAccountToken", False)
-
-
 def _claim_of_kept(obj: Obj, kept: set[str]) -> bool:
     """Whether ``obj`` is a claim a kept StatefulSet made from its template
     (named ``<template>-<statefulset>-<ordinal>``)."""
@@ -444,7 +428,7 @@ def render(
         if obj["kind"] == "ConfigMap":
             cm_by_name[obj["metadata"]["name"]] = obj
         if translation.form != "tosca":
-            _no_token_unless_account(obj)
+            no_token_unless_account(obj)
     secrets: list[Obj] = []
     for vdu in translation.vdus:
         overlay = config.get(vdu.name) or {}
@@ -491,12 +475,7 @@ def render(
                     template_meta.setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = (
                         digest.hexdigest()[:16]
                     )
-                pod_spec = (
-                    obj["spec"]
-                    if obj["kind"] == "Pod"
-                    else (obj["spec"].get("template") or {}).get("spec") or {}
-                )
-                for container in pod_spec.get("containers") or []:
+                for container in (pod_spec(obj) or {}).get("containers") or []:
                     refs = container.get("envFrom") or []
                     for ref in list(refs):
                         name = (ref.get("configMapRef") or {}).get("name")

@@ -32,7 +32,6 @@ from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
 from k8s_worker.watch import Informer, WatchEvent
 
 LOG = structlog.get_logger(__name__)
-MANAGED = WATCH_SELECTOR
 #: Seconds a new site's informers get for their first list.
 SYNC_SECONDS = 5.0
 #: Failed probes in a row that make a VIM unreachable.
@@ -249,14 +248,14 @@ class Sites:
         pods = Informer(
             kube,
             KINDS["Pod"],
-            selector=MANAGED,
+            selector=WATCH_SELECTOR,
             inactivity_seconds=self.inactivity_seconds,
             index_label=LABEL_VNF_ID,
         )
         deployments = Informer(
             kube,
             KINDS["Deployment"],
-            selector=MANAGED,
+            selector=WATCH_SELECTOR,
             inactivity_seconds=self.inactivity_seconds,
             index_label=LABEL_VNF_ID,
         )

@@ -25,7 +25,6 @@ from k8s_worker.tosca import LABEL_VNF_ID, WATCH_SELECTOR
 from k8s_worker.watch import Informer, WatchEvent
 
 LOG = structlog.get_logger(__name__)
-MANAGED = WATCH_SELECTOR
 #: The kinds watched on demand (pods and Deployments are always watched).
 WATCHED_ON_DEMAND = ("StatefulSet", "DaemonSet", "ReplicaSet", "Job", "PersistentVolumeClaim")
 SYNC_SECONDS = 5.0
@@ -76,7 +75,7 @@ class WorkloadWatch:
                 await self.kube.request(
                     "GET",
                     kind.path(namespace=ns),
-                    query=[("labelSelector", MANAGED), ("limit", 1)],
+                    query=[("labelSelector", WATCH_SELECTOR), ("limit", 1)],
                 )
             except KubeRejected as exc:
                 where = f"in namespace {ns}" if ns else "in all namespaces"
@@ -90,7 +89,7 @@ class WorkloadWatch:
             informer = Informer(
                 self.kube,
                 kind,
-                selector=MANAGED,
+                selector=WATCH_SELECTOR,
                 namespace=ns,
                 inactivity_seconds=self.inactivity_seconds,
                 index_label=LABEL_VNF_ID,

@@ -40,6 +40,7 @@ from k8s_worker.packages.manifests import (
     Manifest,
     check_kind,
     load_manifests,
+    pod_spec,
 )
 from k8s_worker.tosca import labels as lbl
 from k8s_worker.tosca import manifests as tosca_manifests
@@ -397,7 +398,7 @@ def _assemble(
                 max_replicas=spec.max_replicas,
                 containers=tuple(
                     str(c.get("name"))
-                    for c in ((_pod_spec(manifest.obj) or {}).get("containers") or [])
+                    for c in ((pod_spec(manifest.obj) or {}).get("containers") or [])
                     if isinstance(c, dict)
                 ),
                 kind=manifest.kind,
@@ -648,10 +649,3 @@ def _chart_translation(
             workloads=tuple((spec.workload or spec.name, spec.name) for spec in model.vdus),
         ),
     )
-
-
-def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "Pod":
-        return spec
-    return (spec.get("template") or {}).get("spec")

@@ -147,3 +147,30 @@ def check_kind(
             f"(use {known.api_version})",
         )
     return None
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec an object runs (a Pod's own, a workload's or Job's
+    template, a CronJob's job template), or None for a kind that runs none."""
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
+            "spec"
+        )
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        return (spec.get("template") or {}).get("spec")
+    return None
+
+
+def no_token_unless_account(obj: dict[str, Any]) -> None:
+    """A package's pod that names no ServiceAccount gets no token (as the
+    worker's own pods): set, unless the manifest says otherwise (then the
+    tenancy checks decide)."""
+    spec = pod_spec(obj)
+    if not isinstance(spec, dict) or "containers" not in spec:
+        return
+    if not (spec.get("serviceAccountName") or spec.get("serviceAccount")):
+        spec.setdefault("automountServiceAccountToken", False)

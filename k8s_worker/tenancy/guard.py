@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from k8s_worker.packages.manifests import pod_spec
 from k8s_worker.tosca.errors import Problem
 
 MULTUS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
@@ -109,20 +110,6 @@ class PodRules:
     max_container_cpu: str = "64"
     max_container_memory: str = "256Gi"
     service_accounts: tuple[str, ...] = ()
-
-
-def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    kind = obj.get("kind")
-    spec = obj.get("spec") or {}
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
-            "spec"
-        )
-    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
-        return (spec.get("template") or {}).get("spec")
-    return None
 
 
 def _template_annotations(obj: dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +291,7 @@ def check_objects(
         if obj.get("kind") == "Service":
             checker.service(where, obj.get("spec") or {})
             continue
-        spec = _pod_spec(obj)
+        spec = pod_spec(obj)
         if spec is None:
             continue
         checker.pod(where, spec, _template_annotations(obj))
@@ -473,7 +460,7 @@ def _shared_cluster_problems(obj: dict[str, Any], where: str) -> list[Problem]:
         problems.append(
             Problem(where, "spec.volumeName", "a claim may not name its volume on a shared cluster")
         )
-    pod = _pod_spec(obj)
+    pod = pod_spec(obj)
     for volume in (pod or {}).get("volumes") or []:
         sources = ((volume or {}).get("projected") or {}).get("sources") or []
         if any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources):

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,16 +21,19 @@ import pytest
 
 from tests import cnf_packages as pkg
 from tests.functional.harness import (
-    HELM,
     Conductor,
     Events,
     Names,
     WorkerProcess,
     write_config,
 )
+from tests.functional.kubectl import helm, kubectl, owned
 from tests.functional.test_replicas import Fleet, _network, _owner, _via
 
 RELEASE_OF = "vnf{}"
+
+#: What the checks list (kubectl get).
+HELM_KINDS = "deployments,pods,services,configmaps,secrets"
 
 
 def _final(events: Events, vnf_id: str, op_id: str, state: str) -> dict[str, Any] | None:
@@ -46,49 +47,6 @@ def _final(events: Events, vnf_id: str, op_id: str, state: str) -> dict[str, Any
 
 def release(vnf_id: str) -> str:
     return RELEASE_OF.format(vnf_id.replace("-", ""))
-
-
-def _helm(kubeconfig: str, *args: str) -> Any:
-    out = subprocess.run(
-        [HELM, "--kubeconfig", kubeconfig, *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
-async def helm(kubeconfig: str, *args: str) -> Any:
-    return await asyncio.to_thread(_helm, kubeconfig, *args)
-
-
-def _kubectl(kubeconfig: str, *args: str) -> Any:
-    out = subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
-async def kubectl(kubeconfig: str, *args: str) -> Any:
-    return await asyncio.to_thread(_kubectl, kubeconfig, *args)
-
-
-async def owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
-    found = await kubectl(
-        kubeconfig,
-        "get",
-        "deployments,pods,services,configmaps,secrets",
-        "-n",
-        namespace,
-        "-l",
-        f"tacker.openstack.org/vnf-id={vnf_id}",
-    )
-    return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found["items"])
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +145,7 @@ async def test_a_helm_vnf_installs_scales_updates_and_uninstalls(
     await conductor("terminate_vnf", vnf_id=vnf_id, op_id="t1")
     await events.wait(vnf_id, "vnf.terminate.end", op_id="t1", within=90)
     assert await helm(kubeconfig, "list", "-n", namespace) == []
-    assert await owned(kubeconfig, namespace, vnf_id) == []
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=HELM_KINDS) == []
 
 
 PRIVILEGED = pkg.CHART_DEPLOYMENT.format(vdu="vdu1", Vdu="Vdu1").replace(
@@ -234,7 +192,7 @@ async def test_a_chart_breaking_the_rules_is_refused_with_nothing_applied(
     (error,) = await events.wait(vnf_id, "vnf.instantiate.error", op_id=op_id, within=60)
     assert error["payload"]["error"]["type"] == "InvalidVnfd", error["payload"]
     assert named in error["payload"]["error"]["message"], error["payload"]
-    assert await owned(kubeconfig, namespace, vnf_id) == []
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=HELM_KINDS) == []
     assert [
         r
         for r in await helm(kubeconfig, "list", "-n", namespace, "-a")

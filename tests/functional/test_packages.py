@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,8 +25,10 @@ from tests import cnf_packages as pkg
 from tests.conftest import Vim2
 from tests.functional.harness import ROOT, Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kube_wait import CHAOS_FAILED
+from tests.functional.kubectl import kubectl, owned
 
-KINDS = (
+#: What the checks list (kubectl get).
+PACKAGE_KINDS = (
     "deployments,statefulsets,pods,services,configmaps,secrets,jobs,"
     "persistentvolumeclaims,networkpolicies"
 )
@@ -68,30 +69,6 @@ def volumes_back() -> Iterator[None]:
     )
 
 
-async def kubectl(kubeconfig: str, *args: str) -> Any:
-    """``kubectl ... -o json``, parsed (in a thread: the loop runs the test)."""
-    return await asyncio.to_thread(_kubectl, kubeconfig, *args)
-
-
-def _kubectl(kubeconfig: str, *args: str) -> Any:
-    out = subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
-async def owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
-    """Every object of the VNF in its namespace, as kubectl lists them."""
-    found = await kubectl(
-        kubeconfig, "get", KINDS, "-n", namespace, "-l", f"tacker.openstack.org/vnf-id={vnf_id}"
-    )
-    return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found["items"])
-
-
 def _vnf() -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "name": "cnf", "tenant_id": "tenant-1"}
 
@@ -124,7 +101,7 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     (end,) = await events.wait(vnf["id"], "vnf.instantiate.end", op_id=op_id, within=90)
     assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
     # What kubectl shows: every object of the package, names kept, owned by the VNF.
-    objects = await owned(kubeconfig, namespace, vnf["id"])
+    objects = await owned(kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS)
     for name in (
         "Deployment/web",
         "StatefulSet/db",
@@ -217,7 +194,9 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     (updated,) = await events.wait(vnf["id"], "vnf.update.end", op_id="u1", within=90)
     assert updated["payload"]["operation_state"] == "COMPLETED"
     assert "NetworkPolicy/db-only-from-web" in updated["payload"]["removed_objects"]
-    assert "NetworkPolicy/db-only-from-web" not in await owned(kubeconfig, namespace, vnf["id"])
+    assert "NetworkPolicy/db-only-from-web" not in await owned(
+        kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS
+    )
     web = await kubectl(kubeconfig, "get", "deployment", "web", "-n", namespace)
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # The scale survives the update (the record's replicas, not the manifest's).
@@ -228,7 +207,7 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="t1")
     (gone,) = await events.wait(vnf["id"], "vnf.terminate.end", op_id="t1", within=90)
     assert gone["payload"]["operation_state"] == "COMPLETED"
-    assert await owned(kubeconfig, namespace, vnf["id"]) == []
+    assert await owned(kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS) == []
 
 
 def _with(extra: dict[str, str]) -> dict[str, str]:
@@ -352,7 +331,7 @@ async def test_refused_packages_apply_nothing(
         (error,) = await events.wait(vnf["id"], "vnf.instantiate.error", op_id=op_id, within=60)
         assert error["payload"]["error"]["type"] == error_type, (case, error["payload"])
         assert named in error["payload"]["error"]["message"], (case, error["payload"])
-        assert await owned(kubeconfig, namespace, vnf["id"]) == [], case
+        assert await owned(kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS) == [], case
     # Nothing went to the other tenant's namespace, nothing cluster-scoped was made.
     spaces = await kubectl(kubeconfig, "get", "namespaces")
     assert "tkw-other-tenant" not in [n["metadata"]["name"] for n in spaces["items"]]
@@ -393,14 +372,14 @@ async def test_cluster_scoped_objects_go_only_to_a_cluster_the_tenant_registered
     assert end["payload"]["operation_state"] == "COMPLETED", end["payload"]
     role = await kubectl(vim2.kubeconfig, "get", "clusterrole", "cnf-reader")
     assert role["metadata"]["labels"]["tacker.openstack.org/vnf-id"] == vnf["id"]
-    assert await owned(vim2.kubeconfig, namespace, vnf["id"])
+    assert await owned(vim2.kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS)
     await conductor("terminate_vnf", vnf_id=vnf["id"], op_id="t-own")
     await events.wait(vnf["id"], "vnf.terminate.end", op_id="t-own", within=90)
     roles = await kubectl(
         vim2.kubeconfig, "get", "clusterroles", "-l", f"tacker.openstack.org/vnf-id={vnf['id']}"
     )
     assert roles["items"] == []
-    assert await owned(vim2.kubeconfig, namespace, vnf["id"]) == []
+    assert await owned(vim2.kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS) == []
     await conductor("deregister_vim", vim_id=vim_id)
 
 
@@ -432,4 +411,4 @@ async def test_a_claim_no_volume_binds_is_reported_parks_and_rolls_back(
     ):
         assert loop.time() < deadline, [e["payload"] for e in events.of(vnf["id"])]
         await asyncio.sleep(0.2)
-    assert await owned(kubeconfig, namespace, vnf["id"]) == []
+    assert await owned(kubeconfig, namespace, vnf["id"], kinds=PACKAGE_KINDS) == []

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from tests import tacker_samples
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kubectl import owned
 
 K = "Files/kubernetes/"
 MAX = "test_instantiate_cnf_resources"
@@ -39,6 +37,9 @@ UPDATE_FILES = [
         "pod_env_2 pod_volume_2 daemonset deployment_2 secret_3"
     ).split()
 ]
+
+#: What the checks list (kubectl get).
+SAMPLE_KINDS = "deployments,replicasets,daemonsets,pods,services,configmaps,secrets"
 
 
 @pytest.fixture(scope="module")
@@ -75,31 +76,6 @@ async def zips() -> dict[str, str]:
     )
     built = await asyncio.gather(*(asyncio.to_thread(tacker_samples.make_zip, s) for s in samples))
     return {s: base64.b64encode(z).decode() for s, z in zip(samples, built, strict=True)}
-
-
-def _kubectl(kubeconfig: str, *args: str) -> Any:
-    out = subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
-async def _owned(kubeconfig: str, namespace: str, vnf_id: str) -> list[str]:
-    found = await asyncio.to_thread(
-        _kubectl,
-        kubeconfig,
-        "get",
-        "deployments,replicasets,daemonsets,pods,services,configmaps,secrets",
-        "-n",
-        namespace,
-        "-l",
-        f"tacker.openstack.org/vnf-id={vnf_id}",
-    )
-    return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found["items"])
 
 
 async def _instantiate(
@@ -173,10 +149,10 @@ async def test_a_tacker_sample_runs_and_terminates_clean(
     assert {v["name"]: v["kind"] for v in info["vdus"]} == kinds
     for vdu in info["vdus"]:
         assert vdu["pods"], vdu  # every VDU's pods are traced to it
-    assert await _owned(kubeconfig, namespace, vnf_id)
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=SAMPLE_KINDS)
     await conductor("terminate_vnf", vnf_id=vnf_id, op_id=f"t-{vnf_id[:8]}")
     await events.wait(vnf_id, "vnf.terminate.end", op_id=f"t-{vnf_id[:8]}", within=90)
-    assert await _owned(kubeconfig, namespace, vnf_id) == []
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=SAMPLE_KINDS) == []
 
 
 async def test_the_max_sample_as_a_whole_is_refused_naming_what_is_not_applied(
@@ -200,7 +176,7 @@ async def test_the_max_sample_as_a_whole_is_refused_naming_what_is_not_applied(
         "ClusterRoleBinding",
     ):
         assert f"kind {named} is not one the worker applies" in message, message
-    assert await _owned(kubeconfig, namespace, vnf_id) == []
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=SAMPLE_KINDS) == []
 
 
 async def test_the_helm_sample_installs_and_uninstalls(
@@ -235,4 +211,4 @@ async def test_the_helm_sample_installs_and_uninstalls(
     }
     await conductor("terminate_vnf", vnf_id=vnf_id, op_id=f"t-{vnf_id[:8]}")
     await events.wait(vnf_id, "vnf.terminate.end", op_id=f"t-{vnf_id[:8]}", within=90)
-    assert await _owned(kubeconfig, namespace, vnf_id) == []
+    assert await owned(kubeconfig, namespace, vnf_id, kinds=SAMPLE_KINDS) == []
