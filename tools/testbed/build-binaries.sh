@@ -16,6 +16,7 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
 CACHE=${TKW_CACHE:-$HOME/.cache/tacker-k8s-worker}
 export CGO_ENABLED=0
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -27,6 +28,7 @@ etcd_dir=$CACHE/etcd-$ETCD_VERSION
 kwok_dir=$CACHE/kwok-$KWOK_VERSION
 helm_dir=$CACHE/helm-$HELM_VERSION
 alertmanager_dir=$CACHE/alertmanager-$ALERTMANAGER_VERSION
+metrics_server_dir=$CACHE/metrics-server-$METRICS_SERVER_VERSION
 
 have_all() {
   local d=$1; shift
@@ -151,6 +153,18 @@ build_alertmanager() {
   rm -rf "$src"
 }
 
+# metrics-server, the metrics.k8s.io API the worker's CPU policies read
+# (registered on the bed's apiserver, scraping kwok's simulated usage).
+build_metrics_server() {
+  if have_all "$metrics_server_dir/bin" metrics-server; then
+    say "metrics-server $METRICS_SERVER_VERSION: cached"; return
+  fi
+  say "metrics-server $METRICS_SERVER_VERSION: building"
+  mkdir -p "$metrics_server_dir/bin"
+  GOBIN=$metrics_server_dir/bin go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+}
+
 if [ -n "${TKW_BIN_DIR:-}" ]; then
   say "using binaries from TKW_BIN_DIR=$TKW_BIN_DIR"
   exit 0
@@ -161,4 +175,5 @@ build_kwok
 build_kubernetes
 build_helm
 build_alertmanager
+build_metrics_server
 say "binaries ready in $(( $(date +%s) - start ))s"

@@ -19,6 +19,8 @@ export TKW_KWOK_PORT=${TKW_VIM2_KWOK_PORT:-10248}
 export TKW_KCM_PORT=${TKW_VIM2_KCM_PORT:-10277}
 export TKW_SCHED_PORT=${TKW_VIM2_SCHED_PORT:-10279}
 export TKW_KWOK_NODES=${TKW_VIM2_KWOK_NODES:-2}
+# No metrics API on vim2: the CPU policies of its VNFs see none (and say so).
+export TKW_METRICS_PORT=0
 . "$HERE/common.sh"
 
 token() {

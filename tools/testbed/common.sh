@@ -16,6 +16,9 @@ TKW_VOLUMES=${TKW_VOLUMES:-16}
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.8.0}
+# metrics-server of the bed (metrics.k8s.io); 0: none (vim2 has none).
+TKW_METRICS_PORT=${TKW_METRICS_PORT:-14443}
 mkdir -p "$TKW_STATE"
 
 say() { printf '[testbed] %s\n' "$*" >&2; }
@@ -28,6 +31,7 @@ bin() {
   case $name in
     etcd) p=$TKW_CACHE/etcd-$ETCD_VERSION/bin/etcd ;;
     kwok|kwokctl) p=$TKW_CACHE/kwok-$KWOK_VERSION/bin/$name ;;
+    metrics-server) p=$TKW_CACHE/metrics-server-$METRICS_SERVER_VERSION/bin/$name ;;
     *) p=$TKW_CACHE/kubernetes-$K8S_VERSION/bin/$name ;;
   esac
   [ -x "$p" ] || die "$name not found at $p (run tools/testbed/build-binaries.sh or set TKW_BIN_DIR)"

@@ -4,6 +4,9 @@
 # plays the nodes and the pods' lifecycle).  Each component is started by hand,
 # its pid recorded under $TKW_STATE, and only those pids are ever stopped.
 #   kube.sh up | down | restart-apiserver | status
+#           | stop-metrics-server | start-metrics-server
+# With TKW_METRICS_PORT set (not 0), metrics-server serves metrics.k8s.io
+# through the apiserver's aggregation layer, from kwok's simulated usage.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -38,6 +41,26 @@ EXT
       -extfile client.ext -out admin.crt 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    chmod 600 ./*.key
+  )
+}
+
+# The aggregation layer's PKI (as kwokctl's binary runtime wires it): a
+# front-proxy CA the apiserver's requestheader authentication trusts, and the
+# client certificate the apiserver presents to aggregated APIs (metrics-server).
+# Made when missing, also in a PKI from before the bed had it.
+make_front_proxy_pki() {
+  [ -s "$PKI/front-proxy-client.crt" ] && return
+  say "pki: generating the front-proxy CA and client certificate"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tkw-front-proxy-ca" \
+      -keyout front-proxy-ca.key -out front-proxy-ca.crt 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+      -keyout front-proxy-client.key -out front-proxy-client.csr 2>/dev/null
+    openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key \
+      -CAcreateserial -days 3650 -extfile client.ext -out front-proxy-client.crt 2>/dev/null
     chmod 600 ./*.key
   )
 }
@@ -97,7 +120,16 @@ start_etcd() {
   check_alive etcd
 }
 
+# stale NAME FLAG: NAME runs, but was started without FLAG (by an older
+# version of this script): it must be restarted to get it.
+stale() {
+  alive "$1" && ! tr '\0' ' ' <"/proc/$(cat "$TKW_STATE/$1.pid")/cmdline" | grep -q -- "$2"
+}
+
 start_apiserver() {
+  if stale kube-apiserver proxy-client-cert-file; then
+    say "kube-apiserver: restarting for the aggregation layer's flags"; stop_pid kube-apiserver
+  fi
   start kube-apiserver "$(bin kube-apiserver)" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$TKW_APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$TKW_ETCD_PORT" \
@@ -110,7 +142,13 @@ start_apiserver() {
     --max-requests-inflight=0 --max-mutating-requests-inflight=0 --enable-priority-and-fairness=false \
     --profiling=false \
     --audit-policy-file="$HERE/audit-policy.yaml" --audit-log-path="$AUDIT_LOG" \
-    --audit-log-format=json --audit-log-maxsize=200 --audit-log-maxbackup=1
+    --audit-log-format=json --audit-log-maxsize=200 --audit-log-maxbackup=1 \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key"
   wait_for "kube-apiserver /readyz on $API" 180 api_ready
   check_alive kube-apiserver
 }
@@ -132,9 +170,13 @@ start_controllers() {
     --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
     --authorization-kubeconfig="$KUBECONFIG_OUT" \
     --bind-address=127.0.0.1 --secure-port="$TKW_SCHED_PORT" --leader-elect=false --profiling=false
+  if stale kwok kwok-metrics.yaml; then
+    say "kwok: restarting to serve the nodes' resource metrics"; stop_pid kwok
+  fi
   start kwok "$(bin kwok)" --kubeconfig="$KUBECONFIG_OUT" --manage-all-nodes=true \
     --server-address="127.0.0.1:$TKW_KWOK_PORT" --cidr=10.0.0.1/16 --node-ip=127.0.0.1 \
-    --node-lease-duration-seconds=40 --config="$HERE/kwok-stages.yaml"
+    --node-lease-duration-seconds=40 --config="$HERE/kwok-stages.yaml" \
+    --config="$HERE/kwok-metrics.yaml"
   sleep 1
   check_alive kube-controller-manager; check_alive kube-scheduler; check_alive kwok
 }
@@ -146,13 +188,15 @@ make_nodes() {
     if api "$API/api/v1/nodes/$name" >/dev/null; then
       # A run aborted while the nodes were cordoned must not leave every later pod Pending.
       api -X PATCH -H 'Content-Type: application/merge-patch+json' \
-        "$API/api/v1/nodes/$name" -d '{"spec": {"unschedulable": false}}' >/dev/null
+        "$API/api/v1/nodes/$name" -d "{\"spec\": {\"unschedulable\": false},
+          \"metadata\": {\"annotations\": {\"metrics.k8s.io/resource-metrics-path\": \"/metrics/nodes/$name/metrics/resource\"}}}" >/dev/null
       continue
     fi
     say "node $name: creating (kwok plays it)"
     api -X POST -H 'Content-Type: application/json' "$API/api/v1/nodes" -d @- >/dev/null <<JSON
 {"apiVersion": "v1", "kind": "Node",
- "metadata": {"name": "$name", "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+ "metadata": {"name": "$name", "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0",
+                              "metrics.k8s.io/resource-metrics-path": "/metrics/nodes/$name/metrics/resource"},
               "labels": {"type": "kwok", "kubernetes.io/hostname": "$name", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
  "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"}}}
@@ -210,27 +254,74 @@ for pv in json.load(sys.stdin)["items"]:
   done
 }
 
+# metrics-server, registered as the v1beta1.metrics.k8s.io APIService: the
+# APIService's Service is an ExternalName one naming 127.0.0.1 (the
+# aggregator resolves it to metrics-server's loopback port; no Endpoints).
+# It scrapes each kwok node's /metrics/resource over kwok's TLS port.
+start_metrics_server() {
+  [ "$TKW_METRICS_PORT" != 0 ] || return 0
+  start metrics-server "$(bin metrics-server)" \
+    --bind-address=127.0.0.1 --secure-port="$TKW_METRICS_PORT" \
+    --cert-dir="$TKW_STATE/metrics-server-certs" \
+    --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
+    --authorization-kubeconfig="$KUBECONFIG_OUT" \
+    --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP \
+    --kubelet-port="$TKW_KWOK_PORT" --metric-resolution=10s --kubelet-request-timeout=5s \
+    --profiling=false
+  if ! api "$API/api/v1/namespaces/kube-system/services/metrics-server" >/dev/null; then
+    api -X POST -H 'Content-Type: application/json' \
+      "$API/api/v1/namespaces/kube-system/services" -d @- >/dev/null <<JSON
+{"apiVersion": "v1", "kind": "Service",
+ "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": {"tkw-testbed": "metrics"}},
+ "spec": {"type": "ExternalName", "externalName": "127.0.0.1",
+          "ports": [{"name": "https", "port": $TKW_METRICS_PORT, "protocol": "TCP"}]}}
+JSON
+  fi
+  if ! api "$API/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io" >/dev/null; then
+    api -X POST -H 'Content-Type: application/json' \
+      "$API/apis/apiregistration.k8s.io/v1/apiservices" -d @- >/dev/null <<JSON
+{"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+ "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"tkw-testbed": "metrics"}},
+ "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": true,
+          "groupPriorityMinimum": 100, "versionPriority": 100,
+          "service": {"name": "metrics-server", "namespace": "kube-system", "port": $TKW_METRICS_PORT}}}
+JSON
+  fi
+  metrics_available() {
+    api "$API/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io" | python3 -c '
+import json, sys
+conds = json.load(sys.stdin).get("status", {}).get("conditions", [])
+sys.exit(0 if any(c["type"] == "Available" and c["status"] == "True" for c in conds) else 1)'
+  }
+  wait_for "the metrics.k8s.io APIService Available" 120 metrics_available
+  check_alive metrics-server
+}
+
 up() {
   bash "$HERE/build-binaries.sh"
   make_pki
+  make_front_proxy_pki
   write_kubeconfig
   start_etcd
   start_apiserver
   start_controllers
   make_nodes
   make_storage
+  start_metrics_server
   say "kubernetes: ready at $API"
   say "  export KUBECONFIG=$KUBECONFIG_OUT; kubectl get nodes"
 }
 
 down() {
   local c
-  for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
+  for c in metrics-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
 }
 
 status() {
   local c rc=0
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  local all=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+  [ "$TKW_METRICS_PORT" = 0 ] || all+=(metrics-server)
+  for c in "${all[@]}"; do
     if alive "$c"; then echo "$c: running (pid $(cat "$TKW_STATE/$c.pid"))"; else echo "$c: stopped"; rc=1; fi
   done
   api_ready && echo "kube-apiserver: ready at $API" || rc=1
@@ -247,5 +338,8 @@ case ${1:-up} in
   wipe) down; rm -rf "$TKW_STATE/etcd" "$LOGS" "$(dirname "$AUDIT_LOG")" ;;
   status) status ;;
   recycle-volumes) recycle_volumes ;;
+  # For the CPU policies' test of missing metrics.
+  stop-metrics-server) stop_pid metrics-server ;;
+  start-metrics-server) start_metrics_server ;;
   *) die "usage: $0 up|down|restart-apiserver|stop-apiserver|start-apiserver|wipe|status" ;;
 esac
