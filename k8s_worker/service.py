@@ -278,6 +278,7 @@ class Worker:
             auto_rollback_updates=self.conf.lifecycle.auto_rollback_updates,
             drift_interval=self.conf.lifecycle.drift_check_interval,
             repair_drift=self.conf.lifecycle.repair_drift,
+            metrics_interval=self.conf.policy.metrics_interval,
         )
         notifier.on_recovered.append(reconciler.publisher_recovered)
 

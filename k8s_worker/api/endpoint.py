@@ -32,6 +32,7 @@ from k8s_worker.tosca import (
     LABEL_VDU,
     LABEL_VNF_ID,
     MANAGED_BY_VALUE,
+    autoscaling_problems,
     vnf_selector,
 )
 from k8s_worker.vims import DEFAULT_VIM_ID
@@ -312,6 +313,7 @@ class LifecycleEndpoint:
         vnf_id = str(vnf["id"])
         tenant_id = str(vnf["tenant_id"])
         self._authorize(ctx, tenant_id)
+        autoscaling = _autoscaling(additional_params)
         descriptor = await self._descriptor(
             vnfd=vnf.get("vnfd"),
             package=package,
@@ -357,6 +359,7 @@ class LifecycleEndpoint:
                         labels=labels,
                         selector=f"{TENANT_LABEL}={tenant_label}",
                         vim_id=placed_on,
+                        autoscaling=autoscaling,
                     )
         await self._journal(ctx, vnf_id, op)
 
@@ -370,6 +373,7 @@ class LifecycleEndpoint:
         labels: dict[str, str],
         selector: str,
         vim_id: str | None = None,
+        autoscaling: dict[str, Any] | None = None,
     ) -> None:
         """Create the VNF's record (without its operation), within the tenant's
         limit; BadRequest past it."""
@@ -391,6 +395,7 @@ class LifecycleEndpoint:
             params=public,
             labels=labels,
             vim_id=vim_id,
+            autoscaling=autoscaling,
         )
         # Created without its operation: the instantiate is journaled only once
         # the tenant's count allows it, so a record that steps back below was
@@ -859,6 +864,21 @@ def _networks(pod: dict[str, Any]) -> list[dict[str, Any]]:
         for e in entries
         if isinstance(e, dict)
     ]
+
+
+def _autoscaling(additional_params: Any) -> dict[str, Any] | None:
+    """``additionalParams.autoscaling`` (per scaling policy or aspect: its CPU
+    target, cooldown, scale-in stabilization and tolerance), checked;
+    InvalidArguments naming what is wrong."""
+    if not isinstance(additional_params, dict) or "autoscaling" not in additional_params:
+        return None
+    value = additional_params["autoscaling"]
+    problems = autoscaling_problems(value)
+    if problems:
+        raise InvalidArguments(
+            "additional_params: " + "; ".join(problems[:5]), field="additional_params"
+        )
+    return dict(value)
 
 
 def _package_request(

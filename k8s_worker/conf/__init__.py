@@ -27,6 +27,7 @@ _MODULES: tuple[str, ...] = (
     "lifecycle",
     "helm",
     "alertmanager",
+    "policy",
 )
 
 

@@ -42,6 +42,7 @@ from k8s_worker.lifecycle.observe import (
     workload_replicas,
 )
 from k8s_worker.lifecycle.outcome import Done, OperationFailed, Waiting
+from k8s_worker.lifecycle.pod_metrics import pod_cpu_usage
 from k8s_worker.lifecycle.sites import Sites, VimGone, VimUnavailable
 from k8s_worker.lifecycle.translator import (
     TranslationAborted,
@@ -59,7 +60,14 @@ from k8s_worker.tenancy import (
     check_package_objects,
     check_replica_bounds,
 )
-from k8s_worker.tosca import LABEL_VDU, Policies, Problem, Translation, VnfdError
+from k8s_worker.tosca import (
+    LABEL_VDU,
+    Policies,
+    Problem,
+    Translation,
+    VnfdError,
+    with_autoscaling,
+)
 from k8s_worker.wire.redact import scrub, secret_fragments, secret_values
 
 Outcome = Done | Waiting
@@ -285,10 +293,12 @@ class Operations:
         return result
 
     async def policies(self, rec: VnfRecord) -> Policies:
-        """The VNF's normalized policies, cached by descriptor and parameters."""
+        """The VNF's normalized policies with its ``autoscaling`` settings
+        applied, cached by descriptor, parameters and settings; OperationFailed
+        (InvalidVnfd) when the settings name a policy the VNFD lacks."""
         spec = rec.spec
         key_src = json.dumps(
-            [spec.get("vnfdRef") or spec.get("vnfd"), await self.params(rec)],
+            [spec.get("vnfdRef") or spec.get("vnfd"), await self.params(rec), rec.autoscaling],
             sort_keys=True,
             default=str,
         )
@@ -298,10 +308,22 @@ class Operations:
             self._policies.move_to_end(key)
             return cached
         policies = (await self.translation(rec)).policies
+        if rec.autoscaling:
+            try:
+                policies = with_autoscaling(policies, rec.autoscaling)
+            except ValueError as exc:
+                raise OperationFailed("InvalidVnfd", str(exc)) from None
         self._policies[key] = policies
         while len(self._policies) > self._cache_size:
             self._policies.popitem(last=False)
         return policies
+
+    async def pod_cpu_usage(self, rec: VnfRecord) -> dict[str, float]:
+        """The VNF's pods' cpu usage (pod name -> millicores) from its VIM's
+        metrics API; MetricsUnavailable saying why it cannot be read."""
+        return await pod_cpu_usage(
+            self.objects_of(rec).kube, namespace=rec.require_namespace(), vnf_id=rec.vnf_id
+        )
 
     @staticmethod
     def placed_in(rec: VnfRecord, op: Operation) -> str:
@@ -736,6 +758,7 @@ class Operations:
             ns = self.namespace_of(rec, translation)
             # Every check before the first write: a refused VNF creates nothing.
             self.check_namespace(rec, ns)
+            await self.policies(rec)  # its autoscaling settings name its policies
             objects = await self.rendered(rec, translation, ns)
             await self.objects_of(rec).ensure_namespace(
                 ns,
@@ -849,6 +872,13 @@ class Operations:
                     delta = policy.increment_for(vdu) * steps
                 wanted = current + delta if direction == "out" else current - delta
                 new = max(low, min(high, wanted))
+                # A CPU decision moves toward the replicas it wants, never past
+                # them (an aspect's levels are whole steps: not cut short).
+                toward = (op.args.get("toward") or {}).get(vdu)
+                if toward is not None and policy.max_scale_level is None:
+                    toward = int(toward)
+                    new = min(new, max(toward, current)) if direction == "out" else new
+                    new = max(new, min(toward, current)) if direction == "in" else new
                 if new == current:
                     bound = "max_instances" if direction == "out" else "min_instances"
                     limit = high if direction == "out" else low

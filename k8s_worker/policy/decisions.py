@@ -41,9 +41,11 @@ class Decision:
     operation: str | None = None  # the operation to journal when decision == ACT
     args: dict[str, Any] = field(default_factory=dict)
     retry_in: float | None = None  # for BACKOFF and COOLDOWN: seconds until it may act
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. measured and target
 
     def payload(self) -> dict[str, Any]:
         return {
+            **self.details,
             "policy": self.policy,
             "trigger": self.trigger,
             "action": self.action,
@@ -98,6 +100,111 @@ def decide_scale(
         f"scaling {direction} by one step",
         operation="scale",
         args={"policy": policy.name, "type": direction, "steps": 1},
+    )
+
+
+CPU_TRIGGER = "cpu_utilization"
+
+
+def decide_cpu(
+    policy: ScalingPolicy,
+    *,
+    utilization: float,
+    samples: Sequence[tuple[float, float]],
+    measured_since: float | None,
+    replicas: Mapping[str, int],
+    last_scaled_at: float | None,
+    now: float,
+) -> Decision | None:
+    """What the HPA's rule makes of ``utilization`` (percent of the pods' cpu
+    requests, averaged) against the policy's target; None within the tolerance.
+
+    desired = ceil(current * utilization / target) per VDU, within min/max; a
+    step moves by the policy's increment toward it and never past it (the
+    decision's ``toward``).  A scale-in waits until the CPU has been measured
+    (``measured_since``) for the stabilization window and takes the highest
+    ratio of the ``samples`` (time, ratio) in it, so
+    a dip does not scale in.  Cooling down is a COOLDOWN decision (the engine
+    does not notify it)."""
+    target = float(policy.target_cpu_utilization_percentage or 0)
+    if target <= 0:
+        return None
+    ratio = utilization / target
+    details = {
+        "measured": round(utilization, 1),
+        "target": int(target),
+        "metric": "cpu_utilization_percentage",
+    }
+    if abs(ratio - 1.0) <= policy.cpu_tolerance:
+        return None
+    direction = "out" if ratio > 1.0 else "in"
+    if direction == "in":
+        window = policy.scale_in_stabilization_seconds
+        kept = [r for t, r in samples if now - t <= window]
+        if measured_since is None or now - measured_since < window:
+            return None  # not seen for the whole window yet
+        ratio = max([ratio, *kept])
+        if ratio >= 1.0 - policy.cpu_tolerance:
+            return None  # the window saw higher usage: stay
+    toward: dict[str, int] = {}
+    for vdu in policy.targets:
+        current = int(replicas.get(vdu, policy.default_instances))
+        desired = max(policy.min_instances, min(policy.max_instances, math.ceil(current * ratio)))
+        if (direction == "out" and desired > current) or (direction == "in" and desired < current):
+            toward[vdu] = desired
+    action = f"scale_{direction}"
+    measured = f"cpu {utilization:.0f}% of requests, target {target:.0f}%"
+    if not toward:
+        bound = (
+            f"max_instances {policy.max_instances}"
+            if direction == "out"
+            else f"min_instances {policy.min_instances}"
+        )
+        return Decision(
+            policy.name,
+            CPU_TRIGGER,
+            action,
+            BOUND,
+            f"{measured}: {', '.join(policy.targets)} already at {bound}",
+            details=details,
+        )
+    if last_scaled_at is not None and now - last_scaled_at < policy.cooldown_seconds:
+        left = policy.cooldown_seconds - (now - last_scaled_at)
+        return Decision(
+            policy.name,
+            CPU_TRIGGER,
+            action,
+            COOLDOWN,
+            f"{measured}: cooldown of {policy.cooldown_seconds}s, {left:.0f}s left",
+            retry_in=left,
+            details=details,
+        )
+    wanted = ", ".join(f"{v} to {n}" for v, n in toward.items())
+    return Decision(
+        policy.name,
+        CPU_TRIGGER,
+        action,
+        ACT,
+        f"{measured}: scaling {direction} one step toward {wanted}",
+        operation="scale",
+        args={"policy": policy.name, "type": direction, "steps": 1, "toward": toward},
+        details={**details, "desired": toward},
+    )
+
+
+def missing_metrics(policy: ScalingPolicy, reason: str) -> Decision:
+    """A CPU policy that cannot decide (no metrics API, a VIM away, no cpu
+    requests): nothing scales, and the engine reports it once."""
+    return Decision(
+        policy.name,
+        CPU_TRIGGER,
+        "none",
+        LOGGED,
+        f"no CPU decision: {reason}",
+        details={
+            "target": policy.target_cpu_utilization_percentage,
+            "metric": "cpu_utilization_percentage",
+        },
     )
 
 

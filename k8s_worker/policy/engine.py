@@ -41,19 +41,25 @@ from k8s_worker.policy.decisions import (
     Decision,
     TriggerState,
     decide_alarm_heal,
+    decide_cpu,
     decide_heal,
     decide_scale,
     evaluate_threshold,
+    missing_metrics,
     parameter,
     step_trigger,
 )
 from k8s_worker.policy.memory import PolicyMemory
+from k8s_worker.policy.utilization import measure
 from k8s_worker.record import Operation, OperationKind, VnfRecord, VnfStatus
 from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
 LOG = structlog.get_logger(__name__)
 Obj = dict[str, Any]
 OBSERVED_METRICS = ("unready_replicas", "restarts")
+#: What the metrics API said this pass: pod name -> cpu millicores, or why it
+#: could not be read (None: not read this pass, the metrics interval has not passed).
+CpuUsage = dict[str, float] | str | None
 #: node name -> (Ready, since when (epoch seconds) it has been in that state)
 NodeStatus = Callable[[str], tuple[bool, float | None]]
 RESPAWN_MEMORY_SECONDS = 3600.0
@@ -197,6 +203,7 @@ class PolicyEngine:
         pods: list[Obj],
         busy: bool,
         node_status: NodeStatus | None = None,
+        cpu_usage: CpuUsage = None,
     ) -> float | None:
         """Decide for the VNF now; changes ``rec`` in place.  Returns seconds until a
         time-based condition (trigger period, heal backoff) needs another look."""
@@ -204,6 +211,16 @@ class PolicyEngine:
         retry: list[float] = []
         retry.extend(self._observe_triggers(rec, policies, pods=pods, now=now))
         busy = self._alarms(rec, policies, busy=busy, now=now, retry=retry)
+        if (
+            cpu_usage is not None
+            and not busy
+            and rec.status
+            not in (
+                VnfStatus.ERROR,
+                VnfStatus.PENDING_DELETE,
+            )
+        ):
+            busy = self._cpu(rec, policies, pods=pods, usage=cpu_usage, now=now, retry=retry)
         if not busy and rec.status not in (VnfStatus.ERROR, VnfStatus.PENDING_DELETE):
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
@@ -352,6 +369,70 @@ class PolicyEngine:
                 keep.append(alarm)
         PolicyMemory.of(rec).alarms = keep
         return busy
+
+    # -- CPU policies ------------------------------------------------------------------
+    def _cpu(
+        self,
+        rec: VnfRecord,
+        policies: Policies,
+        *,
+        pods: list[Obj],
+        usage: dict[str, float] | str,
+        now: float,
+        retry: list[float],
+    ) -> bool:
+        """Decide each CPU policy from this pass's metrics; whether an
+        operation was journaled.  A decision not to act is notified once per
+        kind (bound reached, metrics missing), a cooldown not at all."""
+        memory = PolicyMemory.of(rec)
+        for policy in policies.scaling:
+            target = policy.target_cpu_utilization_percentage
+            if not target:
+                continue
+            name = policy.name
+            measured = (
+                usage
+                if isinstance(usage, str)
+                else measure(vdus=policy.targets, pods=pods, usage=usage, target=float(target))
+            )
+            if isinstance(measured, str):
+                memory.forget_cpu_samples(name)
+                signature = "logged:unavailable" if isinstance(usage, str) else f"logged:{measured}"
+                if memory.cpu_reported(name) != signature:
+                    memory.note_cpu_reported(name, signature)
+                    self._emit(rec, missing_metrics(policy, measured), priority="WARN")
+                continue
+            decision = decide_cpu(
+                policy,
+                utilization=measured.percent,
+                samples=memory.cpu_samples(name),
+                measured_since=memory.cpu_since(name),
+                replicas=rec.desired_replicas,
+                last_scaled_at=self.cooldown_stamp(rec, name, now=now),
+                now=now,
+            )
+            memory.note_cpu_sample(
+                name,
+                at=now,
+                ratio=measured.percent / target,
+                keep_seconds=policy.scale_in_stabilization_seconds,
+            )
+            if decision is None:
+                memory.note_cpu_reported(name, None)
+                continue
+            if decision.decision == COOLDOWN:
+                retry.append(max(0.5, decision.retry_in or 1.0))
+                continue
+            if decision.decision == ACT:
+                stamp_cooldown(rec, name, at=now, host=self.host)
+                memory.note_cpu_reported(name, None)
+                self._emit(rec, decision)
+                return True  # one automatic operation at a time
+            signature = f"{decision.decision}:{decision.action}"
+            if memory.cpu_reported(name) != signature:
+                memory.note_cpu_reported(name, signature)
+                self._emit(rec, decision)
+        return False
 
     # -- observed triggers -----------------------------------------------------------
     def _metric(

@@ -16,6 +16,8 @@ from k8s_worker.record import VnfRecord
 RESPAWNS_KEPT = 500
 #: Alerts (fingerprint, start, status) remembered to drop repeats.
 ALERTS_KEPT = 200
+#: CPU samples kept per policy (one per metrics interval within the window).
+CPU_SAMPLES_KEPT = 120
 
 
 class PolicyMemory:
@@ -74,6 +76,41 @@ class PolicyMemory:
     def stamp_cooldown(self, policy: str, *, at: float, host: str) -> None:
         self._raw.setdefault("lastScale", {})[policy] = at
         self._raw.setdefault("lastScaleBy", {})[policy] = host
+
+    # -- CPU policies ------------------------------------------------------------
+    def cpu_samples(self, policy: str) -> list[tuple[float, float]]:
+        """The (time, usage/target ratio) samples of ``policy`` kept for its
+        scale-in stabilization window."""
+        raw = ((self._raw.get("cpu") or {}).get(policy) or {}).get("samples") or []
+        return [(float(t), float(r)) for t, r in raw]
+
+    def cpu_since(self, policy: str) -> float | None:
+        """Since when ``policy``'s CPU has been measured without a gap."""
+        since = ((self._raw.get("cpu") or {}).get(policy) or {}).get("since")
+        return None if since is None else float(since)
+
+    def note_cpu_sample(self, policy: str, *, at: float, ratio: float, keep_seconds: float) -> None:
+        kept = [(t, r) for t, r in self.cpu_samples(policy) if at - t <= keep_seconds]
+        entry = self._raw.setdefault("cpu", {}).setdefault(policy, {})
+        entry.setdefault("since", at)
+        entry["samples"] = [[t, r] for t, r in [*kept, (at, round(ratio, 4))][-CPU_SAMPLES_KEPT:]]
+
+    def forget_cpu_samples(self, policy: str) -> None:
+        """Measuring stopped (metrics missing): the window starts again."""
+        entry = (self._raw.get("cpu") or {}).get(policy) or {}
+        entry.pop("samples", None)
+        entry.pop("since", None)
+
+    def cpu_reported(self, policy: str) -> str | None:
+        """What was last reported about ``policy``'s CPU (reported once each)."""
+        return ((self._raw.get("cpu") or {}).get(policy) or {}).get("reported")
+
+    def note_cpu_reported(self, policy: str, signature: str | None) -> None:
+        entry = self._raw.setdefault("cpu", {}).setdefault(policy, {})
+        if signature is None:
+            entry.pop("reported", None)
+        else:
+            entry["reported"] = signature
 
     # -- triggers and heals ------------------------------------------------------------
     @property

@@ -22,16 +22,18 @@ from k8s_worker.kube.fence import WRITE_FENCE, Fenced
 from k8s_worker.lifecycle.drift import EVENT_TYPE as DRIFT_EVENT
 from k8s_worker.lifecycle.operations import Operations
 from k8s_worker.lifecycle.outcome import OperationFailed
+from k8s_worker.lifecycle.pod_metrics import MetricsUnavailable
 from k8s_worker.lifecycle.respawn import Respawn
 from k8s_worker.lifecycle.sites import VimGone, VimUnavailable
 from k8s_worker.lifecycle.vnf_state import note_pod_changes, observed_status
-from k8s_worker.policy.engine import NodeStatus, PolicyEngine
+from k8s_worker.policy.engine import CpuUsage, NodeStatus, PolicyEngine
 from k8s_worker.reconcile.advance import OperationAdvancer
 from k8s_worker.reconcile.controller import Backoff, Controller, Forget, RetryAfter, Verdict
 from k8s_worker.reconcile.owned import NotOwner, OwnedRecords
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord, VnfStatus
 from k8s_worker.record.outbox import Outbox, Publisher
+from k8s_worker.tosca import Policies
 
 LOG = structlog.get_logger(__name__)
 
@@ -68,6 +70,7 @@ class Reconciler:
         auto_rollback_updates: bool = False,
         drift_interval: float = 60.0,
         repair_drift: bool = True,
+        metrics_interval: float = 15.0,
     ) -> None:
         self.lease_deadline = lease_deadline
         self.store = store
@@ -77,6 +80,9 @@ class Reconciler:
         self.drift_interval = drift_interval  # seconds between full drift checks (0: none)
         self.repair_drift = repair_drift
         self._drift_checked: dict[str, float] = {}
+        #: Seconds between reads of a VNF's CPU for its CPU policies (0: none).
+        self.metrics_interval = metrics_interval
+        self._metrics_read: dict[str, float] = {}  # vnf id -> when (monotonic)
         self.advancer = OperationAdvancer(
             store=store,
             records=self.records,
@@ -248,6 +254,7 @@ class Reconciler:
             policies = await self.ops.policies(rec)
         except OperationFailed:
             return rec, None
+        cpu_usage, cpu_retry = await self._cpu_usage(rec, policies, op)
         before = self.policy.fingerprint(rec)
         retry = self.policy.evaluate(
             rec,
@@ -255,11 +262,37 @@ class Reconciler:
             pods=self.ops.objects_of(rec).vnf_pods(rec.vnf_id, rec.placed_namespace),
             busy=op is not None,
             node_status=self.node_status,
+            cpu_usage=cpu_usage,
         )
+        retry = _sooner(retry, cpu_retry)
         if self.policy.fingerprint(rec) == before:
             return rec, retry
         rec = await self.records.write(rec)
         return (await self.records.flush(rec) or rec), retry
+
+    async def _cpu_usage(
+        self, rec: VnfRecord, policies: Policies, op: Operation | None
+    ) -> tuple[CpuUsage, float | None]:
+        """The VNF's pods' CPU when its CPU policies are due a decision (every
+        ``metrics_interval`` while no operation runs), and seconds until the
+        next read."""
+        if not self.metrics_interval or op is not None:
+            return None, None
+        if not any(p.target_cpu_utilization_percentage for p in policies.scaling):
+            return None, None
+        now = time.monotonic()
+        due = self._metrics_read.get(rec.vnf_id, 0.0) + self.metrics_interval - now
+        if due > 0:
+            return None, due
+        self._metrics_read[rec.vnf_id] = now
+        if len(self._metrics_read) > 100_000:
+            self._metrics_read.clear()
+        try:
+            usage: CpuUsage = await self.ops.pod_cpu_usage(rec)
+        except MetricsUnavailable as exc:
+            LOG.info("vnf.metrics_unavailable", vnf_id=rec.vnf_id, error=str(exc))
+            usage = str(exc)
+        return usage, self.metrics_interval
 
     # -- steady state ----------------------------------------------------------
     async def observe(self, rec: VnfRecord) -> None:

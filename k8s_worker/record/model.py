@@ -293,9 +293,11 @@ class VnfRecord:
         params: dict[str, Any],
         labels: dict[str, str],
         vim_id: str | None = None,
+        autoscaling: dict[str, Any] | None = None,
     ) -> VnfRecord:
         """A new record; its descriptor by reference (``vnfd_ref``, see
-        record.descriptors) or, without one, inline (``vnfd``)."""
+        record.descriptors) or, without one, inline (``vnfd``); ``autoscaling``:
+        the request's per-policy settings (``additionalParams.autoscaling``)."""
         descriptor = {"vnfdRef": vnfd_ref} if vnfd_ref is not None else {"vnfd": vnfd}
         return cls(
             {
@@ -314,6 +316,7 @@ class VnfRecord:
                     **descriptor,
                     "params": params,
                     **({"vimId": vim_id} if vim_id else {}),
+                    **({"autoscaling": autoscaling} if autoscaling else {}),
                 },
                 "status": {},
             }
@@ -371,6 +374,12 @@ class VnfRecord:
     def vim_id(self) -> str | None:
         """The registered VIM the VNF lives on (None: the worker's own cluster)."""
         return self.spec.get("vimId") or None
+
+    @property
+    def autoscaling(self) -> dict[str, Any]:
+        """Per-policy autoscaling settings the instantiate gave (policy -> settings)."""
+        value = self.spec.get("autoscaling")
+        return value if isinstance(value, dict) else {}
 
     @property
     def vnf_namespace(self) -> str:

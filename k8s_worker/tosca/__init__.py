@@ -23,6 +23,8 @@ from k8s_worker.tosca.policies import (
     HealPolicy,
     Policies,
     ScalingPolicy,
+    autoscaling_problems,
+    with_autoscaling,
 )
 from k8s_worker.tosca.translate import Translation, Vdu, translate
 
@@ -41,8 +43,10 @@ __all__ = [
     "Translation",
     "Vdu",
     "VnfdError",
+    "autoscaling_problems",
     "ownership_labels",
     "selector_labels",
     "translate",
     "vnf_selector",
+    "with_autoscaling",
 ]

@@ -7,7 +7,8 @@ to these frozen dataclasses, so the engine never looks at TOSCA.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 HEAL_ACTIONS = (
     "respawn",
@@ -24,7 +25,10 @@ HEAL_ACTIONS = (
 class ScalingPolicy:
     """Scale ``targets`` between ``min_instances`` and ``max_instances`` (replicas per VDU).
 
-    ``increment`` is the replica change of one step. For SOL001 aspects,
+    ``increment`` is the replica change of one step. With
+    ``target_cpu_utilization_percentage`` the policy scales from its VDUs' CPU
+    (the HPA's rule, within ``cpu_tolerance``); a scale-in waits until lower
+    usage has been seen for ``scale_in_stabilization_seconds``.  For SOL001 aspects,
     ``step_deltas`` gives, per target VDU, the replica delta of each scale level
     step (level 0->1, 1->2, ...) and ``max_scale_level`` bounds the level.
     """
@@ -37,6 +41,8 @@ class ScalingPolicy:
     increment: int
     cooldown_seconds: int = 120
     target_cpu_utilization_percentage: int | None = None
+    scale_in_stabilization_seconds: int = 300
+    cpu_tolerance: float = 0.1
     max_scale_level: int | None = None
     step_deltas: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
@@ -46,6 +52,63 @@ class ScalingPolicy:
             if name == vdu and deltas:
                 return deltas[min(level, len(deltas) - 1)]
         return self.increment
+
+
+#: What ``additionalParams.autoscaling`` may set per scaling policy or aspect,
+#: with the bounds of each: the ScalingPolicy field it sets.
+AUTOSCALING_KEYS: dict[str, tuple[str, float, float]] = {
+    "target_cpu_utilization_percentage": ("target_cpu_utilization_percentage", 1, 100),
+    "cooldown": ("cooldown_seconds", 0, 86400),
+    "scale_in_stabilization": ("scale_in_stabilization_seconds", 0, 86400),
+    "tolerance": ("cpu_tolerance", 0, 1),
+}
+
+
+def autoscaling_problems(overrides: object) -> list[str]:
+    """What is wrong with an ``additionalParams.autoscaling`` mapping (policy
+    or aspect name -> settings of AUTOSCALING_KEYS); empty when nothing."""
+    if not isinstance(overrides, dict):
+        return ["autoscaling: expected a mapping of policy name -> settings"]
+    problems = []
+    for name, settings in overrides.items():
+        if not isinstance(settings, dict):
+            problems.append(f"autoscaling.{name}: expected a mapping")
+            continue
+        for key, value in settings.items():
+            if key not in AUTOSCALING_KEYS:
+                known = ", ".join(AUTOSCALING_KEYS)
+                problems.append(f"autoscaling.{name}.{key}: unknown (known: {known})")
+                continue
+            _, low, high = AUTOSCALING_KEYS[key]
+            integral = key != "tolerance"
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if ok and integral:
+                ok = float(value).is_integer()
+            if not ok or not low <= value <= high:
+                kind = "a whole number" if integral else "a number"
+                problems.append(f"autoscaling.{name}.{key}: expected {kind} {low:g}-{high:g}")
+    return problems
+
+
+def with_autoscaling(policies: Policies, overrides: dict[str, dict[str, float]]) -> Policies:
+    """``policies`` with the VNF's ``additionalParams.autoscaling`` applied (its
+    shape checked by ``autoscaling_problems``); ValueError naming a policy the
+    descriptor does not have."""
+    known = {p.name for p in policies.scaling}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"additionalParams autoscaling names {', '.join(unknown)}, which the VNFD does not "
+            f"have (its scaling policies and aspects: {', '.join(sorted(known)) or 'none'})"
+        )
+    scaling = []
+    for policy in policies.scaling:
+        changes: dict[str, Any] = {}
+        for key, value in (overrides.get(policy.name) or {}).items():
+            attr = AUTOSCALING_KEYS[key][0]
+            changes[attr] = float(value) if key == "tolerance" else int(value)
+        scaling.append(replace(policy, **changes) if changes else policy)
+    return Policies(scaling=tuple(scaling), alarms=policies.alarms, heals=policies.heals)
 
 
 @dataclass(frozen=True)
