@@ -115,6 +115,7 @@ def decide_cpu(
     replicas: Mapping[str, int],
     last_scaled_at: float | None,
     now: float,
+    level: int = 0,
 ) -> Decision | None:
     """What the HPA's rule makes of ``utilization`` (percent of the pods' cpu
     requests, averaged) against the policy's target; None within the tolerance.
@@ -125,7 +126,8 @@ def decide_cpu(
     (``measured_since``) for the stabilization window and takes the highest
     ratio of the ``samples`` (time, ratio) in it, so
     a dip does not scale in.  Cooling down is a COOLDOWN decision (the engine
-    does not notify it)."""
+    does not notify it).  An aspect (``max_scale_level``) also stays within
+    its levels 0..max (``level``: its scale level now)."""
     target = float(policy.target_cpu_utilization_percentage or 0)
     if target <= 0:
         return None
@@ -152,6 +154,11 @@ def decide_cpu(
         desired = max(policy.min_instances, min(policy.max_instances, math.ceil(current * ratio)))
         if (direction == "out" and desired > current) or (direction == "in" and desired < current):
             toward[vdu] = desired
+    if policy.max_scale_level is not None and (
+        (direction == "out" and level >= policy.max_scale_level)
+        or (direction == "in" and level <= 0)
+    ):
+        toward = {}
     action = f"scale_{direction}"
     measured = f"cpu {utilization:.0f}% of requests, target {target:.0f}%"
     if not toward:
@@ -160,6 +167,8 @@ def decide_cpu(
             if direction == "out"
             else f"min_instances {policy.min_instances}"
         )
+        if policy.max_scale_level is not None:
+            bound = f"scale level {level} (0..{policy.max_scale_level}) or its vdu_profile"
         return Decision(
             policy.name,
             CPU_TRIGGER,

@@ -410,6 +410,7 @@ class PolicyEngine:
                 replicas=rec.desired_replicas,
                 last_scaled_at=self.cooldown_stamp(rec, name, now=now),
                 now=now,
+                level=int(rec.scale_levels.get(name, 0)),
             )
             memory.note_cpu_sample(
                 name,
