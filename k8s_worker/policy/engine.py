@@ -50,7 +50,7 @@ from k8s_worker.policy.decisions import (
     step_trigger,
 )
 from k8s_worker.policy.memory import PolicyMemory
-from k8s_worker.policy.utilization import measure
+from k8s_worker.policy.utilization import Unmeasured, measure
 from k8s_worker.record import Operation, OperationKind, VnfRecord, VnfStatus
 from k8s_worker.tosca import LABEL_VDU, AlarmTrigger, HealPolicy, Policies
 
@@ -391,16 +391,19 @@ class PolicyEngine:
                 continue
             name = policy.name
             measured = (
-                usage
+                Unmeasured(usage, lasting=True)
                 if isinstance(usage, str)
                 else measure(vdus=policy.targets, pods=pods, usage=usage, target=float(target))
             )
-            if isinstance(measured, str):
+            if isinstance(measured, Unmeasured):
+                # Pods not Ready or not reported yet pass by themselves: not
+                # reported.  No metrics API, no cpu requests: reported once.
                 memory.forget_cpu_samples(name)
-                signature = "logged:unavailable" if isinstance(usage, str) else f"logged:{measured}"
-                if memory.cpu_reported(name) != signature:
+                kind = "unavailable" if isinstance(usage, str) else measured.reason
+                signature = f"logged:{kind}"
+                if measured.lasting and memory.cpu_reported(name) != signature:
                     memory.note_cpu_reported(name, signature)
-                    self._emit(rec, missing_metrics(policy, measured), priority="WARN")
+                    self._emit(rec, missing_metrics(policy, measured.reason), priority="WARN")
                 continue
             decision = decide_cpu(
                 policy,

@@ -39,6 +39,15 @@ def pod_request_millis(pod: Obj) -> float | None:
 
 
 @dataclass(frozen=True)
+class Unmeasured:
+    """Why the CPU cannot be measured now; ``lasting`` when it will not pass by
+    itself (no cpu requests), as opposed to pods not Ready or not reported yet."""
+
+    reason: str
+    lasting: bool = False
+
+
+@dataclass(frozen=True)
 class Utilization:
     """What was measured: ``percent`` of requests, over ``pods`` Ready pods
     (``reported`` of them with metrics)."""
@@ -54,9 +63,9 @@ def measure(
     pods: Sequence[Obj],
     usage: Mapping[str, float],
     target: float,
-) -> Utilization | str:
+) -> Utilization | Unmeasured:
     """The utilization of the VDUs' Ready pods (``usage``: pod name ->
-    millicores); or why it cannot be measured."""
+    millicores); or why it cannot be measured now."""
     names = set(vdus)
     mine = [
         p
@@ -66,14 +75,14 @@ def measure(
         and not is_terminating(p)
     ]
     if not mine:
-        return f"no Ready pods of {', '.join(sorted(names))}"
+        return Unmeasured(f"no Ready pods of {', '.join(sorted(names))}")
     used = requested = missing = 0.0
     reported = 0
     for pod in mine:
         request = pod_request_millis(pod)
         if request is None:
             vdu = (pod["metadata"].get("labels") or {}).get(LABEL_VDU)
-            return f"VDU {vdu} has containers without cpu requests"
+            return Unmeasured(f"VDU {vdu} has containers without cpu requests", lasting=True)
         name = pod["metadata"]["name"]
         if name in usage:
             used += usage[name]
@@ -82,7 +91,7 @@ def measure(
         else:
             missing += request
     if not reported:
-        return "the metrics API reports none of the VDUs' pods yet"
+        return Unmeasured("the metrics API reports none of the VDUs' pods yet")
     percent = 100.0 * used / requested
     if missing:
         if percent > target:

@@ -10,7 +10,7 @@ import pytest
 from k8s_worker.kube.quantity import cpu_millis
 from k8s_worker.policy.decisions import ACT, BOUND, COOLDOWN, LOGGED, decide_cpu
 from k8s_worker.policy.engine import PolicyEngine
-from k8s_worker.policy.utilization import Utilization, measure
+from k8s_worker.policy.utilization import Unmeasured, Utilization, measure
 from k8s_worker.record import VnfRecord
 from k8s_worker.tosca import (
     LABEL_VDU,
@@ -73,8 +73,13 @@ def test_pods_without_metrics_count_against_the_direction():
 
 def test_a_vdu_without_cpu_requests_cannot_be_measured():
     got = measure(vdus=["VDU1"], pods=[pod("a", cpu=None)], usage={"a": 5}, target=50)
-    assert got == "VDU VDU1 has containers without cpu requests"
-    assert "no Ready pods" in str(measure(vdus=["VDU1"], pods=[], usage={}, target=50))
+    assert got == Unmeasured("VDU VDU1 has containers without cpu requests", lasting=True)
+    assert measure(vdus=["VDU1"], pods=[], usage={}, target=50) == Unmeasured(
+        "no Ready pods of VDU1"
+    )
+    assert measure(vdus=["VDU1"], pods=[pod("a")], usage={}, target=50) == Unmeasured(
+        "the metrics API reports none of the VDUs' pods yet"
+    )
 
 
 def decide(utilization, *, replicas=2, last=None, now=1000.0, since=None, samples=(), **kw):
