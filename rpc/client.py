@@ -105,7 +105,10 @@ class K8sWorkerClient:
         ``package`` (a base64 CSAR zip, or path -> text) with Tacker v2's
         ``flavour_id``, ``instantiation_level_id`` and ``additional_params``
         (``lcm-kubernetes-def-files``, ``namespace``) replaces ``vnf["vnfd"]``
-        (contract 1.3)."""
+        (contract 1.3). ``additional_params["autoscaling"]`` (policy or aspect
+        -> ``target_cpu_utilization_percentage``, ``cooldown``,
+        ``scale_in_stabilization``, ``tolerance``) sets how the VNF scales from
+        CPU, with a package or a VNFD."""
         self._send(
             ctxt,
             "instantiate_vnf",

@@ -225,6 +225,12 @@ class PolicyEngine:
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
 
+    def metrics_missing(self, rec: VnfRecord, policies: Policies, *, reason: str) -> None:
+        """The VNF's VIM cannot be reached: its CPU policies decide nothing
+        (reported once, as when the metrics API is away); nothing else is
+        judged from what this replica last saw there."""
+        self._cpu(rec, policies, pods=[], usage=reason, now=self.clock(), retry=[])
+
     # -- alarms --------------------------------------------------------------------
     def _resolve(
         self, policies: Policies, alarm: dict[str, Any]

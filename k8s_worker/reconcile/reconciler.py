@@ -184,6 +184,8 @@ class Reconciler:
             # replica last saw there; an operation waits for it up to its timeout.
             if op is not None:
                 await self.advancer.advance(rec, op)
+            else:
+                await self._vim_away(rec)
             return VIM_RETRY
         try:
             await self.ops.watch_objects(rec)
@@ -269,6 +271,22 @@ class Reconciler:
             return rec, retry
         rec = await self.records.write(rec)
         return (await self.records.flush(rec) or rec), retry
+
+    async def _vim_away(self, rec: VnfRecord) -> None:
+        """Its VIM is away: the CPU policies say, once, that they cannot decide."""
+        if self.policy is None or not rec.placed_namespace or not self.metrics_interval:
+            return
+        try:
+            policies = await self.ops.policies(rec)
+        except OperationFailed:
+            return
+        if not any(p.target_cpu_utilization_percentage for p in policies.scaling):
+            return
+        before = self.policy.fingerprint(rec)
+        self.policy.metrics_missing(rec, policies, reason=f"VIM {rec.vim_id} is unreachable")
+        if self.policy.fingerprint(rec) != before:
+            rec = await self.records.write(rec)
+            await self.records.flush(rec)
 
     async def _cpu_usage(
         self, rec: VnfRecord, policies: Policies, op: Operation | None

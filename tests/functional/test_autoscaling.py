@@ -14,6 +14,7 @@ after the window; with metrics-server stopped nothing scales and one
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import pathlib
 import subprocess
@@ -22,7 +23,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests import tacker_samples
 from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.kubectl import kubectl
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VNFD = """\
@@ -177,6 +180,65 @@ async def test_cpu_load_scales_out_to_max_then_in_to_min(
         assert len(events.of(vnf_id, "vnf.scale.end")) == 4
         info = await conductor("get_vnf", vnf_id=vnf_id)
         assert info["status"] == "ACTIVE"
+
+
+async def test_a_tacker_v2_sample_scales_its_aspect_from_cpu(
+    conductor: Conductor, events: Events, namespace: str, kubeconfig: str
+) -> None:
+    """Tacker's own CNF sample, unchanged: its LimitRange gives VDU2's pods a
+    100m cpu request; vdu2_aspect gets a CPU target at instantiate and moves
+    by its levels (VDU2 2 -> 3, its vdu_profile's max, and back)."""
+    package = base64.b64encode(
+        await asyncio.to_thread(tacker_samples.make_zip, "test_instantiate_cnf_resources")
+    ).decode()
+    vnf_id = str(uuid.uuid4())
+    await conductor(
+        "instantiate_vnf",
+        vnf={"id": vnf_id, "name": "tacker-sample", "tenant_id": "tenant-1"},
+        op_id=f"i-{vnf_id[:8]}",
+        package=package,
+        flavour_id="simple",
+        additional_params={
+            "lcm-kubernetes-def-files": [
+                "Files/kubernetes/limit-range.yaml",
+                "Files/kubernetes/deployment.yaml",
+            ],
+            "namespace": namespace,
+            "autoscaling": {
+                "vdu2_aspect": {
+                    "target_cpu_utilization_percentage": 50,
+                    "cooldown": 3,
+                    "scale_in_stabilization": 6,
+                }
+            },
+        },
+    )
+    await events.wait(vnf_id, "vnf.instantiate.end", within=90)
+    async with load(kubeconfig, namespace, vnf_id) as usage:
+        usage["cpu"] = "90m"
+        await events.wait(
+            vnf_id,
+            "vnf.policy.triggered",
+            trigger="cpu_utilization",
+            decision="bound_reached",
+            within=240,
+        )
+        assert [p["decision"] for p in _cpu(events, vnf_id)] == ["act", "bound_reached"]
+        deployment = await kubectl(kubeconfig, "get", "deployment", "vdu2", "-n", namespace)
+        assert deployment["spec"]["replicas"] == 3
+        usage["cpu"] = "10m"
+        await events.wait(
+            vnf_id,
+            "vnf.policy.triggered",
+            trigger="cpu_utilization",
+            decision="bound_reached",
+            action="scale_in",
+            within=180,
+        )
+        decided = [p["decision"] for p in _cpu(events, vnf_id)]
+        assert decided == ["act", "bound_reached", "act", "bound_reached"]
+        deployment = await kubectl(kubeconfig, "get", "deployment", "vdu2", "-n", namespace)
+        assert deployment["spec"]["replicas"] == 2
 
 
 @pytest.mark.serial  # stops the bed's metrics-server

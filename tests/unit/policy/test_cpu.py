@@ -208,3 +208,15 @@ def test_engine_acts_once_per_cooldown_and_reports_missing_metrics_once():
     # Not measured this pass (None): nothing decided, nothing forgotten.
     engine.evaluate(rec, policies, pods=pods, busy=False, cpu_usage=None)
     assert cpu_decisions(rec) == [ACT, LOGGED]
+
+
+def test_an_unreachable_vim_is_reported_once_and_scales_nothing():
+    policies = with_autoscaling(
+        translate(one_vdu(max_instances=4), vnf_id=VNF_ID).policies,
+        {"SP1": {"target_cpu_utilization_percentage": 50}},
+    )
+    engine = PolicyEngine(clock=Clock())
+    rec = record()
+    for _ in range(3):
+        engine.metrics_missing(rec, policies, reason="VIM vim2 is unreachable")
+    assert cpu_decisions(rec) == [LOGGED] and rec.current() is None
