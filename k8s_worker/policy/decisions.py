@@ -162,6 +162,17 @@ def decide_cpu(
     action = f"scale_{direction}"
     measured = f"cpu {utilization:.0f}% of requests, target {target:.0f}%"
     if not toward:
+        now_at = [int(replicas.get(v, policy.default_instances)) for v in policy.targets]
+        if direction == "out":
+            at_bound = all(n >= policy.max_instances for n in now_at)
+        else:
+            at_bound = all(n <= policy.min_instances for n in now_at)
+        if policy.max_scale_level is not None:
+            at_bound = at_bound or (
+                level >= policy.max_scale_level if direction == "out" else level <= 0
+            )
+        if not at_bound:
+            return None  # the rule asks for no change of replicas
         bound = (
             f"max_instances {policy.max_instances}"
             if direction == "out"

@@ -6,8 +6,8 @@ their summed cpu requests, over the Ready pods of the policy's VDUs; a VDU
 whose containers do not all request cpu cannot be measured (the HPA refuses it
 too).  Ready pods the metrics API has not reported yet are counted as the HPA
 counts them: at no usage when the others call for a scale-out, at the target
-when they call for a scale-in, so a pod just started neither speeds a
-scale-out nor causes a scale-in.
+when they call for a scale-in, and never so that the direction turns: a pod
+just started neither speeds a scale-out nor causes a scale-in.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ def measure(
         return Unmeasured("the metrics API reports none of the VDUs' pods yet")
     percent = 100.0 * used / requested
     if missing:
+        # As the HPA: counted so, the unreported pods may only hold a change
+        # back, never turn it around (then: at the target, no change).
         if percent > target:
-            percent = 100.0 * used / (requested + missing)
+            percent = max(target, 100.0 * used / (requested + missing))
         else:
-            percent = 100.0 * (used + missing * target / 100.0) / (requested + missing)
+            percent = min(target, 100.0 * (used + missing * target / 100.0) / (requested + missing))
     return Utilization(percent=percent, pods=len(mine), reported=reported)

@@ -154,6 +154,7 @@ async def test_cpu_load_scales_out_to_max_then_in_to_min(
             "vnf.policy.triggered",
             trigger="cpu_utilization",
             decision="bound_reached",
+            action="scale_out",
             within=240,
         )
         assert await _replicas(conductor, vnf_id) == 3
@@ -221,6 +222,7 @@ async def test_a_tacker_v2_sample_scales_its_aspect_from_cpu(
             "vnf.policy.triggered",
             trigger="cpu_utilization",
             decision="bound_reached",
+            action="scale_out",
             within=240,
         )
         assert [p["decision"] for p in _cpu(events, vnf_id)] == ["act", "bound_reached"]

@@ -64,11 +64,24 @@ def test_utilization_is_usage_over_requests_of_ready_pods():
 def test_pods_without_metrics_count_against_the_direction():
     pods = [pod("a"), pod("b")]
     # Scale-out side: the unreported pod counts at no usage.
-    out = measure(vdus=["VDU1"], pods=pods, usage={"a": 90}, target=50)
-    assert isinstance(out, Utilization) and out.percent == 45.0
+    out = measure(vdus=["VDU1"], pods=pods, usage={"a": 150}, target=50)
+    assert isinstance(out, Utilization) and out.percent == 75.0
     # Scale-in side: at the target.
     low = measure(vdus=["VDU1"], pods=pods, usage={"a": 10}, target=50)
     assert isinstance(low, Utilization) and low.percent == 30.0
+
+
+def test_unreported_pods_never_turn_the_direction():
+    # 90% on one pod of two: counted at no usage the other would make it 45%
+    # (a scale-in); it stays at the target instead: no change.
+    got = measure(vdus=["VDU1"], pods=[pod("a"), pod("b")], usage={"a": 89.9}, target=50)
+    assert isinstance(got, Utilization) and got.percent == 50.0
+    assert decide(got.percent, since=0.0) is None
+
+
+def test_no_change_of_replicas_is_no_decision():
+    # ceil(2 * 0.8) = 2: neither a step nor a bound.
+    assert decide(40.0, replicas=2, since=0.0, cpu_tolerance=0.1) is None
 
 
 def test_a_vdu_without_cpu_requests_cannot_be_measured():
