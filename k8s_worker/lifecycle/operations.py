@@ -876,9 +876,10 @@ class Operations:
                 # them (an aspect's levels are whole steps: not cut short).
                 toward = (op.args.get("toward") or {}).get(vdu)
                 if toward is not None and policy.max_scale_level is None:
-                    toward = int(toward)
-                    new = min(new, max(toward, current)) if direction == "out" else new
-                    new = max(new, min(toward, current)) if direction == "in" else new
+                    if direction == "out":
+                        new = min(new, max(int(toward), current))
+                    else:
+                        new = max(new, min(int(toward), current))
                 if new == current:
                     bound = "max_instances" if direction == "out" else "min_instances"
                     limit = high if direction == "out" else low

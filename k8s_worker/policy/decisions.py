@@ -55,6 +55,13 @@ class Decision:
         }
 
 
+def cooldown_left(policy: ScalingPolicy, *, last_scaled_at: float | None, now: float) -> float:
+    """Seconds of ``policy``'s cooldown still to run (0: it may scale)."""
+    if last_scaled_at is None:
+        return 0.0
+    return max(0.0, policy.cooldown_seconds - (now - last_scaled_at))
+
+
 def decide_scale(
     policy: ScalingPolicy,
     *,
@@ -66,8 +73,8 @@ def decide_scale(
 ) -> Decision:
     """Scale ``policy`` one step in ``direction`` unless cooling down or at a bound."""
     action = f"scale_{direction}"
-    if last_scaled_at is not None and now - last_scaled_at < policy.cooldown_seconds:
-        left = policy.cooldown_seconds - (now - last_scaled_at)
+    left = cooldown_left(policy, last_scaled_at=last_scaled_at, now=now)
+    if left > 0:
         return Decision(
             policy.name,
             trigger,
@@ -188,8 +195,8 @@ def decide_cpu(
             f"{measured}: {', '.join(policy.targets)} already at {bound}",
             details=details,
         )
-    if last_scaled_at is not None and now - last_scaled_at < policy.cooldown_seconds:
-        left = policy.cooldown_seconds - (now - last_scaled_at)
+    left = cooldown_left(policy, last_scaled_at=last_scaled_at, now=now)
+    if left > 0:
         return Decision(
             policy.name,
             CPU_TRIGGER,

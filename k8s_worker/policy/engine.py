@@ -211,17 +211,10 @@ class PolicyEngine:
         retry: list[float] = []
         retry.extend(self._observe_triggers(rec, policies, pods=pods, now=now))
         busy = self._alarms(rec, policies, busy=busy, now=now, retry=retry)
-        if (
-            cpu_usage is not None
-            and not busy
-            and rec.status
-            not in (
-                VnfStatus.ERROR,
-                VnfStatus.PENDING_DELETE,
-            )
-        ):
+        settled = rec.status not in (VnfStatus.ERROR, VnfStatus.PENDING_DELETE)
+        if cpu_usage is not None and not busy and settled:
             busy = self._cpu(rec, policies, pods=pods, usage=cpu_usage, now=now, retry=retry)
-        if not busy and rec.status not in (VnfStatus.ERROR, VnfStatus.PENDING_DELETE):
+        if not busy and settled:
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
         return min(retry) if retry else None
 
@@ -391,10 +384,8 @@ class PolicyEngine:
         operation was journaled.  A decision not to act is notified once per
         kind (bound reached, metrics missing), a cooldown not at all."""
         memory = PolicyMemory.of(rec)
-        for policy in policies.scaling:
-            target = policy.target_cpu_utilization_percentage
-            if not target:
-                continue
+        for policy in policies.cpu_scaling:
+            target = policy.target_cpu_utilization_percentage or 0
             name = policy.name
             measured = (
                 Unmeasured(usage, lasting=True)

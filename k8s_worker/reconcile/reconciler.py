@@ -280,7 +280,7 @@ class Reconciler:
             policies = await self.ops.policies(rec)
         except OperationFailed:
             return
-        if not any(p.target_cpu_utilization_percentage for p in policies.scaling):
+        if not policies.cpu_scaling:
             return
         before = self.policy.fingerprint(rec)
         self.policy.metrics_missing(rec, policies, reason=f"VIM {rec.vim_id} is unreachable")
@@ -296,7 +296,7 @@ class Reconciler:
         next read."""
         if not self.metrics_interval or op is not None:
             return None, None
-        if not any(p.target_cpu_utilization_percentage for p in policies.scaling):
+        if not policies.cpu_scaling:
             return None, None
         now = time.monotonic()
         due = self._metrics_read.get(rec.vnf_id, 0.0) + self.metrics_interval - now

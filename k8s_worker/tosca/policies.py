@@ -184,6 +184,11 @@ class Policies:
         except KeyError:
             raise KeyError(f"no scaling policy {name!r}") from None
 
+    @property
+    def cpu_scaling(self) -> tuple[ScalingPolicy, ...]:
+        """The scaling policies that scale from CPU (they have a target)."""
+        return tuple(p for p in self.scaling if p.target_cpu_utilization_percentage)
+
     def scaling_for(self, vdu: str) -> tuple[ScalingPolicy, ...]:
         return tuple(p for p in self.scaling if vdu in p.targets)
 

@@ -120,6 +120,18 @@ def _cpu(events: Events, vnf_id: str) -> list[dict]:
     ]
 
 
+async def _bound(events: Events, vnf_id: str, action: str, *, within: float) -> None:
+    """Wait for the CPU policy's report that it reached its bound scaling ``action``."""
+    await events.wait(
+        vnf_id,
+        "vnf.policy.triggered",
+        trigger="cpu_utilization",
+        decision="bound_reached",
+        action=action,
+        within=within,
+    )
+
+
 async def _instantiate(conductor: Conductor, events: Events, namespace: str) -> str:
     vnf_id = str(uuid.uuid4())
     await conductor(
@@ -149,14 +161,7 @@ async def test_cpu_load_scales_out_to_max_then_in_to_min(
     async with load(kubeconfig, namespace, vnf_id) as usage:
         usage["cpu"] = "90m"  # 90% of the 100m each pod requests
         # Out step by step: 1 -> 2 -> 3 (a new pod counts once the metrics API reports it).
-        await events.wait(
-            vnf_id,
-            "vnf.policy.triggered",
-            trigger="cpu_utilization",
-            decision="bound_reached",
-            action="scale_out",
-            within=240,
-        )
+        await _bound(events, vnf_id, "scale_out", within=240)
         assert await _replicas(conductor, vnf_id) == 3
         out = _cpu(events, vnf_id)
         assert [p["decision"] for p in out] == ["act", "act", "bound_reached"], out
@@ -167,14 +172,7 @@ async def test_cpu_load_scales_out_to_max_then_in_to_min(
 
         usage["cpu"] = "10m"
         # In, after the stabilization window, step by step to min_instances.
-        await events.wait(
-            vnf_id,
-            "vnf.policy.triggered",
-            trigger="cpu_utilization",
-            decision="bound_reached",
-            action="scale_in",
-            within=180,
-        )
+        await _bound(events, vnf_id, "scale_in", within=180)
         assert await _replicas(conductor, vnf_id) == 1
         down = _cpu(events, vnf_id)[len(out) :]
         assert [p["decision"] for p in down] == ["act", "act", "bound_reached"], down
@@ -217,26 +215,12 @@ async def test_a_tacker_v2_sample_scales_its_aspect_from_cpu(
     await events.wait(vnf_id, "vnf.instantiate.end", within=90)
     async with load(kubeconfig, namespace, vnf_id) as usage:
         usage["cpu"] = "90m"
-        await events.wait(
-            vnf_id,
-            "vnf.policy.triggered",
-            trigger="cpu_utilization",
-            decision="bound_reached",
-            action="scale_out",
-            within=240,
-        )
+        await _bound(events, vnf_id, "scale_out", within=240)
         assert [p["decision"] for p in _cpu(events, vnf_id)] == ["act", "bound_reached"]
         deployment = await kubectl(kubeconfig, "get", "deployment", "vdu2", "-n", namespace)
         assert deployment["spec"]["replicas"] == 3
         usage["cpu"] = "10m"
-        await events.wait(
-            vnf_id,
-            "vnf.policy.triggered",
-            trigger="cpu_utilization",
-            decision="bound_reached",
-            action="scale_in",
-            within=180,
-        )
+        await _bound(events, vnf_id, "scale_in", within=180)
         decided = [p["decision"] for p in _cpu(events, vnf_id)]
         assert decided == ["act", "bound_reached", "act", "bound_reached"]
         deployment = await kubectl(kubeconfig, "get", "deployment", "vdu2", "-n", namespace)
