@@ -6,10 +6,18 @@ reads them with the same names, defaults and meanings.  As in oslo's rabbit
 driver, a ``[oslo_messaging_rabbit]`` option may also be given in the
 transport URL's query (``rabbit://u:p@h:5672/?amqp_durable_queues=true``),
 where it wins over the file: ``rabbit_options`` resolves that.
+
+Two differences from oslo, both in the sample config: the notification
+``driver`` defaults to ``messagingv2`` (notifications are this service's
+output; ``noop`` sends nothing and ``log`` writes them to the log, as oslo's
+drivers do), and the ``[oslo_messaging_rabbit]`` options the worker does not
+implement are marked so; ``unimplemented_rabbit_options`` names those that a
+config sets, for the one warning at start-up.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import oslo_messaging
@@ -20,6 +28,42 @@ RABBIT_GROUP = "oslo_messaging_rabbit"
 #: ``[DEFAULT] control_exchange`` as Tacker sets it
 #: (``oslo_messaging.set_transport_defaults(control_exchange='tacker')``).
 DEFAULT_EXCHANGE = "tacker"
+NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
+#: ``[oslo_messaging_notifications] driver`` unless the config says otherwise.
+DEFAULT_NOTIFICATION_DRIVERS = ["messagingv2"]
+#: The notification drivers the worker has (oslo's names).
+NOTIFICATION_DRIVERS = frozenset({"messaging", "messagingv2", "log", "noop"})
+
+#: The ``[oslo_messaging_rabbit]`` options the worker reads; oslo's others are
+#: accepted and ignored (a config that sets one is warned about once).
+IMPLEMENTED_RABBIT_OPTIONS = frozenset(
+    {
+        "amqp_auto_delete",
+        "amqp_durable_queues",
+        "enable_cancel_on_failover",
+        "heartbeat_timeout_threshold",
+        "kombu_compression",
+        "kombu_failover_strategy",
+        "rabbit_ha_queues",
+        "rabbit_interval_max",
+        "rabbit_qos_prefetch_count",
+        "rabbit_quorum_delivery_limit",
+        "rabbit_quorum_max_memory_bytes",
+        "rabbit_quorum_max_memory_length",
+        "rabbit_quorum_queue",
+        "rabbit_retry_backoff",
+        "rabbit_retry_interval",
+        "rabbit_stream_fanout",
+        "rabbit_transient_queues_ttl",
+        "rabbit_transient_quorum_queue",
+        "ssl",
+        "ssl_ca_file",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "ssl_version",
+    }
+)
+UNIMPLEMENTED_NOTE = "Not implemented by tacker-k8s-worker: accepted and ignored. "
 
 
 def set_tacker_defaults() -> None:
@@ -28,22 +72,66 @@ def set_tacker_defaults() -> None:
     oslo_messaging.set_transport_defaults(control_exchange=DEFAULT_EXCHANGE)
 
 
-def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    """oslo.messaging's options the worker reads: all but the Kafka driver's.
-
-    The ``oslo.config.opts`` entry point ``k8s_worker.messaging``, so that the
-    sample config does not offer a driver the worker does not have.
-    """
+def _oslo_opt_groups() -> list[tuple[str | None, list[cfg.Opt]]]:
+    """oslo.messaging's own option objects the worker reads: all but Kafka's."""
     set_tacker_defaults()
     return [
         (group, opts) for group, opts in oslo_opts.list_opts() if group != "oslo_messaging_kafka"
     ]
 
 
+def _as_in_the_sample(group: str | None, opt: cfg.Opt) -> cfg.Opt:
+    if group == NOTIFICATIONS_GROUP and opt.dest == "driver":
+        opt = copy.copy(opt)
+        opt.default = list(DEFAULT_NOTIFICATION_DRIVERS)
+        opt.help = (
+            f"{opt.help} tacker-k8s-worker: messagingv2 by default (notifications are "
+            "its output); messaging, messagingv2, log and noop are available."
+        )
+    elif group == RABBIT_GROUP and opt.dest not in IMPLEMENTED_RABBIT_OPTIONS:
+        opt = copy.copy(opt)
+        opt.help = UNIMPLEMENTED_NOTE + (opt.help or "")
+    return opt
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    """oslo.messaging's options as the worker reads them, for the sample config.
+
+    The ``oslo.config.opts`` entry point ``k8s_worker.messaging``: no Kafka
+    driver (the worker has none), the worker's notification driver default, and
+    the rabbit options it ignores marked so.
+    """
+    return [
+        (group, [_as_in_the_sample(group, opt) for opt in opts])
+        for group, opts in _oslo_opt_groups()
+    ]
+
+
 def register_oslo_opts(conf: cfg.ConfigOpts) -> None:
-    """Register oslo.messaging's options on ``conf`` (idempotent)."""
-    for group, opts in list_opts():
+    """Register oslo.messaging's options on ``conf`` (idempotent), with the
+    worker's default notification driver."""
+    for group, opts in _oslo_opt_groups():
         conf.register_opts(opts, group=group)
+    conf.set_default("driver", list(DEFAULT_NOTIFICATION_DRIVERS), group=NOTIFICATIONS_GROUP)
+
+
+def _set_by_user(conf: cfg.ConfigOpts, name: str, group: str) -> bool:
+    where = conf.get_location(name, group)
+    return where is not None and bool(where.location.is_user_controlled)
+
+
+def unimplemented_rabbit_options(conf: cfg.ConfigOpts) -> list[str]:
+    """The ``[oslo_messaging_rabbit]`` options the config sets that the worker ignores."""
+    register_oslo_opts(conf)
+    group = conf[RABBIT_GROUP]
+    rabbit = [opt for name, opts in _oslo_opt_groups() if name == RABBIT_GROUP for opt in opts]
+    return sorted(
+        opt.dest
+        for opt in rabbit
+        if opt.dest not in IMPLEMENTED_RABBIT_OPTIONS
+        and _set_by_user(conf, opt.dest, RABBIT_GROUP)
+        and getattr(group, opt.dest) != opt.default
+    )
 
 
 class RabbitOptions:
@@ -69,7 +157,9 @@ def rabbit_options(conf: cfg.ConfigOpts, *, url: str | None = None) -> RabbitOpt
     """
     register_oslo_opts(conf)
     parsed = oslo_messaging.TransportURL.parse(conf, url or conf.transport_url)
-    known = {opt.dest: opt for group, opts in list_opts() if group == RABBIT_GROUP for opt in opts}
+    known = {
+        opt.dest: opt for group, opts in _oslo_opt_groups() if group == RABBIT_GROUP for opt in opts
+    }
     overrides: dict[str, Any] = {}
     for name, raw in parsed.query.items():
         opt = known.get(name)

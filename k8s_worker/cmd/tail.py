@@ -20,13 +20,10 @@ lost; 2 on a usage error; 3 when ``--timeout`` passed before ``--count`` events.
 from __future__ import annotations
 
 import sys
-import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
-    # oslo.messaging imports eventlet, which announces its deprecation on import:
-    # noise on an operator's console that says nothing about this tool.
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    # k8s_worker.cmd (imported first) silenced eventlet's import-time banner.
     try:
         from k8s_worker.tail.cli import main as run_cli
 

@@ -8,7 +8,9 @@ Start-up checks the configuration, the broker, the API server and RBAC first
 1 for anything else.  Then it serves /healthz, /readyz and /metrics
 (``[service] http_host``/``http_port``), prints READY on stdout (with
 ``--print-ready``) once it consumes RPCs, and on SIGTERM or SIGINT drains the
-intake and exits 0.
+intake and exits 0.  SIGHUP re-reads the configuration files and applies the
+mutable options (the log level: ``[DEFAULT] debug``, ``default_log_levels``)
+without stopping; ``--version`` prints pbr's version.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import Any
 
 import structlog
 from oslo_config import cfg
 
 from k8s_worker import conf as worker_conf
 from k8s_worker import logs, preflight
+from k8s_worker.amqp.options import unimplemented_rabbit_options
 from k8s_worker.health import HealthServer
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.service import Worker
+from k8s_worker.version import version_string
 
 LOG = structlog.get_logger(__name__)
 PROG = "k8s-worker"
@@ -76,12 +81,25 @@ async def check_environment(conf: cfg.ConfigOpts) -> None:
 
 
 async def serve(conf: cfg.ConfigOpts) -> None:
+    ignored = unimplemented_rabbit_options(conf)
+    if ignored:
+        LOG.warning("config.rabbit_options_ignored", group="oslo_messaging_rabbit", options=ignored)
     await check_environment(conf)
     worker = Worker(conf)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+    changes: list[dict[Any, Any]] = []
+    conf.register_mutate_hook(lambda _, fresh: changes.append(fresh))
+
+    def on_hangup() -> None:
+        task = asyncio.create_task(reload_config(conf, changes=changes))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     http: HealthServer | None = None
     if conf.service.http_enabled:
         http = HealthServer(
@@ -112,13 +130,33 @@ async def serve(conf: cfg.ConfigOpts) -> None:
             await http.stop()
 
 
+async def reload_config(conf: cfg.ConfigOpts, *, changes: list[dict[Any, Any]]) -> None:
+    """SIGHUP: the files read again (in a thread), the logging set up anew from the
+    mutable options; a file that cannot be used keeps the old settings.  The
+    options that changed (``changes``, filled by a mutate hook) are logged at DEBUG."""
+    changes.clear()
+    try:
+        await asyncio.to_thread(conf.mutate_config_files)
+        settings = logs.settings_from_conf(conf, program=PROG)
+        logs.apply(settings)
+    except Exception as exc:  # a bad file, value or logging config: keep serving
+        LOG.error("config.reload_failed", error=logs.scrub(" ".join(str(exc).split())))
+        return
+    LOG.info("config.reloaded", log_level=settings.level)
+    for fresh in changes:
+        LOG.debug(
+            "config.changed",
+            options=sorted(f"[{group or 'DEFAULT'}] {name}" for group, name in fresh),
+        )
+
+
 def load_config(argv: list[str]) -> cfg.ConfigOpts:
     """Parse the command line and config files and validate every option."""
     conf = cfg.ConfigOpts()
     worker_conf.register_opts(conf)
     conf.register_cli_opts(CLI_OPTS)
     try:
-        conf(argv, project="tacker", prog=PROG)
+        conf(argv, project="tacker", prog=PROG, version=version_string())
     except cfg.Error as exc:
         raise ConfigError(f"configuration error: {' '.join(str(exc).split())}") from exc
     try:
@@ -128,10 +166,20 @@ def load_config(argv: list[str]) -> cfg.ConfigOpts:
     return conf
 
 
+def log_settings(conf: cfg.ConfigOpts) -> logs.LogSettings:
+    try:
+        return logs.settings_from_conf(conf, program=PROG)
+    except ValueError as exc:
+        raise ConfigError(f"configuration error: {exc}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         conf = load_config(sys.argv[1:] if argv is None else argv)
-        logs.configure(fmt=conf.service.log_format, level=conf.service.log_level)
+        try:
+            logs.apply(log_settings(conf))
+        except Exception as exc:  # a log file or logging config file that cannot be used
+            raise ConfigError(f"configuration error: cannot set up logging: {exc}") from exc
         asyncio.run(serve(conf))
     except preflight.StartupError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)

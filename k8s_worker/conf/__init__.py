@@ -17,6 +17,7 @@ CONF = cfg.CONF
 
 # Modules of this package that define ``register_opts(conf)`` and ``list_opts()``.
 _MODULES: tuple[str, ...] = (
+    "logging",
     "worker",
     "intake",
     "kubernetes",

@@ -20,13 +20,19 @@ OPTS: list[cfg.Opt] = [
             ("json", "one JSON object per line (for log collectors)"),
             ("console", "human-readable lines"),
         ],
+        deprecated_for_removal=True,
+        deprecated_reason="[DEFAULT] use_json (oslo.log's name) wins when it is set.",
         help="Format of the log lines written to stderr.",
     ),
     cfg.StrOpt(
         "log_level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="Lowest level that is logged.",
+        mutable=True,
+        deprecated_for_removal=True,
+        deprecated_reason="[DEFAULT] debug = true (oslo.log's name) turns on DEBUG and "
+        "default_log_levels sets other loggers' levels.",
+        help="Lowest level that is logged, unless [DEFAULT] debug is true.",
     ),
     cfg.HostAddressOpt(
         "http_host",

@@ -6,7 +6,11 @@ each ``[oslo_messaging_notifications] topics``, the 2.0 envelope around
 the (sanitized) context, and the default queue oslo declares so nothing is lost
 before a listener binds (declared non-durable, as oslo falls back to, when the
 exchange exists with another durability); the body compressed as
-``kombu_compression`` says.
+``kombu_compression`` says.  ``[oslo_messaging_notifications] driver`` picks the
+outputs as oslo's drivers do: ``messagingv2`` (the worker's default; ``messaging``
+is taken as it) publishes, ``log`` writes each notification to the logger
+``oslo.messaging.notification.<event_type>`` at its priority, ``noop`` alone
+sends nothing.
 Unlike oslo, every publish waits for the broker's publisher confirm and is
 retried on a new connection when the old one died.
 
@@ -22,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,7 +39,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import rabbit_options
+from k8s_worker.amqp.options import NOTIFICATION_DRIVERS, NOTIFICATIONS_GROUP, rabbit_options
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, notification_queue
 from k8s_worker.wire.context import RequestContext
 from k8s_worker.wire.envelope import CONTENT_TYPE, compress, encode
@@ -59,11 +65,12 @@ class NotifierSettings:
 
     publisher_id: str
     topics: tuple[str, ...]
-    enabled: bool
+    enabled: bool  # published to the broker
     exchange: str
     connection: ConnectionSettings
     rabbit: RabbitSettings
     compression: str | None
+    to_log: bool = False
 
     @classmethod
     def from_conf(
@@ -78,10 +85,18 @@ class NotifierSettings:
         compression = rabbit_options(conf, url=url).kombu_compression or None
         if compression:
             compress(b"", compression)
+        drivers = set(notif.driver)
+        unknown = drivers - NOTIFICATION_DRIVERS
+        if unknown:
+            raise ValueError(
+                f"[{NOTIFICATIONS_GROUP}] driver: {', '.join(sorted(unknown))} not available "
+                f"(choose from {', '.join(sorted(NOTIFICATION_DRIVERS))})"
+            )
         return cls(
             publisher_id=publisher_id or f"k8s_worker.{host}",
             topics=tuple(notif.topics),
-            enabled=not (notif.driver and set(notif.driver) <= {"noop"}),
+            enabled=bool(drivers & {"messaging", "messagingv2"}),
+            to_log="log" in drivers,
             exchange=conf.control_exchange,
             connection=ConnectionSettings.from_conf(conf, url=url),
             rabbit=RabbitSettings.from_conf(conf, url=url),
@@ -104,6 +119,7 @@ class Notifier:
         self.publisher_id = settings.publisher_id
         self.topics = settings.topics
         self.enabled = settings.enabled
+        self.to_log = settings.to_log
         self._exchange = settings.exchange
         self._settings = settings.connection
         self._rabbit = settings.rabbit
@@ -218,6 +234,8 @@ class Notifier:
         priority = priority.upper()
         if priority not in PRIORITIES:
             raise ValueError(f"unknown notification priority {priority!r}")
+        if self.to_log:
+            self._log(event_type, payload, priority=priority, ctx=ctx, message_id=message_id)
         if not self.enabled:
             return
         if not self.available:
@@ -254,6 +272,25 @@ class Notifier:
             self._unavailable()
             raise NotifierUnavailable(f"the notification broker is unavailable: {exc!r}") from exc
         LOG.debug("notify.published", event_type=event_type, priority=priority)
+
+    def _log(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        priority: str,
+        ctx: RequestContext | None,
+        message_id: str | None,
+    ) -> None:
+        """oslo's log driver: the message as JSON on oslo.messaging.notification.<type>."""
+        message = self.build(event_type, payload, priority=priority, ctx=ctx, message_id=message_id)
+        level = {"WARN": logging.WARNING, "AUDIT": logging.INFO, "SAMPLE": logging.INFO}.get(
+            priority, logging.getLevelName(priority)
+        )
+        logging.getLogger(f"oslo.messaging.notification.{event_type}").log(
+            level if isinstance(level, int) else logging.INFO,
+            json.dumps(message, default=str),
+        )
 
     async def _publish_once(self, body: bytes, priority: str) -> None:
         async with self._lock:

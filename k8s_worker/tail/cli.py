@@ -26,6 +26,7 @@ from k8s_worker.tail.consumer import Sink, Tail, TailEnd, TailOptions
 from k8s_worker.tail.event import Event, Malformed
 from k8s_worker.tail.filters import EventFilter
 from k8s_worker.tail.formatting import Formatter, JsonLinesFormatter, TerminalFormatter
+from k8s_worker.version import version_string
 
 EXIT_OK = 0
 EXIT_BROKER = 1
@@ -55,6 +56,7 @@ def build_parser(*, description: str = "") -> argparse.ArgumentParser:
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_string())
     broker = parser.add_argument_group("broker")
     broker.add_argument(
         "--config-file",

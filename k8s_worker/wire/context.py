@@ -47,6 +47,11 @@ class RequestContext:
         return self.values.get("request_id")
 
     @property
+    def global_request_id(self) -> str | None:
+        """The request id that spans services (oslo.context's, set by the API)."""
+        return self.values.get("global_request_id")
+
+    @property
     def user_id(self) -> str | None:
         return self.values.get("user_id") or self.values.get("user")
 

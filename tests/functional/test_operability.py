@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -477,3 +478,76 @@ async def test_metrics_count_an_operation_and_logs_name_it_without_the_token(
     assert journaled and journaled[0]["request_id"] == CTX["request_id"]
     assert any(e["op_id"] == "op-metrics" and e["event"].startswith("operation.") for e in work)
     assert all(e["request_id"] == CTX["request_id"] for e in work if e["op_id"] == "op-metrics")
+
+
+# -- OpenStack service habits: oslo.log's options, SIGHUP, --version ------------------------------
+
+
+async def test_default_debug_yields_debug_lines_and_sighup_reloads_it_while_serving(
+    tmp_path: pathlib.Path, transport_url: str, kubeconfig: str
+) -> None:
+    names = Names.fresh()
+    port = free_port()
+    path = tmp_path / "worker.conf"
+
+    def configure(debug: bool) -> None:
+        write_config(
+            path,
+            names=names,
+            transport_url=transport_url,
+            kubeconfig=kubeconfig,
+            host="hup-1",
+            extra=f"[service]\nhttp_port = {port}\n",
+        )
+        # [DEFAULT] debug only: what devstack and openstack-helm write
+        path.write_text(path.read_text().replace("[DEFAULT]\n", f"[DEFAULT]\ndebug = {debug}\n", 1))
+
+    def levels() -> list[str]:
+        found = []
+        for line in log.read_text().splitlines():
+            try:
+                found.append(json.loads(line).get("level"))
+            except ValueError:
+                continue
+        return found
+
+    configure(debug=True)
+    log = tmp_path / "worker.log"
+    worker = WorkerProcess(path, log=log)
+    await worker.start()
+    try:
+        await wait_for(lambda: "debug" in levels(), within=20, what="a debug line")
+        configure(debug=False)
+        assert worker.proc is not None
+        worker.proc.send_signal(signal.SIGHUP)
+        await wait_for(lambda: "config.reloaded" in log.read_text(), within=20, what="the reload")
+        reloaded_at = len(levels())
+        status, _ = await http_get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 200  # still serving
+        await asyncio.sleep(1)
+        # the reload's own config.changed line is at debug level: not shown now
+        assert "debug" not in levels()[reloaded_at:]
+        configure(debug=True)
+        worker.proc.send_signal(signal.SIGHUP)
+        await wait_for(lambda: "debug" in levels()[reloaded_at:], within=20, what="debug again")
+        assert "[DEFAULT] debug" in log.read_text()  # config.changed names the option
+        status, _ = await http_get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 200
+    finally:
+        assert await worker.stop() == 0
+
+
+def test_every_console_script_prints_its_version_without_import_noise() -> None:
+    from k8s_worker.version import version_string
+
+    for module in ("k8s_worker.cmd.worker", "k8s_worker.cmd.tail"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (done.stdout + done.stderr).strip() == version_string()
+        assert "Eventlet" not in done.stderr

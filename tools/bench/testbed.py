@@ -191,6 +191,7 @@ class Run:
         n = self.names
         path = self.workdir / f"{host}.conf"
         path.write_text(f"""[DEFAULT]
+use_json = true
 transport_url = {self.transport_url}
 control_exchange = {n.exchange}
 [k8s_worker]
@@ -207,7 +208,6 @@ topics = {n.notify}
 [oslo_messaging_rabbit]
 rabbit_transient_queues_ttl = 60
 [service]
-log_format = json
 http_host = 127.0.0.1
 http_port = 0
 {extra}
