@@ -86,6 +86,13 @@ class Metrics:
             ["action", "decision"],
             registry=r,
         )
+        self.kube_events = Counter(
+            f"{PREFIX}_kube_events",
+            "Notifications recorded as Kubernetes Events on Vnf resources, by outcome "
+            "(written, dropped by the rate limit or a full queue, failed).",
+            ["outcome"],
+            registry=r,
+        )
         self._started: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._max_tracked = max_tracked_operations
 

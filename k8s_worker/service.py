@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -45,6 +45,7 @@ from k8s_worker.lifecycle.translator import Translator, TranslatorLimits
 from k8s_worker.lifecycle.workloads import WorkloadWatch
 from k8s_worker.logs import bind_request_context
 from k8s_worker.metrics import Metrics
+from k8s_worker.notify.kube_events import EventRecorder, Involved
 from k8s_worker.notify.notifier import Notifier, NotifierSettings
 from k8s_worker.packages import PackageLimits
 from k8s_worker.policy.engine import PolicyEngine
@@ -88,6 +89,32 @@ class _Parts:
     alerts: AlertReceiver | None = None
 
 
+def events_of(
+    recorder: EventRecorder | None,
+) -> Callable[[VnfRecord, dict[str, Any]], None] | None:
+    """The outbox's on_published for ``recorder``: each confirmed notification as
+    an Event on the VNF's record."""
+    if recorder is None:
+        return None
+
+    def note(rec: VnfRecord, entry: dict[str, Any]) -> None:
+        meta = rec.obj["metadata"]
+        recorder.note(
+            Involved(
+                kind="Vnf",
+                name=rec.name,
+                namespace=rec.namespace,
+                uid=meta.get("uid", ""),
+                api_version=rec.obj.get("apiVersion", ""),
+            ),
+            event_type=entry["eventType"],
+            payload=entry["payload"],
+            priority=entry["priority"],
+        )
+
+    return note
+
+
 class Worker:
     """One replica: builds its parts from the configuration and runs them (membership,
     informers, reconciler, intake, health server) until stopped; a SIGTERM drains the
@@ -99,6 +126,7 @@ class Worker:
         self.ready = asyncio.Event()
         self.informers: list[Informer] = []
         self.queue = WorkQueue()
+        self.events: EventRecorder | None = None
         self.membership: Membership | None = None
         self.sites: Sites | None = None
         self.metrics = Metrics()  # served on /metrics by k8s_worker.cmd.worker
@@ -260,7 +288,18 @@ class Worker:
             renew_interval=self.conf.cluster.renew_interval,
         )
         self.membership = membership
+        events = (
+            EventRecorder(
+                kube,
+                host=host,
+                count=lambda outcome: self.metrics.kube_events.labels(outcome).inc(),
+            )
+            if kconf.record_events
+            else None
+        )
+        self.events = events
         reconciler = Reconciler(
+            on_published=events_of(events),
             store=store,
             operations=operations,
             publisher=notifier,
@@ -408,6 +447,8 @@ class Worker:
                 started = await startup.step(parts.membership.ready.wait(), "this replica's Lease")
             if started:
                 background.append(group.create_task(parts.reconciler.run()))
+                if self.events is not None:
+                    background.append(group.create_task(self.events.run()))
                 background.append(group.create_task(_sweep_tombstones(parts.store)))
                 if parts.vim_duties is not None:
                     background.append(group.create_task(parts.vim_duties.run()))
@@ -425,6 +466,8 @@ class Worker:
                 await intake_task  # returns after stop is set and the intake drained
             if parts.alerts is not None:
                 await parts.alerts.stop()
+            if self.events is not None:
+                await self.events.drain()
             await parts.membership.release()  # the others take our VNFs over now
             for task in background:
                 task.cancel()

@@ -32,6 +32,13 @@ OPTS: list[cfg.Opt] = [
         help="Install or update the Vnf CRD at start-up when RBAC allows.",
     ),
     cfg.BoolOpt(
+        "record_events",
+        default=True,
+        help="Record each notification of a VNF as a Kubernetes Event on its Vnf "
+        "resource (kubectl describe vnf), best effort and rate-limited as client-go's "
+        "event recorder (needs create and patch on events in record_namespace).",
+    ),
+    cfg.BoolOpt(
         "create_namespaces", default=True, help="Create a VNF's namespace when it does not exist."
     ),
     cfg.StrOpt(

@@ -56,6 +56,7 @@ KINDS: dict[str, Kind] = {
         Kind("v1", "Secret", "secrets"),
         Kind("v1", "Service", "services"),
         Kind("v1", "Pod", "pods"),
+        Kind("v1", "Event", "events"),
         Kind("v1", "ServiceAccount", "serviceaccounts"),
         Kind("v1", "ResourceQuota", "resourcequotas"),
         Kind("v1", "LimitRange", "limitranges"),

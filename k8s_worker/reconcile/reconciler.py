@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -71,11 +72,12 @@ class Reconciler:
         drift_interval: float = 60.0,
         repair_drift: bool = True,
         metrics_interval: float = 15.0,
+        on_published: Callable[[VnfRecord, dict[str, Any]], None] | None = None,
     ) -> None:
         self.lease_deadline = lease_deadline
         self.store = store
         self.ops = operations
-        self.outbox = Outbox(store=store, publisher=publisher)
+        self.outbox = Outbox(store=store, publisher=publisher, on_published=on_published)
         self.records = OwnedRecords(store=store, outbox=self.outbox, owns=owns)
         self.drift_interval = drift_interval  # seconds between full drift checks (0: none)
         self.repair_drift = repair_drift

@@ -1,7 +1,11 @@
 """The ``Vnf`` custom resource definition, installed by the worker when its RBAC
 allows and shipped in ``etc/kubernetes/crd.yaml`` for clusters where it does not.
 
-``kubectl get vnfs`` shows each VNF's status, tenant and last operation.
+``kubectl get vnfs`` shows each VNF's name, target namespace, status, VIM and
+last operation (``-o wide`` adds Ready, its reason and the owning replica);
+``kubectl explain vnf.status`` reads the status schema
+(``k8s_worker.record.schema``) and ``kubectl wait --for=condition=Ready`` its
+conditions.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
+from k8s_worker.record.schema import STATUS_SCHEMA
 
 LOG = structlog.get_logger(__name__)
 CRD_NAME = f"vnfs.{VNF_GROUP}"
@@ -28,10 +33,13 @@ def namespaced_crd(
     description: str,
     required: list[str],
     short_names: tuple[str, ...] = (),
+    wide_columns: list[tuple[str, str, str]] | None = None,
+    status_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A namespaced CRD of the worker's group with a status subresource, open
-    spec and status objects (``required`` string fields in the spec) and
-    ``kubectl get`` columns as (name, type, jsonPath)."""
+    """A namespaced CRD of the worker's group with a status subresource, an open
+    spec (``required`` string fields) and status (open, or ``status_schema``),
+    and ``kubectl get`` columns as (name, type, jsonPath); ``wide_columns``
+    show with ``-o wide`` only (priority 1)."""
     names: dict[str, Any] = {
         "kind": kind,
         "listKind": f"{kind}List",
@@ -58,6 +66,10 @@ def namespaced_crd(
                     "additionalPrinterColumns": [
                         {"name": name, "type": type_, "jsonPath": path}
                         for name, type_, path in columns
+                    ]
+                    + [
+                        {"name": name, "type": type_, "jsonPath": path, "priority": 1}
+                        for name, type_, path in wide_columns or []
                     ],
                     "schema": {
                         "openAPIV3Schema": {
@@ -69,7 +81,7 @@ def namespaced_crd(
                                     "required": required,
                                     "properties": {field: {"type": "string"} for field in required},
                                 },
-                                "status": _OPEN_OBJECT,
+                                "status": status_schema or _OPEN_OBJECT,
                             },
                         }
                     },
@@ -84,14 +96,22 @@ def crd_manifest() -> dict[str, Any]:
         kind="Vnf",
         plural="vnfs",
         short_names=("vnf",),
+        # metadata.name (the VNF id) is kubectl's own NAME column: not repeated.
         columns=[
-            ("Name", "string", ".spec.name"),
+            ("Vnf-Name", "string", ".spec.name"),
+            ("Target-NS", "string", ".status.namespace"),
             ("Status", "string", ".status.status"),
-            ("Tenant", "string", ".spec.tenantId"),
-            ("Namespace", "string", ".spec.namespace"),
+            ("Vim", "string", ".spec.vimId"),
             ("Last-Op", "string", ".status.lastOperation"),
             ("Age", "date", ".metadata.creationTimestamp"),
         ],
+        wide_columns=[
+            ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+            ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
+            ("Owner", "string", ".status.owner"),
+            ("Tenant", "string", ".spec.tenantId"),
+        ],
+        status_schema=STATUS_SCHEMA,
         description="A containerized VNF managed by tacker-k8s-worker.",
         required=["vnfId", "tenantId"],
     )

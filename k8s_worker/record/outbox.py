@@ -42,11 +42,20 @@ class Publisher(Protocol):
 
 class Outbox:
     """Publishes records' outboxes through ``publisher``; remembers which VNFs'
-    outboxes wait for the broker (:attr:`unpublished`)."""
+    outboxes wait for the broker (:attr:`unpublished`).  ``on_published`` (which
+    must not block; its errors are ignored) sees each entry the broker confirmed,
+    with its record: the Kubernetes Events of ``k8s_worker.notify.kube_events``."""
 
-    def __init__(self, *, store: RecordStore, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        publisher: Publisher,
+        on_published: Callable[[VnfRecord, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.store = store
         self.publisher = publisher
+        self.on_published = on_published
         self.unpublished: set[str] = set()
         self._paused: set[str] = set()  # VNFs whose policies wait for the broker
 
@@ -70,6 +79,14 @@ class Outbox:
             self._paused.discard(rec.vnf_id)
         return overflowing
 
+    def _published(self, rec: VnfRecord, entry: dict[str, Any]) -> None:
+        if self.on_published is None:
+            return
+        try:
+            self.on_published(rec, entry)
+        except Exception as exc:  # best effort: never fails a publish
+            LOG.debug("notify.on_published_failed", vnf_id=rec.vnf_id, error=repr(exc))
+
     async def flush(
         self, rec: VnfRecord, *, fence: Callable[[VnfRecord], None]
     ) -> VnfRecord | None:
@@ -92,6 +109,7 @@ class Outbox:
                     timestamp=entry.get("timestamp"),  # absent in entries older than it
                 )
                 last = entry["sequence"]
+                self._published(rec, entry)
         except (ConnectionError, OSError) as exc:
             if rec.vnf_id not in self.unpublished:
                 LOG.warning(

@@ -18,6 +18,7 @@ import structlog
 
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.kube.resources import JsonPatch
+from k8s_worker.record import conditions
 from k8s_worker.record.descriptors import COLLECT_GRACE, DescriptorStore, is_ref
 from k8s_worker.record.model import (
     SEEN_OPS_KEEP,
@@ -175,7 +176,9 @@ class RecordStore:
         return params
 
     async def write_status(self, record: VnfRecord) -> VnfRecord:
-        """CAS write of the status; raises KubeConflict when the record moved on."""
+        """CAS write of the status (its conditions refreshed from it first); raises
+        KubeConflict when the record moved on."""
+        conditions.refresh(record)
         return VnfRecord(await self.kube.replace(record.obj, subresource="status"))
 
     async def write_spec(self, record: VnfRecord) -> VnfRecord:

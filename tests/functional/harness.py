@@ -43,6 +43,13 @@ HELM = os.environ.get(
     "TKW_HELM", str(_CACHE / f"helm-{os.environ.get('HELM_VERSION', 'v3.22.0')}" / "bin" / "helm")
 )
 
+#: The bed's kubectl, of the bed's Kubernetes version (built beside kube-apiserver),
+#: not one the machine happens to have.
+KUBECTL = os.environ.get(
+    "TKW_KUBECTL",
+    str(_CACHE / f"kubernetes-{os.environ.get('K8S_VERSION', 'v1.36.3')}" / "bin" / "kubectl"),
+)
+
 #: Records namespaces named in this session; the functional conftest deletes them.
 RECORD_NAMESPACES: set[str] = set()
 

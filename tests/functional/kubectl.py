@@ -8,7 +8,7 @@ import json
 import subprocess
 from typing import Any
 
-from tests.functional.harness import HELM
+from tests.functional.harness import HELM, KUBECTL
 
 #: The kinds ``owned`` lists by default.
 KINDS = (
@@ -26,7 +26,7 @@ def _json(argv: list[str]) -> Any:
 
 async def kubectl(kubeconfig: str, *args: str) -> Any:
     """``kubectl --kubeconfig <kubeconfig> <args> -o json``, parsed."""
-    return await asyncio.to_thread(_json, ["kubectl", "--kubeconfig", kubeconfig, *args])
+    return await asyncio.to_thread(_json, [KUBECTL, "--kubeconfig", kubeconfig, *args])
 
 
 async def helm(kubeconfig: str, *args: str) -> Any:

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests import tacker_samples
-from tests.functional.harness import Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import KUBECTL, Conductor, Events, Names, WorkerProcess, write_config
 from tests.functional.kubectl import kubectl
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def conductor(transport_url: str, names: Names, worker: WorkerProcess) -> Conduc
 
 def _kubectl(kubeconfig: str, *args: str) -> None:
     subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, timeout=60, check=False
+        [KUBECTL, "--kubeconfig", kubeconfig, *args], capture_output=True, timeout=60, check=False
     )
 
 

@@ -32,6 +32,7 @@ from k8s_worker.vims.crd import vim_crd_manifest
 from tests.doubles.intake import wait_for
 from tests.functional.harness import (
     CTX,
+    KUBECTL,
     ROOT,
     Conductor,
     Events,
@@ -132,7 +133,7 @@ def moved_kubeconfig(kubeconfig: str, *, port: int, path: pathlib.Path) -> str:
 
 def kubectl(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args],
+        [KUBECTL, "--kubeconfig", kubeconfig, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -180,7 +181,7 @@ QUICK = "\n[service]\nstartup_timeout = 3\n"
     ("edit", "expected"),
     [
         (("concurrency = 16", "concurrency = 0"), "[k8s_worker] concurrency"),
-        (("[service]", "[service]\nlog_format = yaml"), "[service] log_format"),
+        (("[DEFAULT]", "[DEFAULT]\nuse_json = yaml"), "[DEFAULT] use_json"),
         (("[DEFAULT]", "[DEFAULT\n"), "Failed to parse"),
         (("transport_url = rabbit://", "transport_url = kafka://"), "[DEFAULT] transport_url"),
         (("kubeconfig = /", "kubeconfig = /nonexistent/"), "[kubernetes] kubeconfig"),
@@ -551,3 +552,72 @@ def test_every_console_script_prints_its_version_without_import_noise() -> None:
         assert done.returncode == 0, done.stderr
         assert (done.stdout + done.stderr).strip() == version_string()
         assert "Eventlet" not in done.stderr
+
+
+# -- the Vnf resource as kubectl shows it ---------------------------------------------------------
+
+
+async def test_kubectl_waits_for_a_ready_vnf_and_describes_its_events(
+    observed_worker: tuple[WorkerProcess, Names, int],
+    transport_url: str,
+    kubeconfig: str,
+    namespace: str,
+) -> None:
+    _, names, _ = observed_worker
+    events = Events(transport_url, names)
+    try:
+        conductor = Conductor(transport_url, names)
+        vnf_id = str(uuid.uuid4())
+        vnf = {"id": vnf_id, "name": "seen-by-kubectl", "tenant_id": CTX["project_id"]}
+        vnf.update(vnfd=VNFD, namespace=namespace)
+        await conductor("instantiate_vnf", vnf=vnf, op_id="op-kubectl")
+        records = ("-n", names.records)
+        # kubectl wait returns once the worker says Ready (after the instantiate)
+        waited = await asyncio.to_thread(
+            kubectl,
+            kubeconfig,
+            "wait",
+            "--for=condition=Ready",
+            f"vnf/{vnf_id}",
+            "--timeout=120s",
+            *records,
+        )
+        assert waited.returncode == 0, waited.stderr
+        await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-kubectl", within=30)
+
+        table = (await asyncio.to_thread(kubectl, kubeconfig, "get", "vnfs", *records)).stdout
+        header, row = table.splitlines()[:2]
+        assert header.split() == [
+            "NAME",
+            "VNF-NAME",
+            "TARGET-NS",
+            "STATUS",
+            "VIM",
+            "LAST-OP",
+            "AGE",
+        ]
+        assert row.split()[:4] == [vnf_id, "seen-by-kubectl", namespace, "ACTIVE"]
+        wide = await asyncio.to_thread(kubectl, kubeconfig, "get", "vnfs", "-o", "wide", *records)
+        header, row = wide.stdout.splitlines()[:2]
+        assert header.split()[-4:] == ["READY", "REASON", "OWNER", "TENANT"]
+        assert row.split()[-4:] == ["True", "Active", "obs-1", CTX["project_id"]]
+
+        explained = await asyncio.to_thread(kubectl, kubeconfig, "explain", "vnf.status.conditions")
+        assert explained.returncode == 0, explained.stderr
+        assert "lastTransitionTime" in explained.stdout and "Ready, Progressing" in explained.stdout
+
+        async def described() -> str:
+            done = await asyncio.to_thread(kubectl, kubeconfig, "describe", "vnf", vnf_id, *records)
+            return done.stdout
+
+        for _ in range(50):  # the Events are written just after each publish
+            text = await described()
+            if "InstantiateEnd" in text:
+                break
+            await asyncio.sleep(0.2)
+        events_part = text.split("Events:", 1)[1]
+        assert "InstantiateStart" in events_part and "InstantiateEnd" in events_part
+        assert "tacker-k8s-worker" in events_part
+        assert "op_id=op-kubectl" in events_part
+    finally:
+        events.stop()

@@ -23,7 +23,15 @@ import pytest
 
 from tests import cnf_packages as pkg
 from tests.conftest import Vim2
-from tests.functional.harness import ROOT, Conductor, Events, Names, WorkerProcess, write_config
+from tests.functional.harness import (
+    KUBECTL,
+    ROOT,
+    Conductor,
+    Events,
+    Names,
+    WorkerProcess,
+    write_config,
+)
 from tests.functional.kube_wait import CHAOS_FAILED
 from tests.functional.kubectl import kubectl, owned
 
@@ -150,7 +158,7 @@ async def test_a_package_runs_scales_by_aspect_respawns_updates_and_terminates(
     await asyncio.to_thread(
         subprocess.run,
         [
-            "kubectl",
+            KUBECTL,
             "--kubeconfig",
             kubeconfig,
             "label",

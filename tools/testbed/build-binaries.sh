@@ -2,7 +2,8 @@
 # Build the Kubernetes control-plane binaries of the test bed from the Go module
 # proxy at pinned versions, once: they are cached outside the checkout, keyed by
 # version, and rebuilt only when missing.  A cold build takes tens of minutes on
-# two cores; a warm one returns at once.
+# two cores (about 30 min for all of them, kubernetes most of it), printing a
+# line every 30 s; a warm one returns at once.
 #
 # Environment:
 #   TKW_CACHE        cache root (default ~/.cache/tacker-k8s-worker)
@@ -22,6 +23,20 @@ export CGO_ENABLED=0
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
 say() { printf '[testbed] %s\n' "$*" >&2; }
+
+# A line every 30 s while a cold build runs, so a log shows it is alive.
+ticker_pid=
+tick_start() {
+  local what=$1 t0
+  t0=$(date +%s)
+  ( while sleep 30; do say "  ... still building $what ($(( $(date +%s) - t0 ))s)"; done ) &
+  ticker_pid=$!
+}
+tick_stop() {
+  if [ -n "$ticker_pid" ]; then kill "$ticker_pid" 2>/dev/null || true; wait "$ticker_pid" 2>/dev/null || true; fi
+  ticker_pid=
+}
+trap tick_stop EXIT
 
 k8s_dir=$CACHE/kubernetes-$K8S_VERSION
 etcd_dir=$CACHE/etcd-$ETCD_VERSION
@@ -75,15 +90,39 @@ GO
   (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true)
   (cd "$src" && go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null)
   for b in "${bins[@]}"; do
-    say "  go build $b"
-    (cd "$src" && go build -tags tools -trimpath -ldflags "-s -w \
-        -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
-        -X k8s.io/component-base/version.gitMajor=1 \
-        -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.} \
-        -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
-        -o "$k8s_dir/bin/$b.tmp" "k8s.io/kubernetes/cmd/$b")
-    mv "$k8s_dir/bin/$b.tmp" "$k8s_dir/bin/$b"
+    go_build_kube "$b"
   done
+}
+
+go_build_kube() {
+  local b=$1 src=$k8s_dir/src
+  say "  go build $b"
+  tick_start "$b"
+  (cd "$src" && go build -tags tools -trimpath -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.} \
+      -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
+      -o "$k8s_dir/bin/$b.tmp" "k8s.io/kubernetes/cmd/$b")
+  tick_stop
+  mv "$k8s_dir/bin/$b.tmp" "$k8s_dir/bin/$b"
+}
+
+# kubectl of the same version, which the tests and the README use (not one the
+# machine happens to have): from the module kube-apiserver was built from.
+build_kubectl() {
+  if have_all "$k8s_dir/bin" kubectl; then say "kubectl $K8S_VERSION: cached"; return; fi
+  say "kubectl $K8S_VERSION: building"
+  local src=$k8s_dir/src
+  cat >"$src/tools_kubectl.go" <<'GO'
+//go:build tools
+
+package k8sbuild
+
+import _ "k8s.io/kubernetes/cmd/kubectl"
+GO
+  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true)
+  go_build_kube kubectl
 }
 
 build_etcd() {
@@ -115,8 +154,10 @@ build_kwok() {
   if have_all "$kwok_dir/bin" kwok kwokctl; then say "kwok $KWOK_VERSION: cached"; return; fi
   say "kwok $KWOK_VERSION: building kwok and kwokctl"
   mkdir -p "$kwok_dir/bin"
+  tick_start kwok
   GOBIN=$kwok_dir/bin go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+  tick_stop
 }
 
 # Helm 3 for the worker's ETSINFV.HELM.V_3 VNFs ([helm] binary).
@@ -124,9 +165,11 @@ build_helm() {
   if have_all "$helm_dir/bin" helm; then say "helm $HELM_VERSION: cached"; return; fi
   say "helm $HELM_VERSION: building"
   mkdir -p "$helm_dir/bin"
+  tick_start helm
   GOBIN=$helm_dir/bin go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  tick_stop
 }
 
 # Prometheus Alertmanager, whose webhook receiver posts to the worker's
@@ -148,7 +191,9 @@ build_alertmanager() {
   mkdir -p "$src/ui/app/dist/elm" "$src/ui/app/dist/mantine"
   echo '<html><body>no UI in this build</body></html>' >"$src/ui/app/dist/elm/index.html"
   cp "$src/ui/app/dist/elm/index.html" "$src/ui/app/dist/mantine/index.html"
+  tick_start alertmanager
   (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$alertmanager_dir/bin/alertmanager.tmp" ./cmd/alertmanager)
+  tick_stop
   mv "$alertmanager_dir/bin/alertmanager.tmp" "$alertmanager_dir/bin/alertmanager"
   rm -rf "$src"
 }
@@ -161,8 +206,10 @@ build_metrics_server() {
   fi
   say "metrics-server $METRICS_SERVER_VERSION: building"
   mkdir -p "$metrics_server_dir/bin"
+  tick_start metrics-server
   GOBIN=$metrics_server_dir/bin go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  tick_stop
 }
 
 if [ -n "${TKW_BIN_DIR:-}" ]; then
@@ -173,6 +220,7 @@ start=$(date +%s)
 build_etcd
 build_kwok
 build_kubernetes
+build_kubectl
 build_helm
 build_alertmanager
 build_metrics_server
