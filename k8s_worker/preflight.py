@@ -100,7 +100,11 @@ def _options(conf: cfg.ConfigOpts) -> list[tuple[str | None, list[str]]]:
     """(group or None for DEFAULT, option names) of every registered option."""
     out: list[tuple[str | None, list[str]]] = [(None, [])]
     for name in conf:
-        value = conf[name]
+        try:
+            value = conf[name]
+        except ValueError:  # a [DEFAULT] option whose value is bad: check_config says so
+            out[0][1].append(name)
+            continue
         if isinstance(value, cfg.ConfigOpts.GroupAttr):
             out.append((name, list(value)))
         else:
