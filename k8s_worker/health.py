@@ -6,8 +6,9 @@ runs the readiness checks registered by the service (broker connected and
 consuming, Kubernetes API reachable with synced caches, leases held) and
 answers 503 naming each failing check; a replica that is not ready keeps
 running and recovers by itself (the broker comes back, the API server
-answers again).  ``/metrics`` is the Prometheus text exposition of
-``k8s_worker.metrics``.
+answers again).  ``/metrics`` is prometheus_client's aiohttp exposition of
+``k8s_worker.metrics`` (the OpenMetrics format when the scraper asks for it,
+gzip when it accepts it).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any, cast
 
 import structlog
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
-from k8s_worker.metrics import CONTENT_TYPE, Metrics
+from k8s_worker.metrics import Metrics
 
 LOG = structlog.get_logger(__name__)
 
@@ -132,6 +134,7 @@ class HealthServer:
         self.port = port
         self.readiness = readiness
         self.metrics = metrics
+        self._exposition: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -170,10 +173,11 @@ class HealthServer:
         }
         return web.json_response(body, status=200 if ready else 503)
 
-    async def _metrics(self, _: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
         if self.metrics is None:
             raise web.HTTPNotFound()
         # Rendered on the loop: the collector reads live caches the loop mutates,
         # and a render is a few hundred microseconds.
-        body = self.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        if self._exposition is None:
+            self._exposition = make_aiohttp_handler(self.metrics.registry)
+        return await self._exposition(request)

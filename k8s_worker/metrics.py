@@ -14,16 +14,27 @@ from __future__ import annotations
 
 import collections
 import functools
+import platform
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from k8s_worker.version import version_string
 from rpc.exceptions import BadRequest
 
 P = TypeVar("P")
@@ -40,6 +51,13 @@ class Metrics:
     def __init__(self, *, max_tracked_operations: int = 10000) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The process's memory, CPU and open files, and the Python it runs on.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Info(
+            f"{PREFIX}_build", "The worker's version (pbr) and Python.", registry=r
+        )
+        self.build_info.info({"version": version_string(), "python": platform.python_version()})
         self.operations = Counter(
             f"{PREFIX}_operations",
             "Lifecycle operations finished, by operation and outcome (success, error).",

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from k8s_worker.jitter import jittered
 from k8s_worker.reconcile.workqueue import WorkQueue
 
 LOG = structlog.get_logger(__name__)
@@ -86,9 +87,10 @@ class Controller:
         self._failures.pop(key, None)
 
     def backoff(self, key: str) -> float:
-        """The delay of the key's next failure, counting it."""
+        """The delay of the key's next failure, counting it (jittered ±20 %, so
+        replicas that failed together do not retry in lockstep)."""
         n = self._failures[key] = self._failures.get(key, 0) + 1
-        return min(self.backoff_max, 0.25 * 2 ** min(n, 16))
+        return jittered(min(self.backoff_max, 0.25 * 2 ** min(n, 16)))
 
     async def _worker(self) -> None:
         while True:

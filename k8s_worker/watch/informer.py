@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from k8s_worker.jitter import jittered
 from k8s_worker.kube import Kind, Kube, KubeGone, KubeUnavailable
 
 LOG = structlog.get_logger(__name__)
@@ -192,13 +193,13 @@ class Informer:
                 LOG.warning(
                     "informer.unavailable", kind=self.kind.kind, error=str(exc), retry_in=backoff
                 )
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(jittered(backoff))
                 backoff = min(backoff * 2, 10.0)
                 self.restarts += 1
             except asyncio.CancelledError:
                 raise
             except Exception:
                 LOG.exception("informer.failed", kind=self.kind.kind)
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(jittered(backoff))
                 backoff = min(backoff * 2, 10.0)
                 need_list = True

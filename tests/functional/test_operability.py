@@ -263,6 +263,56 @@ async def test_missing_rbac_names_each_missing_permission(
     assert token not in line
 
 
+UPGRADE = ("upgrade", "check", "--json")
+
+
+async def upgrade_check(config: pathlib.Path) -> tuple[int, dict[str, Any]]:
+    """``k8s-worker-status --config-file <config> upgrade check --json``: (status, output)."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "k8s_worker.cmd.status", "--config-file", str(config), *UPGRADE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+async def test_upgrade_check_passes_on_the_bed_and_names_a_missing_permission(
+    tmp_path: pathlib.Path, good_config: str, kubeconfig: str, kube_api: Any, namespace: str
+) -> None:
+    config = tmp_path / "good.conf"
+    config.write_text(good_config)
+    status, out = await upgrade_check(config)
+    assert status == 0, out
+    assert {c["check"]: c["result"] for c in out["checks"]} == {
+        "Configuration": 0,
+        "Message broker": 0,
+        "Kubernetes API server": 0,
+        "RBAC permissions": 0,
+        "Vnf custom resource": 0,
+        "Deprecated and ignored options": 0,
+    }
+    token = await service_account_token(kube_api, namespace=namespace, name="nobody")
+    powerless = kubeconfig_for_token(kubeconfig, token, tmp_path / "kubeconfig")
+    config.write_text(
+        good_config.replace(f"kubeconfig = {kubeconfig}", f"kubeconfig = {powerless}")
+        + "[service]\nlog_format = json\n"
+    )
+    status, out = await upgrade_check(config)
+    assert status == 2  # a failure
+    results = {c["check"]: c for c in out["checks"]}
+    rbac = results["RBAC permissions"]
+    assert rbac["result"] == 2 and "list pods in all namespaces" in rbac["details"]
+    assert token not in json.dumps(out)
+    deprecated = results["Deprecated and ignored options"]
+    assert (
+        deprecated["result"] == 1 and "[service] log_format is deprecated" in deprecated["details"]
+    )
+
+
 # -- the manifests -------------------------------------------------------------------------------
 
 
@@ -621,3 +671,45 @@ async def test_kubectl_waits_for_a_ready_vnf_and_describes_its_events(
         assert "op_id=op-kubectl" in events_part
     finally:
         events.stop()
+
+
+# -- k8s-worker-vnfd: what the worker would apply, accepted by the API server ----------------------
+
+SAMPLES = ROOT / "samples"
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["vnfd/tacker-web.yaml", "vnfd/sol001-cnf.yaml", "autoscaling/vnfd-cpu.yaml", "package"],
+)
+async def test_every_rendered_sample_passes_a_server_side_dry_run(
+    sample: str, kubeconfig: str, namespace: str
+) -> None:
+    render = [sys.executable, "-m", "k8s_worker.cmd.vnfd", "render", str(SAMPLES / sample)]
+    render += ["--namespace", namespace, "--vnf-id", str(uuid.uuid4())]
+    if sample == "package":
+        render += ["--request", str(SAMPLES / "package-instantiate-request.json")]
+
+    def pipe() -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+        rendered = subprocess.run(
+            render,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        applied = subprocess.run(
+            [KUBECTL, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-f", "-"],
+            input=rendered.stdout,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return rendered, applied
+
+    rendered, applied = await asyncio.to_thread(pipe)
+    assert rendered.returncode == 0, rendered.stderr
+    assert applied.returncode == 0, applied.stderr
+    assert "created (server dry run)" in applied.stdout

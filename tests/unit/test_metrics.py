@@ -169,3 +169,36 @@ async def test_each_vim_open_here_has_its_reachability_and_owned_vnfs() -> None:
     assert sample(metrics, "tacker_k8s_worker_vim_owned_vnfs", vim_id="default") == 2
     state[1] = ("vim2", False, 1)
     assert sample(metrics, "tacker_k8s_worker_vim_reachable", vim_id="vim2") == 0
+
+
+async def test_metrics_over_http_negotiate_openmetrics_and_gzip() -> None:
+    import gzip
+
+    import aiohttp
+
+    from k8s_worker.health import HealthServer, Readiness
+    from k8s_worker.version import version_string
+
+    server = HealthServer(host="127.0.0.1", port=0, readiness=Readiness(), metrics=Metrics())
+    await server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            accept = {
+                "Accept": "application/openmetrics-text; version=1.0.0",
+                "Accept-Encoding": "identity",
+            }
+            async with session.get(url, headers=accept) as resp:
+                assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+                text = await resp.text()
+            assert text.endswith("# EOF\n")
+            assert "process_resident_memory_bytes" in text and "python_info" in text
+            assert 'tacker_k8s_worker_build_info{python="' in text
+            assert f'version="{version_string()}"' in text
+            async with session.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
+                assert resp.headers["Content-Encoding"] == "gzip"
+                plain = gzip.decompress(await resp.read()).decode()
+            assert resp.headers["Content-Type"].startswith("text/plain")
+            assert "# EOF" not in plain and "tacker_k8s_worker_build_info" in plain
+    finally:
+        await server.stop()

@@ -103,3 +103,19 @@ async def test_the_handler_names_the_next_look_and_a_key_never_runs_twice_at_onc
     queue.add("k")
     await run_until(controller, done)
     assert overlaps == 0 and count >= 5
+
+
+def test_backoff_is_jittered_so_replicas_do_not_retry_in_lockstep() -> None:
+    async def handler(key: str) -> None:
+        return None
+
+    def make() -> Controller:
+        return Controller(queue=WorkQueue(), handler=handler, classify=lambda e: Forget())
+
+    a, b = make(), make()
+    first = [a.backoff("vnf"), a.backoff("vnf"), a.backoff("vnf")]
+    # 0.5 s, 1 s, 2 s, each within ±20 %
+    for delay, base in zip(first, (0.5, 1.0, 2.0), strict=True):
+        assert 0.8 * base <= delay <= 1.2 * base
+    # two replicas failing at once: their delays differ
+    assert len({round(a.backoff("x"), 9), round(b.backoff("x"), 9)}) == 2
