@@ -191,7 +191,7 @@ class Worker:
             await install_crd(kube, manifest=vim_crd_manifest())
         await self._ensure_namespace(kube, kconf.record_namespace)
         await _require_crd(kube, namespace=kconf.record_namespace)
-        return RecordStore(kube, namespace=kconf.record_namespace)
+        return RecordStore(kube, namespace=kconf.record_namespace, finalizer=kconf.record_finalizer)
 
     async def _build(self, *, kube: Kube, store: RecordStore, notifier: Notifier) -> _Parts:
         """Every part of the replica, wired together (nothing runs yet)."""

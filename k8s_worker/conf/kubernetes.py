@@ -32,6 +32,15 @@ OPTS: list[cfg.Opt] = [
         help="Install or update the Vnf CRD at start-up when RBAC allows.",
     ),
     cfg.BoolOpt(
+        "record_finalizer",
+        default=False,
+        help="Put a finalizer on each Vnf record, so that a record deleted by hand "
+        "(where etc/kubernetes/delete-guard.yaml is not applied) first has its VNF "
+        "terminated by the worker. With the worker gone for good, such a record stays "
+        "until its finalizer is removed: kubectl patch vnf ID --type=merge -p "
+        '\'{"metadata":{"finalizers":null}}\'.',
+    ),
+    cfg.BoolOpt(
         "record_events",
         default=True,
         help="Record each notification of a VNF as a Kubernetes Event on its Vnf "

@@ -179,6 +179,12 @@ class Reconciler:
             # conflicting write, the API server away): finish the job.
             await self.advancer.delete_terminated(rec)
             return None
+        deleted = rec.terminate_on_delete()
+        if deleted is not None:
+            # Deleted by hand (no delete guard here): the record's finalizer keeps
+            # it until this terminate removed the VNF's objects.
+            LOG.warning("vnf.record_deleted", vnf_id=vnf_id, op_id=deleted.op_id)
+            rec = await self.records.write(rec)
         self.advancer.supersede_by_terminate(rec)
         op = rec.current()
         if not await self._vim_ready(rec):

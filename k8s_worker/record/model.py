@@ -29,6 +29,9 @@ from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
 _MESSAGE_ID_NAMESPACE = uuid.UUID("5f0d9c1e-3b7a-4c55-9a53-6c1f3e2b8d47")
 
 JOURNAL_KEEP = 50  # finished operations kept in the journal
+#: On records when [kubernetes] record_finalizer is set: a record deleted by hand
+#: waits for the worker to terminate its VNF (then the worker takes it off).
+FINALIZER = "tacker.openstack.org/terminate"
 SEEN_OPS_KEEP = 500  # op_ids remembered for de-duplication
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -388,6 +391,23 @@ class VnfRecord:
     @property
     def deleting(self) -> bool:
         return self.obj["metadata"].get("deletionTimestamp") is not None
+
+    @property
+    def finalizers(self) -> list[str]:
+        return list(self.obj["metadata"].get("finalizers") or [])
+
+    def terminate_on_delete(self) -> Operation | None:
+        """A record deleted by hand while it holds the worker's finalizer: the
+        terminate to journal (once; automatic), or None when there is nothing to do."""
+        if not self.deleting or FINALIZER not in self.finalizers or self.terminated():
+            return None
+        if any(o.kind == OperationKind.TERMINATE and o.active for o in self.operations()):
+            return None
+        uid = self.obj["metadata"].get("uid") or self.vnf_id
+        op = Operation.new(
+            op_id=f"record-deleted-{uid}", operation="terminate", args={}, automatic=True
+        )
+        return op if self.add_operation(op) else None
 
     # -- status ---------------------------------------------------------------
     @property

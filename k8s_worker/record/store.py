@@ -21,6 +21,7 @@ from k8s_worker.kube.resources import JsonPatch
 from k8s_worker.record import conditions
 from k8s_worker.record.descriptors import COLLECT_GRACE, DescriptorStore, is_ref
 from k8s_worker.record.model import (
+    FINALIZER,
     SEEN_OPS_KEEP,
     VnfRecord,
     legacy_record_name,
@@ -55,9 +56,12 @@ class RecordStore:
     the record collects it), written before the record that names it.
     """
 
-    def __init__(self, kube: Kube, *, namespace: str) -> None:
+    def __init__(self, kube: Kube, *, namespace: str, finalizer: bool = False) -> None:
         self.kube = kube
         self.namespace = namespace
+        #: Put FINALIZER on new records: deleting one by hand then runs its
+        #: terminate first ([kubernetes] record_finalizer).
+        self.finalizer = finalizer
         self._secret_params: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         #: The records' descriptors, stored apart from them by content.
         self.descriptors = DescriptorStore(kube, namespace=namespace)
@@ -124,8 +128,10 @@ class RecordStore:
                     raise
                 await self.kube.apply(body)
         status = record.obj.get("status") or {}
-        body = {k: v for k, v in record.obj.items() if k != "status"}
-        created = VnfRecord(await self.kube.create(body))
+        fresh: dict[str, Any] = {k: v for k, v in record.obj.items() if k != "status"}
+        if self.finalizer:
+            fresh["metadata"] = {**record.obj["metadata"], "finalizers": [FINALIZER]}
+        created = VnfRecord(await self.kube.create(fresh))
         if secret_params:
             await self._own_secret(created)
         if status:
@@ -186,7 +192,15 @@ class RecordStore:
         return VnfRecord(await self.kube.replace(record.obj))
 
     async def delete(self, record: VnfRecord) -> None:
-        """Delete the record, only if nobody changed it since it was read."""
+        """Delete the record, only if nobody changed it since it was read (its
+        finalizer taken off first: this is the worker's own delete)."""
+        if FINALIZER in record.finalizers:
+            record.obj["metadata"]["finalizers"] = [f for f in record.finalizers if f != FINALIZER]
+            try:
+                record = VnfRecord(await self.kube.replace(record.obj))
+            except KubeNotFound:  # it was being deleted, and that was its last finalizer
+                await self._delete_params_secret(record)
+                return
         body = {
             "kind": "DeleteOptions",
             "apiVersion": "v1",
@@ -261,6 +275,16 @@ class RecordStore:
     async def withdraw(self, record: VnfRecord) -> None:
         """Delete a record just created and never acted on (its intake was
         refused after all), and its Secret, whatever was written to it since."""
+        if FINALIZER in record.finalizers:
+            try:
+                await self.kube.patch(
+                    VNF,
+                    name=record.name,
+                    namespace=self.namespace,
+                    patch={"metadata": {"finalizers": None}},
+                )
+            except KubeNotFound:
+                pass
         await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
         await self._delete_params_secret(record)
 

@@ -713,3 +713,105 @@ async def test_every_rendered_sample_passes_a_server_side_dry_run(
     assert rendered.returncode == 0, rendered.stderr
     assert applied.returncode == 0, applied.stderr
     assert "created (server dry run)" in applied.stdout
+
+
+# -- the Vnf delete guard (etc/kubernetes/delete-guard.yaml, applied by the bed) ------------------
+
+
+async def test_a_vnf_deleted_by_hand_is_refused_but_not_in_a_terminating_namespace(
+    kube_api: Any, kubeconfig: str
+) -> None:
+    from tests.conftest import STATE
+
+    operator = str(STATE / "kubeconfig-operator")  # a second admin of the bed, not exempt
+    names = Names.fresh()
+    core, custom = client.CoreV1Api(kube_api), client.CustomObjectsApi(kube_api)
+    await core.create_namespace({"metadata": {"name": names.records}})
+    vnf_id = str(uuid.uuid4())
+    body = {
+        "apiVersion": "tacker.openstack.org/v1alpha1",
+        "kind": "Vnf",
+        "metadata": {"name": vnf_id},
+        "spec": {"vnfId": vnf_id, "tenantId": CTX["project_id"], "name": "guarded"},
+    }
+    await custom.create_namespaced_custom_object(
+        "tacker.openstack.org", "v1alpha1", names.records, "vnfs", body
+    )
+    refused = await asyncio.to_thread(
+        kubectl, operator, "delete", "vnf", vnf_id, "-n", names.records
+    )
+    assert refused.returncode != 0
+    assert "terminate the VNF through Tacker" in refused.stderr
+    assert "tacker-k8s-worker-vnf-delete-guard" in refused.stderr
+    still = await custom.get_namespaced_custom_object(
+        "tacker.openstack.org", "v1alpha1", names.records, "vnfs", vnf_id
+    )
+    assert still["metadata"]["name"] == vnf_id
+    # the namespace controller (its own ServiceAccount) may delete it with its namespace
+    gone = await asyncio.to_thread(
+        kubectl, operator, "delete", "namespace", names.records, "--wait=false"
+    )
+    assert gone.returncode == 0, gone.stderr
+
+    async def namespace_gone() -> bool:
+        try:
+            await core.read_namespace(names.records)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    for _ in range(150):
+        if await namespace_gone():
+            break
+        await asyncio.sleep(0.2)
+    assert await namespace_gone(), "the namespace controller could not delete the Vnf"
+
+
+async def test_with_the_record_finalizer_a_vnf_deleted_by_hand_is_terminated_first(
+    tmp_path: pathlib.Path, transport_url: str, kubeconfig: str, kube_api: Any, namespace: str
+) -> None:
+    names = Names.fresh()
+    config = write_config(
+        tmp_path / "worker.conf",
+        names=names,
+        transport_url=transport_url,
+        kubeconfig=kubeconfig,
+        host="fin-1",
+        extra="[kubernetes]\nrecord_finalizer = true\n",
+    )
+    worker = WorkerProcess(config, log=tmp_path / "worker.log")
+    await worker.start()
+    events = Events(transport_url, names)
+    try:
+        conductor = Conductor(transport_url, names)
+        vnf_id = str(uuid.uuid4())
+        vnf = {"id": vnf_id, "name": "finalized", "tenant_id": CTX["project_id"]}
+        vnf.update(vnfd=VNFD, namespace=namespace)
+        await conductor("instantiate_vnf", vnf=vnf, op_id="op-fin")
+        await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-fin", within=120)
+        # tkw-admin is exempt from the bed's delete guard: as with the guard disabled
+        deleted = await asyncio.to_thread(
+            kubectl, kubeconfig, "delete", "vnf", vnf_id, "-n", names.records, "--wait=false"
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        [end] = await events.wait(vnf_id, "vnf.terminate.end", within=120)
+        assert end["payload"]["op_id"].startswith("record-deleted-")
+        apps = client.AppsV1Api(kube_api)
+
+        async def gone() -> bool:
+            left = await apps.list_namespaced_deployment(
+                namespace, label_selector=f"tacker.openstack.org/vnf-id={vnf_id}"
+            )
+            listed = await asyncio.to_thread(
+                kubectl, kubeconfig, "get", "vnfs", "-n", names.records
+            )
+            return not left.items and vnf_id not in listed.stdout
+
+        for _ in range(100):
+            if await gone():
+                break
+            await asyncio.sleep(0.2)
+        assert await gone(), "the VNF's objects or its record are left"
+    finally:
+        events.stop()
+        assert await worker.stop() == 0

@@ -65,10 +65,31 @@ make_front_proxy_pki() {
   )
 }
 
+# A second admin (group system:masters, user tkw-operator): the tests act as a
+# person would with it, e.g. to see the Vnf delete guard refuse a hand-made
+# delete (the bed's workers run as tkw-admin, which the guard exempts).
+make_operator_pki() {
+  [ -s "$PKI/operator.crt" ] && return
+  say "pki: generating the operator's client certificate"
+  (
+    cd "$PKI"
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=tkw-operator" \
+      -keyout operator.key -out operator.csr 2>/dev/null
+    openssl x509 -req -in operator.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out operator.crt 2>/dev/null
+    chmod 600 ./*.key
+  )
+}
+
 write_kubeconfig() {
-  local b64="base64 -w0"
+  write_kubeconfig_for admin "$KUBECONFIG_OUT"
+  write_kubeconfig_for operator "$TKW_STATE/kubeconfig-operator"
+}
+
+write_kubeconfig_for() {
+  local who=$1 out=$2 b64="base64 -w0"
   umask 077
-  cat >"$KUBECONFIG_OUT.tmp" <<KC
+  cat >"$out.tmp" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -77,16 +98,16 @@ clusters:
     server: $API
     certificate-authority-data: $($b64 <"$PKI/ca.crt")
 users:
-- name: tkw-admin
+- name: tkw-$who
   user:
-    client-certificate-data: $($b64 <"$PKI/admin.crt")
-    client-key-data: $($b64 <"$PKI/admin.key")
+    client-certificate-data: $($b64 <"$PKI/$who.crt")
+    client-key-data: $($b64 <"$PKI/$who.key")
 contexts:
 - name: tkw-testbed
-  context: {cluster: tkw-testbed, user: tkw-admin}
+  context: {cluster: tkw-testbed, user: tkw-$who}
 current-context: tkw-testbed
 KC
-  mv "$KUBECONFIG_OUT.tmp" "$KUBECONFIG_OUT"
+  mv "$out.tmp" "$out"
 }
 
 # start NAME CMD...: run CMD in the background (own session), log to
@@ -157,12 +178,19 @@ start_controllers() {
   # --node-monitor-grace-period: the tests restart the API server; kwok's node
   # leases must not look stale meanwhile, or the nodes go NotReady and their
   # pods lose Ready for good (kwok's stages only make Pending pods Ready).
+  # --use-service-account-credentials: each controller acts as its own
+  # ServiceAccount, as kubeadm runs it (the Vnf delete guard exempts the
+  # namespace controller by that name).
+  if stale kube-controller-manager use-service-account-credentials=true; then
+    say "kube-controller-manager: restarting with per-controller credentials"
+    stop_pid kube-controller-manager
+  fi
   start kube-controller-manager "$(bin kube-controller-manager)" \
     --kubeconfig="$KUBECONFIG_OUT" --authentication-kubeconfig="$KUBECONFIG_OUT" \
     --authorization-kubeconfig="$KUBECONFIG_OUT" \
     --bind-address=127.0.0.1 --secure-port="$TKW_KCM_PORT" --leader-elect=false \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-    --use-service-account-credentials=false --profiling=false \
+    --use-service-account-credentials=true --profiling=false \
     --kube-api-qps=500 --kube-api-burst=1000 --concurrent-deployment-syncs=20 \
     --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 \
     --node-monitor-grace-period=2m
@@ -297,16 +325,43 @@ sys.exit(0 if any(c["type"] == "Available" and c["status"] == "True" for c in co
   check_alive metrics-server
 }
 
+# The Vnf delete guard as etc/kubernetes ships it (its policy), bound with the
+# bed's own exemptions: the bed's workers run as tkw-admin.
+apply_delete_guard() {
+  local kubectl
+  kubectl=$(bin kubectl)
+  awk '/^---/{exit} {print}' "$HERE/../../etc/kubernetes/delete-guard.yaml" \
+    | "$kubectl" --kubeconfig "$KUBECONFIG_OUT" apply -f - >/dev/null
+  "$kubectl" --kubeconfig "$KUBECONFIG_OUT" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: tkw-testbed-delete-guard, namespace: kube-system}
+data:
+  exempt: tkw-admin,system:serviceaccount:tacker-k8s-worker:tacker-k8s-worker
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: tkw-testbed-vnf-delete-guard}
+spec:
+  policyName: tacker-k8s-worker-vnf-delete-guard
+  validationActions: [Deny]
+  paramRef: {name: tkw-testbed-delete-guard, namespace: kube-system, parameterNotFoundAction: Deny}
+YAML
+  say "delete guard: applied (exempt: tkw-admin and the worker's ServiceAccount)"
+}
+
 up() {
   bash "$HERE/build-binaries.sh"
   make_pki
   make_front_proxy_pki
+  make_operator_pki
   write_kubeconfig
   start_etcd
   start_apiserver
   start_controllers
   make_nodes
   make_storage
+  apply_delete_guard
   start_metrics_server
   say "kubernetes: ready at $API"
   say "  export KUBECONFIG=$KUBECONFIG_OUT; kubectl get nodes"

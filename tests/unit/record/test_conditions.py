@@ -119,3 +119,20 @@ def test_the_operation_schema_declares_every_field_an_operation_stores() -> None
     op = Operation.new(op_id="i", operation="instantiate", args={"a": 1})
     op.started_at, op.error, op.detail, op.request_id, op.parks = "t", {}, {}, "req", True
     assert set(op.to_dict()) == set(OPERATION_SCHEMA["properties"])
+
+
+def test_a_record_deleted_by_hand_with_the_finalizer_journals_one_terminate() -> None:
+    from k8s_worker.record.model import FINALIZER
+
+    rec = record()
+    assert rec.terminate_on_delete() is None  # not being deleted
+    rec.obj["metadata"].update(
+        uid="u-1", finalizers=[FINALIZER], deletionTimestamp="2026-12-02T10:00:00Z"
+    )
+    op = rec.terminate_on_delete()
+    assert op is not None and op.operation == "terminate" and op.automatic
+    assert op.op_id == "record-deleted-u-1"
+    assert rec.terminate_on_delete() is None  # once
+    other = record()
+    other.obj["metadata"]["deletionTimestamp"] = "2026-12-02T10:00:00Z"
+    assert other.terminate_on_delete() is None  # no finalizer of ours: nothing to do
