@@ -14,4 +14,5 @@ PACKAGE = "tacker-k8s-worker"
 @functools.cache
 def version_string() -> str:
     """E.g. ``0.1.0`` or ``0.1.1.dev12`` (pbr's semantic version)."""
-    return str(pbr.version.VersionInfo(PACKAGE).version_string())
+    # release_string keeps the dev suffix (version_string drops it).
+    return str(pbr.version.VersionInfo(PACKAGE).release_string())
