@@ -34,6 +34,12 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--rounds", type=int, default=1, help="rounds, sizes rotated")
     lc.add_argument("--timeout", type=float, default=300.0)
     lc.add_argument("--profile", type=int, default=None, help="M whose first round runs in py-spy")
+    lc.add_argument(
+        "--kube-events",
+        default="on",
+        help="on, off or on,off: the worker's [kubernetes] record_events (both: the cost "
+        "of recording each notification as a Kubernetes Event, in the same run)",
+    )
     rs = sub.add_parser("respawn", help="respawn detection latency vs a raw watch")
     rs.add_argument("--respawns", type=int, default=60)
     rs.add_argument("--vnfs", type=int, default=10)

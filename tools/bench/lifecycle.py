@@ -48,6 +48,7 @@ POLL_SECONDS = 5.0
 @dataclass
 class Round:
     m: int
+    events: bool = True  # [kubernetes] record_events of the round's worker
     load_before: str = ""
     load_after: str = ""
     ours: list[float] = field(default_factory=list)
@@ -79,8 +80,10 @@ async def _poll_like_tacker(core: client.CoreV1Api, namespace: str, vnf_id: str)
             return time.time()
 
 
-async def one_round(m: int, *, within: float, profile_to: pathlib.Path | None = None) -> Round:
-    result = Round(m, load_before=stats.loadavg())
+async def one_round(
+    m: int, *, within: float, profile_to: pathlib.Path | None = None, events_on: bool = True
+) -> Round:
+    result = Round(m, events=events_on, load_before=stats.loadavg())
     run = Run("lifecycle")
     events: Events | None = None
     watch: PodWatch | None = None
@@ -88,7 +91,8 @@ async def one_round(m: int, *, within: float, profile_to: pathlib.Path | None = 
         api = await run.open()
         core = client.CoreV1Api(api)
         wrap = profile.pyspy_wrap(profile_to) if profile_to else None
-        await run.start_worker("bench-lc", wrap=wrap)
+        extra = "" if events_on else "[kubernetes]\nrecord_events = false\n"
+        await run.start_worker("bench-lc", extra, wrap=wrap)
         events = Events(run.transport_url, run.names)
         conductor = Conductor(run.transport_url, run.names)
         watch = PodWatch(api, run.names.namespace)
@@ -150,8 +154,8 @@ async def one_round(m: int, *, within: float, profile_to: pathlib.Path | None = 
 
 
 def report(rounds: list[Round]) -> None:
-    for m in sorted({r.m for r in rounds}):
-        mine = [r for r in rounds if r.m == m]
+    for m, events_on in sorted({(r.m, r.events) for r in rounds}):
+        mine = [r for r in rounds if r.m == m and r.events == events_on]
 
         def line(label: str, attr: str, unit: str = "s", mine: list[Round] = mine) -> None:
             values = [x for r in mine for x in getattr(r, attr)]
@@ -162,7 +166,10 @@ def report(rounds: list[Round]) -> None:
             print(f"    {label:44s} {', '.join(f'{getattr(r, attr):.0f}' for r in mine)}")
 
         loads = "; ".join(f"{r.load_before} -> {r.load_after}" for r in mine)
-        print(f"  M = {m} VNFs x {REPLICAS} pods, {len(mine)} round(s), load {loads}")
+        kube_events = "Kubernetes Events on" if events_on else "Kubernetes Events off"
+        print(
+            f"  M = {m} VNFs x {REPLICAS} pods, {kube_events}, {len(mine)} round(s), load {loads}"
+        )
         line("ours: cast -> vnf.instantiate.end", "ours")
         rate("ours: VNFs/min (first cast -> last .end)", "ours_rate")
         line("k8s: pod conditions created -> Ready (1 s res)", "k8s_conditions")
@@ -176,21 +183,27 @@ def report(rounds: list[Round]) -> None:
 
 
 async def run(
-    *, sizes: list[int], rounds: int, within: float, profile_m: int | None = None
+    *,
+    sizes: list[int],
+    rounds: int,
+    within: float,
+    profile_m: int | None = None,
+    events: tuple[bool, ...] = (True,),
 ) -> list[Round]:
     print(f"lifecycle: {stats.machine()}")
     print(f"  sizes {sizes}, {rounds} round(s) each, order rotated; load {stats.loadavg()}")
     results: list[Round] = []
     for r in range(rounds):
         order = sizes[r % len(sizes) :] + sizes[: r % len(sizes)]
-        for m in order:
+        for m, events_on in [(m, e) for m in order for e in events]:
             out = None
-            if profile_m == m and r == 0:
+            if profile_m == m and r == 0 and events_on == events[0]:
                 out = pathlib.Path("/tmp") / f"bench-lifecycle-{m}-{uuid.uuid4().hex[:6]}.pyspy.txt"
-            result = await one_round(m, within=within, profile_to=out)
+            result = await one_round(m, within=within, profile_to=out, events_on=events_on)
             results.append(result)
             print(
-                f"  round {r + 1} M={m}: ours p50 {stats.percentile(result.ours, 50):.2f} s,"
+                f"  round {r + 1} M={m} events {'on' if events_on else 'off'}:"
+                f" ours p50 {stats.percentile(result.ours, 50):.2f} s,"
                 f" watch-ready p50 {stats.percentile(result.k8s_watch, 50):.2f} s,"
                 f" poller p50 {stats.percentile(result.poller, 50):.2f} s"
                 f" (load {result.load_before} -> {result.load_after})"
@@ -203,7 +216,14 @@ async def run(
 
 
 def main(args: Any) -> int:
+    events = tuple({"on": True, "off": False}[word] for word in args.kube_events.split(",") if word)
     asyncio.run(
-        run(sizes=args.sizes, rounds=args.rounds, within=args.timeout, profile_m=args.profile)
+        run(
+            sizes=args.sizes,
+            rounds=args.rounds,
+            within=args.timeout,
+            profile_m=args.profile,
+            events=events,
+        )
     )
     return 0
