@@ -223,12 +223,37 @@ def apply(settings: LogSettings, *, stream: TextIO | None = None) -> None:
 
 
 class _ScrubFilter(logging.Filter):
-    """Scrubs credentials out of records a logging config file's formatters render."""
+    """Scrubs credentials out of records a logging config file's formatters render:
+    the message, and a traceback or stack (rendered here, then scrubbed)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        if record.stack_info:
+            text += "\n" + record.stack_info
+        record.msg = scrub(text)
         record.args = None
+        record.exc_info = record.exc_text = record.stack_info = None
         return True
+
+
+#: A logging config file configured the loggers (their handlers are its own).
+_FROM_FILE = False
+
+
+def _drop_file_handlers() -> None:
+    """Undo a logging config file's handlers on named loggers (SIGHUP without it)."""
+    global _FROM_FILE
+    if not _FROM_FILE:
+        return
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                handler.close()
+            logger.propagate = True
+    _FROM_FILE = False
 
 
 def configure(
@@ -249,6 +274,7 @@ def configure(
     if config_append:
         _configure_from_file(config_append, fmt=fmt, level=level, levels=levels)
         return
+    _drop_file_handlers()
     handler: logging.Handler
     out: TextIO
     if path:
@@ -320,10 +346,14 @@ def _configure_from_file(
     path: str, *, fmt: str, level: str, levels: tuple[tuple[str, str], ...]
 ) -> None:
     """oslo.log's log_config_append: the file's handlers, our rendering and redaction."""
+    global _FROM_FILE
     logging.config.fileConfig(path, disable_existing_loggers=False)
+    _FROM_FILE = True
     root = logging.getLogger()
-    for handler in root.handlers:
-        if not any(isinstance(f, _ScrubFilter) for f in handler.filters):
+    # Every handler the file made, also those only a named logger has.
+    for ref in list(logging._handlerList):  # type: ignore[attr-defined]
+        handler = ref()
+        if handler is not None and not any(isinstance(f, _ScrubFilter) for f in handler.filters):
             handler.addFilter(_ScrubFilter())
     if level.upper() == "DEBUG":  # [DEFAULT] debug = true wins over the file's level
         root.setLevel(logging.DEBUG)

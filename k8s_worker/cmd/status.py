@@ -156,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(fmt="console", level="WARNING", levels=(("kubernetes_asyncio", "ERROR"),))
     try:
         return int(
-            upgradecheck.main(conf, project="tacker", upgrade_command=WorkerChecks(conf), argv=args)
+            upgradecheck.main(
+                conf,
+                project="tacker",
+                upgrade_command=WorkerChecks(conf),
+                argv=args,
+                # the files k8s-worker itself reads (k8s-worker.conf, tacker.conf)
+                default_config_files=cfg.find_config_files(project="tacker", prog="k8s-worker"),
+            )
         )
     except cfg.Error as exc:
         print(f"{PROG}: error: configuration error: {' '.join(str(exc).split())}", file=sys.stderr)

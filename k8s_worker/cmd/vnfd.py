@@ -17,9 +17,11 @@ sent anywhere.  Exit status 2 is a usage error (a file that cannot be read).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import pathlib
 import sys
+import zipfile
 from typing import Any
 
 import yaml
@@ -39,12 +41,13 @@ MAX_INPUT = 64 * 1024 * 1024
 
 def _read_source(path: pathlib.Path) -> Any:
     """A descriptor's text, a package's zip bytes, or an unpacked package's files."""
-    if path.is_dir():
-        files = {}
-        for item in sorted(path.rglob("*")):
-            if item.is_file():
-                files[item.relative_to(path).as_posix()] = item.read_text()
-        return files
+    if path.is_dir():  # zipped in memory: binary files (a chart's .tgz) and the limits as a CSAR
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+            for item in sorted(path.rglob("*")):
+                if item.is_file():
+                    archive.write(item, item.relative_to(path).as_posix())
+        return buf.getvalue()
     if path.stat().st_size > MAX_INPUT:
         raise OSError(f"{path}: larger than {MAX_INPUT // (1024 * 1024)} MiB")
     data = path.read_bytes()

@@ -93,9 +93,14 @@ async def serve(conf: cfg.ConfigOpts) -> None:
     reloads: set[asyncio.Task[None]] = set()
     changes: list[dict[Any, Any]] = []
     conf.register_mutate_hook(lambda _, fresh: changes.append(fresh))
+    one_at_a_time = asyncio.Lock()  # ConfigOpts is not safe for two mutations at once
+
+    async def reload() -> None:
+        async with one_at_a_time:
+            await reload_config(conf, changes=changes)
 
     def on_hangup() -> None:
-        task = asyncio.create_task(reload_config(conf, changes=changes))
+        task = asyncio.create_task(reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -130,6 +135,15 @@ async def serve(conf: cfg.ConfigOpts) -> None:
             await http.stop()
 
 
+#: The mutable options a reload reads at once, so that a bad value is said then.
+MUTABLE_CHECKED = (
+    (None, "debug"),
+    (None, "default_log_levels"),
+    (None, "log_config_append"),
+    ("service", "log_level"),
+)
+
+
 async def reload_config(conf: cfg.ConfigOpts, *, changes: list[dict[Any, Any]]) -> None:
     """SIGHUP: the files read again (in a thread), the logging set up anew from the
     mutable options; a file that cannot be used keeps the old settings.  The
@@ -137,6 +151,8 @@ async def reload_config(conf: cfg.ConfigOpts, *, changes: list[dict[Any, Any]]) 
     changes.clear()
     try:
         await asyncio.to_thread(conf.mutate_config_files)
+        for group, name in MUTABLE_CHECKED:  # values are converted when read: read them now
+            getattr(conf[group], name) if group else getattr(conf, name)
         settings = logs.settings_from_conf(conf, program=PROG)
         logs.apply(settings)
     except Exception as exc:  # a bad file, value or logging config: keep serving

@@ -97,6 +97,7 @@ class _Written:
     name: str
     count: int
     first: str
+    at: float  # when it was last written (the clock's seconds)
 
 
 class _Bucket:
@@ -204,8 +205,11 @@ class EventRecorder:
         message, key = self._aggregate(involved, type_, reason, message)
         now = _stamp()
         seen = self._events.get(key)
+        if seen is not None and self._clock() - seen.at >= SIMILAR_WINDOW:
+            seen = None  # written more than ten minutes ago: a new Event
         if seen is not None:
             seen.count += 1
+            seen.at = self._clock()
             try:
                 await self.kube.patch(
                     KINDS["Event"],
@@ -235,5 +239,5 @@ class EventRecorder:
                 "reportingInstance": self.host,
             }
         )
-        self._remember(self._events, key, _Written(name=name, count=1, first=now))
+        self._remember(self._events, key, _Written(name=name, count=1, first=now, at=self._clock()))
         self._outcome("written")

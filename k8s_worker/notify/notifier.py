@@ -234,9 +234,9 @@ class Notifier:
         priority = priority.upper()
         if priority not in PRIORITIES:
             raise ValueError(f"unknown notification priority {priority!r}")
-        if self.to_log:
-            self._log(event_type, payload, priority=priority, ctx=ctx, message_id=message_id)
         if not self.enabled:
+            if self.to_log:
+                self._log(event_type, payload, priority=priority, ctx=ctx, message_id=message_id)
             return
         if not self.available:
             raise NotifierUnavailable("the notification broker is unavailable")
@@ -272,6 +272,8 @@ class Notifier:
             self._unavailable()
             raise NotifierUnavailable(f"the notification broker is unavailable: {exc!r}") from exc
         LOG.debug("notify.published", event_type=event_type, priority=priority)
+        if self.to_log:  # once, when it is out (not on each retry of a waiting outbox)
+            self._log(event_type, payload, priority=priority, ctx=ctx, message_id=message_id)
 
     def _log(
         self,

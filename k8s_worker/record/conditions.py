@@ -2,7 +2,9 @@
 ``kubectl describe`` read, derived from the VNF's status and current operation.
 
 Three conditions with metav1.Condition's fields, refreshed on every status
-write (``refresh``): **Ready** (the VNF is ACTIVE and no operation holds it),
+write of the record (``refresh``; an intake's journal patch leaves them as they
+were until the owner's next write, which follows it at once): **Ready** (the
+VNF is ACTIVE and no operation holds it),
 **Progressing** (an operation is starting, running or rolling back) and
 **Degraded** (the VNF is ERROR, DEAD or DEGRADED, or its operation is parked
 in FAILED_TEMP).  ``lastTransitionTime`` moves only when a condition's status

@@ -403,9 +403,14 @@ class VnfRecord:
             return None
         if any(o.kind == OperationKind.TERMINATE and o.active for o in self.operations()):
             return None
+        # A new attempt after each one that failed (the VIM away, say): the
+        # record must not stay Terminating for good while the worker runs.
         uid = self.obj["metadata"].get("uid") or self.vnf_id
+        attempt = 1
+        while self.has_seen(f"record-deleted-{uid}-{attempt}"):
+            attempt += 1
         op = Operation.new(
-            op_id=f"record-deleted-{uid}", operation="terminate", args={}, automatic=True
+            op_id=f"record-deleted-{uid}-{attempt}", operation="terminate", args={}, automatic=True
         )
         return op if self.add_operation(op) else None
 

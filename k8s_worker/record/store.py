@@ -276,15 +276,19 @@ class RecordStore:
         """Delete a record just created and never acted on (its intake was
         refused after all), and its Secret, whatever was written to it since."""
         if FINALIZER in record.finalizers:
-            try:
-                await self.kube.patch(
-                    VNF,
-                    name=record.name,
-                    namespace=self.namespace,
-                    patch={"metadata": {"finalizers": None}},
-                )
-            except KubeNotFound:
-                pass
+            # update (not patch): the verbs the worker's Role grants on vnfs
+            for _ in range(5):
+                current = await self.get(record.vnf_id)
+                if current is None or FINALIZER not in current.finalizers:
+                    break
+                current.obj["metadata"]["finalizers"] = [
+                    f for f in current.finalizers if f != FINALIZER
+                ]
+                try:
+                    await self.kube.replace(current.obj)
+                    break
+                except KubeConflict:
+                    continue
         await self.kube.delete(VNF, name=record.name, namespace=self.namespace)
         await self._delete_params_secret(record)
 

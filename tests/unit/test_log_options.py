@@ -111,6 +111,35 @@ def test_log_config_append_uses_its_handlers_and_still_scrubs(tmp_path: pathlib.
     assert SECRET not in text and "not.shown" not in text
 
 
+def test_log_config_append_scrubs_tracebacks_and_named_loggers_handlers(
+    tmp_path: pathlib.Path,
+) -> None:
+    out = tmp_path / "named.log"
+    ini = tmp_path / "logging.ini"
+    ini.write_text(
+        "[loggers]\nkeys=root,pika\n[handlers]\nkeys=null,file\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nlevel=INFO\nhandlers=null\n"
+        "[logger_pika]\nlevel=INFO\nhandlers=file\nqualname=aio_pika\npropagate=0\n"
+        "[handler_null]\nclass=NullHandler\nargs=()\n"
+        f"[handler_file]\nclass=FileHandler\nformatter=plain\nargs=({str(out)!r},)\n"
+        "[formatter_plain]\nformat=%(name)s %(message)s\n"
+    )
+    conf = load(tmp_path, f"[DEFAULT]\nlog_config_append = {ini}\n")
+    logs.apply(logs.settings_from_conf(conf, program="x"))
+    try:
+        raise ConnectionError(f"connect to amqp://guest:{SECRET}@127.0.0.1/ failed")
+    except ConnectionError:
+        logging.getLogger("aio_pika").exception("Authorization: Bearer %s", SECRET)
+    for handler in logging.getLogger("aio_pika").handlers:
+        handler.flush()
+    text = out.read_text()
+    assert "ConnectionError" in text and "Bearer ***" in text  # the traceback is there
+    assert SECRET not in text
+    # back to the worker's own setup (a SIGHUP without the file): no handler of it left
+    logs.apply(logs.LogSettings(fmt="json"))
+    assert not logging.getLogger("aio_pika").handlers
+
+
 def test_global_request_id_reaches_the_lines_of_its_operation() -> None:
     out = __import__("io").StringIO()
     logs.configure(fmt="json", level="INFO", stream=out)

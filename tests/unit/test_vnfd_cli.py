@@ -51,3 +51,15 @@ def test_a_package_without_its_request_and_an_unreadable_file_are_said(
     assert "needs its instantiate request" in capsys.readouterr().out
     assert vnfd.main(["validate", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_unpacked_csar_with_a_binary_file_is_read_as_its_zip(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    package = tmp_path / "package"
+    shutil.copytree(SAMPLES / "package", package)
+    (package / "Files" / "chart.tgz").write_bytes(bytes(range(256)))  # not text
+    assert vnfd.main(["validate", str(package), "--request", str(REQUEST)]) in (0, 1)
+    assert "cannot read" not in capsys.readouterr().err

@@ -93,3 +93,15 @@ async def test_similar_events_are_combined_from_the_tenth_and_the_burst_is_limit
     recorder.note(VNF, event_type="vnf.scale.end", payload={"op_id": "o2"}, priority="INFO")
     await run_all(recorder)
     assert recorder.written == BURST + 1 and recorder.dropped == 6
+
+
+async def test_the_same_event_after_ten_minutes_is_a_new_event() -> None:
+    kube = FakeKube()
+    now = [0.0]
+    recorder = EventRecorder(kube, host="w-1", clock=lambda: now[0])  # type: ignore[arg-type]
+    recorder.note(VNF, event_type="vnf.respawn", payload={"pod": "p-1"}, priority="INFO")
+    await run_all(recorder)
+    now[0] += 601.0
+    recorder.note(VNF, event_type="vnf.respawn", payload={"pod": "p-1"}, priority="INFO")
+    await run_all(recorder)
+    assert len(kube.created) == 2 and not kube.patched

@@ -131,8 +131,12 @@ def test_a_record_deleted_by_hand_with_the_finalizer_journals_one_terminate() ->
     )
     op = rec.terminate_on_delete()
     assert op is not None and op.operation == "terminate" and op.automatic
-    assert op.op_id == "record-deleted-u-1"
-    assert rec.terminate_on_delete() is None  # once
+    assert op.op_id == "record-deleted-u-1-1"
+    assert rec.terminate_on_delete() is None  # once while it runs
+    op.state = OpState.FAILED
+    rec.save_operation(op)
+    again = rec.terminate_on_delete()  # it failed: another attempt
+    assert again is not None and again.op_id == "record-deleted-u-1-2"
     other = record()
     other.obj["metadata"]["deletionTimestamp"] = "2026-12-02T10:00:00Z"
     assert other.terminate_on_delete() is None  # no finalizer of ours: nothing to do
