@@ -134,7 +134,7 @@ class HealthServer:
         self.port = port
         self.readiness = readiness
         self.metrics = metrics
-        self._exposition: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+        self._exposition = make_aiohttp_handler(metrics.registry) if metrics else None
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -174,10 +174,8 @@ class HealthServer:
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        if self.metrics is None:
+        if self._exposition is None:
             raise web.HTTPNotFound()
         # Rendered on the loop: the collector reads live caches the loop mutates,
         # and a render is a few hundred microseconds.
-        if self._exposition is None:
-            self._exposition = make_aiohttp_handler(self.metrics.registry)
         return await self._exposition(request)

@@ -39,6 +39,7 @@ import structlog
 from oslo_config import cfg
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from k8s_worker.conf import set_by_user
 from k8s_worker.wire.redact import MASK, redact
 
 WORK_KEYS = ("vnf_id", "op_id", "request_id")
@@ -165,11 +166,6 @@ class LogSettings:
     levels: tuple[tuple[str, str], ...] = ()
 
 
-def _is_set(conf: cfg.ConfigOpts, name: str) -> bool:
-    where = conf.get_location(name)
-    return where is not None and bool(where.location.is_user_controlled)
-
-
 def parse_log_levels(pairs: list[str]) -> tuple[tuple[str, str], ...]:
     """``["amqp=WARN", ...]`` as (logger, LEVEL); ValueError names a bad pair."""
     levels = []
@@ -194,7 +190,7 @@ def settings_from_conf(conf: cfg.ConfigOpts, *, program: str) -> LogSettings:
     replaces stderr.  Raises ValueError for a bad ``default_log_levels`` pair.
     """
     fmt = conf.service.log_format
-    if _is_set(conf, "use_json"):
+    if set_by_user(conf, "use_json"):
         fmt = "json" if conf.use_json else "console"
     path = None
     if conf.log_file:

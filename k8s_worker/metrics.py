@@ -31,7 +31,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from k8s_worker.version import version_string
@@ -40,7 +39,6 @@ from rpc.exceptions import BadRequest
 P = TypeVar("P")
 
 PREFIX = "tacker_k8s_worker"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 _OP_EVENT = re.compile(r"^vnf\.(instantiate|terminate|scale|heal|update)\.(start|end|error)$")
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, float("inf"))
 

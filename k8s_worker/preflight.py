@@ -23,7 +23,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings
-from k8s_worker.amqp.options import NOTIFICATION_DRIVERS, NOTIFICATIONS_GROUP, rabbit_options
+from k8s_worker.amqp.options import check_notification_drivers, rabbit_options
 from k8s_worker.kube.kinds import VNF_GROUP
 from k8s_worker.logs import scrub
 from k8s_worker.wire.envelope import EnvelopeError, compress
@@ -67,13 +67,10 @@ def check_config(conf: cfg.ConfigOpts) -> None:
             f"be at most half of lease_duration ({cluster.lease_duration:g} s), so that a "
             "missed renewal does not lose the lease"
         )
-    unknown = set(conf.oslo_messaging_notifications.driver) - NOTIFICATION_DRIVERS
-    if unknown:
-        raise StartupError(
-            f"configuration error: [{NOTIFICATIONS_GROUP}] driver: "
-            f"{', '.join(sorted(unknown))} is not available here (choose from "
-            f"{', '.join(sorted(NOTIFICATION_DRIVERS))})"
-        )
+    try:
+        check_notification_drivers(conf.oslo_messaging_notifications.driver)
+    except ValueError as exc:
+        raise StartupError(f"configuration error: {exc}") from exc
     compression = rabbit_options(conf).kombu_compression
     if compression:
         try:

@@ -24,6 +24,8 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_messaging import opts as oslo_opts
 
+from k8s_worker.conf import set_by_user
+
 RABBIT_GROUP = "oslo_messaging_rabbit"
 #: ``[DEFAULT] control_exchange`` as Tacker sets it
 #: (``oslo_messaging.set_transport_defaults(control_exchange='tacker')``).
@@ -115,9 +117,15 @@ def register_oslo_opts(conf: cfg.ConfigOpts) -> None:
     conf.set_default("driver", list(DEFAULT_NOTIFICATION_DRIVERS), group=NOTIFICATIONS_GROUP)
 
 
-def _set_by_user(conf: cfg.ConfigOpts, name: str, group: str) -> bool:
-    where = conf.get_location(name, group)
-    return where is not None and bool(where.location.is_user_controlled)
+def check_notification_drivers(drivers: list[str]) -> None:
+    """ValueError naming ``[oslo_messaging_notifications] driver`` values the
+    worker does not have."""
+    unknown = set(drivers) - NOTIFICATION_DRIVERS
+    if unknown:
+        raise ValueError(
+            f"[{NOTIFICATIONS_GROUP}] driver: {', '.join(sorted(unknown))} not available "
+            f"(choose from {', '.join(sorted(NOTIFICATION_DRIVERS))})"
+        )
 
 
 def unimplemented_rabbit_options(conf: cfg.ConfigOpts) -> list[str]:
@@ -129,7 +137,7 @@ def unimplemented_rabbit_options(conf: cfg.ConfigOpts) -> list[str]:
         opt.dest
         for opt in rabbit
         if opt.dest not in IMPLEMENTED_RABBIT_OPTIONS
-        and _set_by_user(conf, opt.dest, RABBIT_GROUP)
+        and set_by_user(conf, opt.dest, RABBIT_GROUP)
         and getattr(group, opt.dest) != opt.default
     )
 

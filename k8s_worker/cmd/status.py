@@ -25,6 +25,7 @@ from oslo_upgradecheck import upgradecheck
 from k8s_worker import conf as worker_conf
 from k8s_worker import logs, preflight
 from k8s_worker.amqp.options import unimplemented_rabbit_options
+from k8s_worker.conf import set_by_user
 from k8s_worker.kube.client import make_api_client
 from k8s_worker.kube.kinds import VNF_GROUP, VNF_VERSION
 from k8s_worker.version import version_string
@@ -122,15 +123,13 @@ class WorkerChecks(upgradecheck.UpgradeCommands):
         return Result(Code.SUCCESS)
 
     def _options(self) -> upgradecheck.Result:
-        notes = []
-        for group, name, instead in (
-            ("service", "log_format", "[DEFAULT] use_json"),
-            ("service", "log_level", "[DEFAULT] debug"),
-            ("kubernetes", "allow_foreign_namespaces", "[kubernetes] tenant_namespaces"),
-        ):
-            where = self.conf.get_location(name, group)
-            if where is not None and where.location.is_user_controlled:
-                notes.append(f"[{group}] {name} is deprecated: use {instead}")
+        notes = [
+            f"[{group}] {opt.dest} is deprecated: {opt.deprecated_reason}"
+            for group, opts in worker_conf.list_opts()
+            for opt in opts
+            if opt.deprecated_for_removal
+            and set_by_user(self.conf, opt.dest, None if group == "DEFAULT" else group)
+        ]
         ignored = unimplemented_rabbit_options(self.conf)
         if ignored:
             notes.append(f"[oslo_messaging_rabbit] {', '.join(ignored)}: not implemented, ignored")

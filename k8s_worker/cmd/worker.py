@@ -135,15 +135,6 @@ async def serve(conf: cfg.ConfigOpts) -> None:
             await http.stop()
 
 
-#: The mutable options a reload reads at once, so that a bad value is said then.
-MUTABLE_CHECKED = (
-    (None, "debug"),
-    (None, "default_log_levels"),
-    (None, "log_config_append"),
-    ("service", "log_level"),
-)
-
-
 async def reload_config(conf: cfg.ConfigOpts, *, changes: list[dict[Any, Any]]) -> None:
     """SIGHUP: the files read again (in a thread), the logging set up anew from the
     mutable options; a file that cannot be used keeps the old settings.  The
@@ -151,8 +142,13 @@ async def reload_config(conf: cfg.ConfigOpts, *, changes: list[dict[Any, Any]]) 
     changes.clear()
     try:
         await asyncio.to_thread(conf.mutate_config_files)
-        for group, name in MUTABLE_CHECKED:  # values are converted when read: read them now
-            getattr(conf[group], name) if group else getattr(conf, name)
+        # Values are converted when read: read the mutable ones now, so a bad one is said.
+        for group, opts in worker_conf.list_opts():
+            for opt in opts:
+                if opt.mutable:
+                    getattr(conf, opt.dest) if group == "DEFAULT" else getattr(
+                        conf[group], opt.dest
+                    )
         settings = logs.settings_from_conf(conf, program=PROG)
         logs.apply(settings)
     except Exception as exc:  # a bad file, value or logging config: keep serving

@@ -47,6 +47,13 @@ def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
         module.register_opts(conf)
 
 
+def set_by_user(conf: cfg.ConfigOpts, name: str, group: str | None = None) -> bool:
+    """The option's value comes from a file, the command line or the environment
+    (not from its default)."""
+    where = conf.get_location(name, group)
+    return where is not None and bool(where.location.is_user_controlled)
+
+
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The (group, options) pairs for oslo-config-generator."""
     merged: dict[str, list[cfg.Opt]] = {}

@@ -96,7 +96,6 @@ class Involved:
 class _Written:
     name: str
     count: int
-    first: str
     at: float  # when it was last written (the clock's seconds)
 
 
@@ -239,5 +238,5 @@ class EventRecorder:
                 "reportingInstance": self.host,
             }
         )
-        self._remember(self._events, key, _Written(name=name, count=1, first=now, at=self._clock()))
+        self._remember(self._events, key, _Written(name=name, count=1, at=self._clock()))
         self._outcome("written")

@@ -39,7 +39,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from oslo_config import cfg
 
 from k8s_worker.amqp.connection import ConnectionSettings, connect
-from k8s_worker.amqp.options import NOTIFICATION_DRIVERS, NOTIFICATIONS_GROUP, rabbit_options
+from k8s_worker.amqp.options import check_notification_drivers, rabbit_options
 from k8s_worker.amqp.topology import RabbitSettings, declare_queue_on, notification_queue
 from k8s_worker.wire.context import RequestContext
 from k8s_worker.wire.envelope import CONTENT_TYPE, compress, encode
@@ -85,13 +85,8 @@ class NotifierSettings:
         compression = rabbit_options(conf, url=url).kombu_compression or None
         if compression:
             compress(b"", compression)
+        check_notification_drivers(notif.driver)
         drivers = set(notif.driver)
-        unknown = drivers - NOTIFICATION_DRIVERS
-        if unknown:
-            raise ValueError(
-                f"[{NOTIFICATIONS_GROUP}] driver: {', '.join(sorted(unknown))} not available "
-                f"(choose from {', '.join(sorted(NOTIFICATION_DRIVERS))})"
-            )
         return cls(
             publisher_id=publisher_id or f"k8s_worker.{host}",
             topics=tuple(notif.topics),

@@ -145,6 +145,14 @@ async def http_get(url: str) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
+async def cast_instantiate(conductor: Conductor, name: str, *, op_id: str, namespace: str) -> str:
+    """Cast instantiate_vnf of a fresh VNF of VNFD named ``name``; its id."""
+    vnf_id = str(uuid.uuid4())
+    vnf = {"id": vnf_id, "name": name, "tenant_id": CTX["project_id"], "vnfd": VNFD}
+    await conductor("instantiate_vnf", vnf={**vnf, "namespace": namespace}, op_id=op_id)
+    return vnf_id
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """The value of one sample of a Prometheus exposition (0 when absent)."""
     for line in text.splitlines():
@@ -473,10 +481,9 @@ async def test_metrics_count_an_operation_and_logs_name_it_without_the_token(
     try:
         conductor = Conductor(transport_url, names)
         _, before = await http_get(scrape)
-        vnf_id = str(uuid.uuid4())
-        vnf = {"id": vnf_id, "name": "metrics", "tenant_id": CTX["project_id"], "vnfd": VNFD}
-        vnf["namespace"] = namespace
-        await conductor("instantiate_vnf", vnf=vnf, op_id="op-metrics")
+        vnf_id = await cast_instantiate(
+            conductor, "metrics", op_id="op-metrics", namespace=namespace
+        )
         await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-metrics", within=120)
         await conductor("terminate_vnf", vnf_id=vnf_id, op_id="op-metrics-term")
         await events.wait(vnf_id, "vnf.terminate.end", op_id="op-metrics-term", within=120)
@@ -617,10 +624,9 @@ async def test_kubectl_waits_for_a_ready_vnf_and_describes_its_events(
     events = Events(transport_url, names)
     try:
         conductor = Conductor(transport_url, names)
-        vnf_id = str(uuid.uuid4())
-        vnf = {"id": vnf_id, "name": "seen-by-kubectl", "tenant_id": CTX["project_id"]}
-        vnf.update(vnfd=VNFD, namespace=namespace)
-        await conductor("instantiate_vnf", vnf=vnf, op_id="op-kubectl")
+        vnf_id = await cast_instantiate(
+            conductor, "seen-by-kubectl", op_id="op-kubectl", namespace=namespace
+        )
         records = ("-n", names.records)
         # kubectl wait returns once the worker says Ready (after the instantiate)
         waited = await asyncio.to_thread(
@@ -784,10 +790,7 @@ async def test_with_the_record_finalizer_a_vnf_deleted_by_hand_is_terminated_fir
     events = Events(transport_url, names)
     try:
         conductor = Conductor(transport_url, names)
-        vnf_id = str(uuid.uuid4())
-        vnf = {"id": vnf_id, "name": "finalized", "tenant_id": CTX["project_id"]}
-        vnf.update(vnfd=VNFD, namespace=namespace)
-        await conductor("instantiate_vnf", vnf=vnf, op_id="op-fin")
+        vnf_id = await cast_instantiate(conductor, "finalized", op_id="op-fin", namespace=namespace)
         await events.wait(vnf_id, "vnf.instantiate.end", op_id="op-fin", within=120)
         # tkw-admin is exempt from the bed's delete guard: as with the guard disabled
         deleted = await asyncio.to_thread(
