@@ -33,6 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from k8s_worker import stages
 from k8s_worker.version import version_string
 from rpc.exceptions import BadRequest
 
@@ -40,6 +41,23 @@ P = TypeVar("P")
 
 PREFIX = "tacker_k8s_worker"
 _OP_EVENT = re.compile(r"^vnf\.(instantiate|terminate|scale|heal|update)\.(start|end|error)$")
+#: Stage and API request latencies: a few ms (loopback) to seconds (waiting).
+_STAGE_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    float("inf"),
+)
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, float("inf"))
 
 
@@ -109,8 +127,49 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.stage_seconds = Histogram(
+            f"{PREFIX}_stage_seconds",
+            "Latency of each stage from a watch event to a confirmed notification: "
+            "queue_wait (queued -> a reconcile worker takes it), record_read, "
+            "record_write, publish (-> the broker's confirm), pass (one reconcile "
+            "pass), queued_to_published (queued -> a notification of that pass out).",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.api_requests = Counter(
+            f"{PREFIX}_api_requests",
+            "Requests to Kubernetes API servers (every attempt), by verb, resource and "
+            "status code (0: no answer).",
+            ["verb", "resource", "code"],
+            registry=r,
+        )
+        self.api_request_seconds = Histogram(
+            f"{PREFIX}_api_request_seconds",
+            "Latency of requests to Kubernetes API servers (each attempt; watches "
+            "not counted), by verb and resource.",
+            ["verb", "resource"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
         self._started: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._max_tracked = max_tracked_operations
+
+    # -- stages --------------------------------------------------------------------------
+    def report_stages(self) -> None:
+        """Make this registry the sink of :mod:`k8s_worker.stages` (the process's one)."""
+        stage_of = {s: self.stage_seconds.labels(stage=s) for s in stages.STAGES}
+
+        def stage(name: str, seconds: float) -> None:
+            histogram = stage_of.get(name)
+            if histogram is not None:
+                histogram.observe(seconds)
+
+        def api(verb: str, resource: str, seconds: float, status: int) -> None:
+            self.api_requests.labels(verb=verb, resource=resource, code=str(status)).inc()
+            self.api_request_seconds.labels(verb=verb, resource=resource).observe(seconds)
+
+        stages.set_sinks(stage=stage, api=api)
 
     # -- notifications ---------------------------------------------------------------
     def published(self, event_type: str, payload: Mapping[str, Any], *, priority: str) -> None:

@@ -160,6 +160,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Build the parts, start them in named phases, run until ``stop``."""
         kconf = self.conf.kubernetes
+        self.metrics.report_stages()
         api = await make_api_client(
             kubeconfig=kconf.kubeconfig or None,
             context=kconf.context or None,
@@ -217,7 +218,7 @@ class Worker:
             namespace=kconf.record_namespace,
             inactivity_seconds=kconf.watch_inactivity_seconds,
         )
-        records.add_handler(self._route_record)
+        store.use_cache(lambda name: records.cache.get((kconf.record_namespace, name)))
         self.informers = [*pods, *deployments, records]
         nodes = NodeWatch(kube, inactivity_seconds=kconf.watch_inactivity_seconds)
         node_status = None
@@ -320,6 +321,13 @@ class Worker:
             metrics_interval=self.conf.policy.metrics_interval,
         )
         notifier.on_recovered.append(reconciler.publisher_recovered)
+
+        def record_changed(event: WatchEvent) -> None:
+            store.observed(event.obj, deleted=event.type == "DELETED")
+            if not reconciler.records.echo(event.obj):
+                self._route_record(event)
+
+        records.add_handler(record_changed)
 
         def look_at_every_record(_members: list[str]) -> None:
             for r in records.items():

@@ -11,6 +11,7 @@ is raised at once as a ``KubeError`` subclass the caller can act on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -24,6 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from k8s_worker import stages
 from k8s_worker.kube import fence
 from k8s_worker.kube.errors import (
     KubeError,
@@ -62,6 +64,7 @@ class Kube:
         content_type: str,
         request_seconds: float | None,
     ) -> Any:
+        start, status = time.monotonic(), 0
         try:
             response = await self.api.call_api(
                 path,
@@ -81,6 +84,8 @@ class Kube:
             if mapped is None:
                 raise
             raise mapped from exc
+        finally:
+            stages.api_request(method, path, time.monotonic() - start, status)
         if not 200 <= status <= 299:
             raise from_api_exception(
                 ApiException(status=status, reason=_reason(data)),

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from k8s_worker import stages
 from k8s_worker.jitter import jittered
 from k8s_worker.reconcile.workqueue import WorkQueue
 
@@ -95,8 +96,10 @@ class Controller:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            token = stages.QUEUED_AT.set(self.queue.queued_at(key))
             try:
-                after = await self.handler(key)
+                with stages.timed("pass"):
+                    after = await self.handler(key)
                 self._failures.pop(key, None)
                 if after is not None:
                     self.queue.add_after(key, after)
@@ -105,6 +108,7 @@ class Controller:
             except Exception as exc:
                 self._settle(key, exc)
             finally:
+                stages.QUEUED_AT.reset(token)
                 self.queue.done(key)
 
     def _settle(self, key: str, exc: Exception) -> None:

@@ -133,7 +133,9 @@ class Reconciler:
             WRITE_FENCE.reset(token)
         if vnf_id in self.outbox.unpublished:
             requeue = _sooner(requeue, PUBLISH_RETRY)
-        return requeue
+        # Published entries still stored: removed by a write of their own unless
+        # another write comes first (see k8s_worker.record.store).
+        return _sooner(requeue, self.store.settle_in(vnf_id))
 
     def classify(self, vnf_id: str, exc: Exception) -> Verdict:
         """What follows a failed pass: ownership lost is forgotten, a lost
@@ -161,7 +163,7 @@ class Reconciler:
     # -- one pass ------------------------------------------------------------
     async def reconcile(self, vnf_id: str) -> float | None:
         """One level-triggered pass; returns seconds until the VNF needs another look."""
-        rec = await self.store.get(vnf_id)
+        rec = await self.store.get(vnf_id, cached=True)
         if rec is None:
             return None
         if self.host and rec.owner != self.host:
@@ -174,6 +176,8 @@ class Reconciler:
         rec = await self.records.flush(rec)
         if rec is None:
             return None
+        if self.store.settle_in(vnf_id) == 0.0:
+            rec = await self.records.write(rec)  # no other write came: settle it
         if rec.terminated():
             # The terminate completed but the record was not deleted (a crash, a
             # conflicting write, the API server away): finish the job.
@@ -200,6 +204,8 @@ class Reconciler:
         except OperationFailed as exc:  # its VIM's credentials may not watch a kind
             LOG.warning("vnf.unwatched_kinds", vnf_id=vnf_id, error=exc.message)
         rec = await self.track_respawns(rec, op)
+        if op is not None and rec.unsaved:
+            rec = await self._save(rec)  # before the operation's step reads it
         retry = None
         if self.policy is not None and self.outbox.overflowing(rec):
             # The broker has been away long enough for the outbox to fill:
@@ -232,8 +238,15 @@ class Reconciler:
             return False
         return site.reachable
 
+    async def _save(self, rec: VnfRecord) -> VnfRecord:
+        """Write the record and publish its outbox."""
+        rec = await self.records.write(rec)
+        return await self.records.flush(rec) or rec
+
     async def track_respawns(self, rec: VnfRecord, op: Operation | None) -> VnfRecord:
-        """Report pods replaced or restarted since the record last looked (once each)."""
+        """Note pods replaced or restarted since the record last looked (each
+        reported once), in the record only: the pass writes it once, with
+        whatever else it changes (``rec.unsaved``)."""
         if not rec.placed_namespace:
             return rec
         respawns = note_pod_changes(
@@ -251,8 +264,8 @@ class Reconciler:
         for listener in self.respawn_listeners:
             for respawn in respawns:
                 listener(rec, respawn)
-        rec = await self.records.write(rec)
-        return await self.records.flush(rec) or rec
+        rec.unsaved = True
+        return rec
 
     async def run_policies(
         self, rec: VnfRecord, op: Operation | None
@@ -277,8 +290,7 @@ class Reconciler:
         retry = _sooner(retry, cpu_retry)
         if self.policy.fingerprint(rec) == before:
             return rec, retry
-        rec = await self.records.write(rec)
-        return (await self.records.flush(rec) or rec), retry
+        return await self._save(rec), retry
 
     async def _vim_away(self, rec: VnfRecord) -> None:
         """Its VIM is away: the CPU policies say, once, that they cannot decide."""
@@ -326,6 +338,8 @@ class Reconciler:
         for listener in self.listeners:
             listener(rec)
         if rec.status not in OBSERVED_STATUSES:
+            if rec.unsaved:
+                await self._save(rec)
             return
         self.records.fence(rec)
         changed = await self._drift(rec)
@@ -333,9 +347,8 @@ class Reconciler:
         if status != rec.status:
             rec.set_status(status, reason=reason)
             changed = True
-        if changed:
-            rec = await self.records.write(rec)
-            await self.records.flush(rec)
+        if changed or rec.unsaved:
+            await self._save(rec)
 
     async def _drift(self, rec: VnfRecord) -> bool:
         """Find (and unless repair is off, put back) what drifted; report each

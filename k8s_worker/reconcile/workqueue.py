@@ -9,6 +9,9 @@ change is missed.  ``add_after`` delays a key (backoff, deadlines).
 from __future__ import annotations
 
 import asyncio
+import time
+
+from k8s_worker import stages
 
 
 class WorkQueue:
@@ -21,11 +24,16 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: key -> monotonic time it was first queued since it was last taken
+        self._since: dict[str, float] = {}
+        #: key -> when the key being processed had been queued
+        self._taken: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._queued)
 
     def add(self, key: str) -> None:
+        self._since.setdefault(key, time.monotonic())
         if key in self._processing:
             self._dirty.add(key)
         elif key not in self._queued:
@@ -51,10 +59,18 @@ class WorkQueue:
         key = await self._queue.get()
         self._queued.discard(key)
         self._processing.add(key)
+        now = time.monotonic()
+        since = self._taken[key] = self._since.pop(key, now)
+        stages.observe("queue_wait", now - since)
         return key
+
+    def queued_at(self, key: str) -> float | None:
+        """When the key being processed had been queued (monotonic)."""
+        return self._taken.get(key)
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        self._taken.pop(key, None)
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)

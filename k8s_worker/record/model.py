@@ -281,6 +281,8 @@ class VnfRecord:
         self.obj = obj
         obj.setdefault("spec", {})
         obj.setdefault("status", {})
+        #: Changed in memory since it was read, to be written by the pass.
+        self.unsaved = False
 
     @classmethod
     def new(

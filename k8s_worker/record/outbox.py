@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from k8s_worker.kube import KubeConflict
+from k8s_worker import stages
 from k8s_worker.record.model import VnfRecord
 from k8s_worker.record.store import RecordStore
 
@@ -90,9 +90,10 @@ class Outbox:
     async def flush(
         self, rec: VnfRecord, *, fence: Callable[[VnfRecord], None]
     ) -> VnfRecord | None:
-        """Publish the outbox in sequence order, then drop what was published;
-        the record as stored (None when it is gone).  ``fence`` raises when
-        this replica may no longer act for the VNF."""
+        """Publish the outbox in sequence order, then mark what was published
+        (the store leaves it out of the record from now on, and the record's
+        next write removes it: no write of its own); the record without it.
+        ``fence`` raises when this replica may no longer act for the VNF."""
         entries = rec.outbox()
         if not entries:
             self.unpublished.discard(rec.vnf_id)
@@ -101,13 +102,15 @@ class Outbox:
         last = None
         try:
             for entry in entries:
-                await self.publisher.publish(
-                    entry["eventType"],
-                    entry["payload"],
-                    priority=entry["priority"],
-                    message_id=rec.message_id(entry),
-                    timestamp=entry.get("timestamp"),  # absent in entries older than it
-                )
+                with stages.timed("publish"):
+                    await self.publisher.publish(
+                        entry["eventType"],
+                        entry["payload"],
+                        priority=entry["priority"],
+                        message_id=rec.message_id(entry),
+                        timestamp=entry.get("timestamp"),  # absent in entries older than it
+                    )
+                stages.published()
                 last = entry["sequence"]
                 self._published(rec, entry)
         except (ConnectionError, OSError) as exc:
@@ -124,17 +127,5 @@ class Outbox:
         else:
             self.unpublished.discard(rec.vnf_id)
         assert last is not None
-        published = last
-
-        def drop(r: VnfRecord) -> bool:
-            before = len(r.outbox())
-            r.drop_published(published)
-            return len(r.outbox()) != before
-
-        # Usually the record has not moved since we wrote it: drop in place, one
-        # CAS write; if it has (an intake journaled an operation meanwhile), re-read.
-        drop(rec)
-        try:
-            return await self.store.write_status(rec)
-        except KubeConflict:
-            return await self.store.mutate(rec.vnf_id, drop)
+        self.store.mark_published(rec, last)
+        return rec

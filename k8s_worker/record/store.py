@@ -3,6 +3,20 @@
 Every write carries the resourceVersion it read, so two writers (two replicas,
 or a replica racing its own stale view) can never overwrite each other: the
 loser gets a conflict, re-reads and decides again.  ``mutate`` is that loop.
+
+Two things spare the API server a request on the reconciler's path:
+
+- a cached read (``get(cached=True)``) takes the newer of the records
+  informer's copy and this replica's own last write or read of the record (by
+  resourceVersion), and reads the API server only when it has neither or a
+  compare-and-swap of the record just lost;
+- outbox entries the broker confirmed are *marked* published here
+  (:meth:`mark_published`) instead of being removed by a write of their own:
+  every record this store hands out leaves them out, and the next write of the
+  record removes them for good.  A record that no other write comes to is
+  settled by one write ``SETTLE_SECONDS`` later (:meth:`settle_in`).  A
+  replica that takes a VNF over before then publishes those entries again,
+  under the same message_id (at-least-once, as after a crash).
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from k8s_worker import stages
 from k8s_worker.kube import KINDS, Kube, KubeConflict, KubeNotFound, KubeRejected
 from k8s_worker.kube.resources import JsonPatch
 from k8s_worker.record import conditions
@@ -39,6 +54,25 @@ TOMBSTONE_LABEL = "tacker.openstack.org/vnf-tombstone"
 TOMBSTONE_EXPIRES = "tacker.openstack.org/expires"
 #: How long a terminated VNF's op_ids are remembered (a day).
 TOMBSTONE_TTL = 86400.0
+#: Seconds after a publish until a record still holding the published entries
+#: is written just to remove them (when no other write came first).
+SETTLE_SECONDS = 30.0
+#: Records whose own copy is kept at most (the informer holds the rest).
+OWN_COPIES = 20_000
+
+Lookup = Callable[[str], dict[str, Any] | None]
+
+
+def _version(obj: dict[str, Any] | None) -> int | None:
+    try:
+        return int((obj or {}).get("metadata", {}).get("resourceVersion") or "")
+    except ValueError:
+        return None
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(obj))
+    return copied
 
 
 def tombstone_name(vnf_id: str) -> str:
@@ -65,6 +99,99 @@ class RecordStore:
         self._secret_params: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         #: The records' descriptors, stored apart from them by content.
         self.descriptors = DescriptorStore(kube, namespace=namespace)
+        self._lookup: Lookup | None = None  # record name -> the informer's copy
+        #: record name -> this replica's newest copy (written or read), while
+        #: newer than the informer's
+        self._own: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._stale: set[str] = set()  # names whose next cached read goes to the API
+        #: vnf id -> (record uid, highest sequence the broker confirmed)
+        self._published: dict[str, tuple[str, int]] = {}
+        #: vnf id -> monotonic time of its oldest confirmed entry still stored
+        self._unsettled: dict[str, float] = {}
+
+    # -- the reconciler's cache ---------------------------------------------------
+    def use_cache(self, lookup: Lookup) -> None:
+        """Serve cached reads from ``lookup`` (the records informer's cache by
+        record name); :meth:`observed` must see that informer's events."""
+        self._lookup = lookup
+
+    def observed(self, obj: dict[str, Any], *, deleted: bool) -> None:
+        """The records informer saw ``obj`` (or its deletion): an own copy no
+        newer than it is dropped."""
+        name = obj.get("metadata", {}).get("name", "")
+        own = self._own.get(name)
+        if own is None:
+            return
+        seen, mine = _version(obj), _version(own)
+        if deleted or seen is None or mine is None or seen >= mine:
+            self._own.pop(name, None)
+
+    def _keep(self, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        self._own[name] = _copy(obj)
+        self._own.move_to_end(name)
+        self._stale.discard(name)
+        while len(self._own) > OWN_COPIES:
+            self._own.popitem(last=False)
+
+    def _forget(self, record: VnfRecord) -> None:
+        self._own.pop(record.name, None)
+        self._stale.discard(record.name)
+        self._published.pop(record.vnf_id, None)
+        self._unsettled.pop(record.vnf_id, None)
+
+    def _cached(self, vnf_id: str) -> dict[str, Any] | None:
+        name = record_name(vnf_id)
+        if self._lookup is None or name in self._stale:
+            return None
+        shared, own = self._lookup(name), self._own.get(name)
+        if own is None:
+            return shared
+        if shared is None:
+            return own
+        seen, mine = _version(shared), _version(own)
+        if seen is None or mine is None:
+            return None  # not comparable: ask the API server
+        return shared if seen >= mine else own
+
+    # -- published outbox entries ---------------------------------------------------
+    def mark_published(self, record: VnfRecord, sequence: int) -> None:
+        """The broker confirmed the record's outbox up to ``sequence``: records
+        handed out from now on leave those entries out, and the next write
+        removes them."""
+        uid = str(record.obj["metadata"].get("uid") or "")
+        self._published[record.vnf_id] = (uid, sequence)
+        self._unsettled.setdefault(record.vnf_id, time.monotonic())
+        record.drop_published(sequence)
+
+    def settle_in(self, vnf_id: str) -> float | None:
+        """Seconds until the VNF's record should be written to remove entries
+        already published (0: now; None: nothing to remove)."""
+        since = self._unsettled.get(vnf_id)
+        if since is None:
+            return None
+        return max(0.0, since + SETTLE_SECONDS - time.monotonic())
+
+    def _view(self, record: VnfRecord) -> VnfRecord:
+        """The record without the outbox entries the broker confirmed."""
+        mark = self._published.get(record.vnf_id)
+        if mark is not None:
+            uid, sequence = mark
+            if uid == str(record.obj["metadata"].get("uid") or ""):
+                record.drop_published(sequence)
+            else:  # another record of the same VNF id (terminated, instantiated anew)
+                self._published.pop(record.vnf_id, None)
+                self._unsettled.pop(record.vnf_id, None)
+        return record
+
+    def _written(self, obj: dict[str, Any], *, status: bool) -> VnfRecord:
+        """A record as a write returned it: kept, and (a status write removed
+        every published entry) settled."""
+        self._keep(obj)
+        record = VnfRecord(obj)
+        if status:
+            self._unsettled.pop(record.vnf_id, None)
+        return self._view(record)
 
     async def descriptor(self, record: VnfRecord) -> Any:
         """The record's descriptor: by its reference, or inline (older records)."""
@@ -83,13 +210,24 @@ class RecordStore:
             referenced.update(str(r["sha256"]) for r in refs if is_ref(r))
         return await self.descriptors.collect(referenced, grace=grace)
 
-    async def get(self, vnf_id: str) -> VnfRecord | None:
+    async def get(self, vnf_id: str, *, cached: bool = False) -> VnfRecord | None:
+        """The VNF's record (None: none).  ``cached``: from the cache when it is
+        there (see the module docstring), else read from the API server."""
+        with stages.timed("record_read"):
+            if cached and (obj := self._cached(vnf_id)) is not None:
+                if (obj.get("spec") or {}).get("vnfId") == vnf_id:
+                    return self._view(VnfRecord(_copy(obj)))
+            return await self._get(vnf_id)
+
+    async def _get(self, vnf_id: str) -> VnfRecord | None:
         obj = await self.kube.get_or_none(VNF, name=record_name(vnf_id), namespace=self.namespace)
         if obj is None and (legacy := legacy_record_name(vnf_id)):
             obj = await self.kube.get_or_none(VNF, name=legacy, namespace=self.namespace)
         if obj is None or (obj.get("spec") or {}).get("vnfId") != vnf_id:
             return None  # a record of another id under this name is not this VNF's
-        return VnfRecord(obj)
+        if obj["metadata"].get("name") == record_name(vnf_id):
+            self._keep(obj)
+        return self._view(VnfRecord(obj))
 
     async def list(self, *, selector: str | None = None) -> list[VnfRecord]:
         items, _ = await self.kube.list(VNF, namespace=self.namespace, selector=selector)
@@ -131,7 +269,7 @@ class RecordStore:
         fresh: dict[str, Any] = {k: v for k, v in record.obj.items() if k != "status"}
         if self.finalizer:
             fresh["metadata"] = {**record.obj["metadata"], "finalizers": [FINALIZER]}
-        created = VnfRecord(await self.kube.create(fresh))
+        created = self._written(await self.kube.create(fresh), status=False)
         if secret_params:
             await self._own_secret(created)
         if status:
@@ -184,16 +322,30 @@ class RecordStore:
     async def write_status(self, record: VnfRecord) -> VnfRecord:
         """CAS write of the status (its conditions refreshed from it first); raises
         KubeConflict when the record moved on."""
+        self._view(record)
         conditions.refresh(record)
-        return VnfRecord(await self.kube.replace(record.obj, subresource="status"))
+        try:
+            with stages.timed("record_write"):
+                stored = await self.kube.replace(record.obj, subresource="status")
+        except KubeConflict:
+            self._stale.add(record.name)
+            raise
+        return self._written(stored, status=True)
 
     async def write_spec(self, record: VnfRecord) -> VnfRecord:
         """CAS write of the spec (and metadata)."""
-        return VnfRecord(await self.kube.replace(record.obj))
+        try:
+            with stages.timed("record_write"):
+                stored = await self.kube.replace(record.obj)
+        except KubeConflict:
+            self._stale.add(record.name)
+            raise
+        return self._written(stored, status=False)
 
     async def delete(self, record: VnfRecord) -> None:
         """Delete the record, only if nobody changed it since it was read (its
         finalizer taken off first: this is the worker's own delete)."""
+        self._forget(record)
         if FINALIZER in record.finalizers:
             record.obj["metadata"]["finalizers"] = [f for f in record.finalizers if f != FINALIZER]
             try:
@@ -275,6 +427,7 @@ class RecordStore:
     async def withdraw(self, record: VnfRecord) -> None:
         """Delete a record just created and never acted on (its intake was
         refused after all), and its Secret, whatever was written to it since."""
+        self._forget(record)
         if FINALIZER in record.finalizers:
             # update (not patch): the verbs the worker's Role grants on vnfs
             for _ in range(5):
@@ -299,18 +452,19 @@ class RecordStore:
         seq = patch[0]["value"]  # the journalSeq it was made against
         vnf_id = record.vnf_id
         try:
-            return VnfRecord(
-                await self.kube.json_patch(
+            with stages.timed("record_write"):
+                patched = await self.kube.json_patch(
                     VNF,
                     name=record.name,
                     namespace=self.namespace,
                     ops=patch,
                     subresource="status",
                 )
-            )
+            return self._written(patched, status=False)
         except KubeRejected as exc:
             if exc.status != 422:  # a failed "test" is 422; so is an invalid patch
                 raise
+            self._stale.add(record.name)
             current = await self.get(vnf_id)
             if current is None or current.st.get("journalSeq") != seq:
                 LOG.debug("record.journal_moved", vnf_id=vnf_id)

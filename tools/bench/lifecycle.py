@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
-from tools.bench import profile, stats
+from tools.bench import breakdown, profile, stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, is_ready
 from tools.bench.testbed import Run
@@ -61,6 +61,7 @@ class Round:
     ours_rate: float = 0.0
     poller_rate: float = 0.0
     k8s_rate: float = 0.0
+    window: breakdown.Snapshot | None = None  # the worker's stages over the round
 
 
 def _ts(value: str) -> float:
@@ -92,7 +93,7 @@ async def one_round(
         core = client.CoreV1Api(api)
         wrap = profile.pyspy_wrap(profile_to) if profile_to else None
         extra = "" if events_on else "[kubernetes]\nrecord_events = false\n"
-        await run.start_worker("bench-lc", extra, wrap=wrap)
+        worker = await run.start_worker("bench-lc", extra, wrap=wrap)
         events = Events(run.transport_url, run.names)
         conductor = Conductor(run.transport_url, run.names)
         watch = PodWatch(api, run.names.namespace)
@@ -100,6 +101,7 @@ async def one_round(
         descriptor = vnfd(REPLICAS)
         vnf_ids = [str(uuid.uuid4()) for _ in range(m)]
         pollers: dict[str, asyncio.Task[float]] = {}
+        before = await breakdown.scrape(worker.http_port)
 
         async def cast(vnf_id: str) -> float:
             pollers[vnf_id] = asyncio.create_task(
@@ -114,6 +116,8 @@ async def one_round(
             *(events.wait(v, "vnf.instantiate.end", within=within) for v in vnf_ids)
         )
         polled = await asyncio.wait_for(asyncio.gather(*pollers.values()), POLL_SECONDS * 3)
+        # After the pollers (a few seconds): the writes that follow a publish are in.
+        result.window = (await breakdown.scrape(worker.http_port)).minus(before)
         result.load_after = stats.loadavg()
         resp = await core.list_namespaced_pod(
             run.names.namespace, label_selector=LABEL_VNF_ID, _preload_content=False
@@ -180,6 +184,40 @@ def report(rounds: list[Round]) -> None:
         line("ours - k8s: last pod Ready -> .end", "after_ready", unit="ms")
         line("5 s poller: cast -> all pods ready seen", "poller")
         rate("5 s poller: VNFs/min (first cast -> last)", "poller_rate")
+        if mine[0].window is not None:
+            breakdown.report(mine[0].window, per=m, unit="instantiate")
+        goals(m, mine)
+
+
+def goals(m: int, rounds: list[Round]) -> None:
+    """Issue 21's goals for this M, met or not, from this run's figures."""
+    after = [x for r in rounds for x in r.after_ready]
+    ours = [x for r in rounds for x in r.ours]
+    watch = [x for r in rounds for x in r.k8s_watch]
+    poller = [x for r in rounds for x in r.poller]
+    if not after:
+        return
+    limit = 0.050 if m <= 10 else 0.100
+    p99 = stats.percentile(after, 99)
+    ours50, watch50 = stats.percentile(ours, 50), stats.percentile(watch, 50)
+    poll50 = stats.percentile(poller, 50)
+    print(f"    goals at M={m}:")
+    print(
+        f"      last pod Ready -> .end p99 {1000 * p99:.0f} ms <= {1000 * limit:.0f} ms:"
+        f" {_met(p99 <= limit)}"
+    )
+    print(
+        f"      cast -> .end p50 {ours50:.2f} s < raw watch p50 {watch50:.2f} s + 0.10 s:"
+        f" {_met(ours50 < watch50 + 0.1)}"
+    )
+    print(
+        f"      cast -> .end p50 {ours50:.2f} s < 5 s poller p50 {poll50:.2f} s:"
+        f" {_met(ours50 < poll50)}"
+    )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 async def run(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import pathlib
 import signal
@@ -77,7 +78,7 @@ class WorkerProcess:
         self.wrap = wrap or []  # e.g. py-spy record ... --
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self, *, within: float = 90.0) -> None:
+    async def start(self, *, within: float = 90.0, acting: bool = True) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
@@ -105,6 +106,19 @@ class WorkerProcess:
             await self.kill()
             tail = self.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"worker {self.host} did not start; log tail:\n{tail}")
+        if acting:
+            await self.wait_logged("membership.acting", within=within)
+
+    async def wait_logged(self, event: str, *, within: float) -> None:
+        """Until the worker's log has ``event`` (e.g. membership.acting: READY
+        says it consumes RPCs; it acts on VNFs once its lease settled, a few
+        seconds later, which a long-running replica did long ago)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while f'"{event}"' not in self.log.read_text(errors="replace"):
+            if loop.time() > deadline:
+                raise RuntimeError(f"worker {self.host} logged no {event} in {within:.0f} s")
+            await asyncio.sleep(0.1)
 
     @property
     def pid(self) -> int:
@@ -115,6 +129,14 @@ class WorkerProcess:
         task = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         children = task.read_text().split()
         return int(children[0]) if children else self.proc.pid
+
+    @property
+    def http_port(self) -> int:
+        """The port of the worker's /metrics (it asks for any; its log says which)."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"http.listening"' in line:
+                return int(json.loads(line)["port"])
+        raise RuntimeError(f"worker {self.host} logged no http.listening")
 
     @property
     def alive(self) -> bool:

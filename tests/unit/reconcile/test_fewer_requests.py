@@ -1,0 +1,134 @@
+"""What a reconcile pass costs the API server (issue 21): published events
+need no write of their own, a pass reads the record from the informer's
+cache (the API server only after a lost compare-and-swap), and the records
+informer's echo of the pass's own write starts no new pass.  Over the small
+in-memory Kubernetes, whose ``writes`` and ``reads`` count requests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from k8s_worker.kube import KubeConflict
+from k8s_worker.lifecycle.outcome import Done
+from k8s_worker.record import store as store_module
+from k8s_worker.record.model import record_name
+from k8s_worker.record.store import VNF
+from tests.unit.reconcile.test_state_machine import NS, op, setup
+
+
+class CountingKube:
+    """Counts the record reads of a MemoryKube."""
+
+    def __init__(self, kube: Any) -> None:
+        self.kube = kube
+        self.reads = 0
+        original = kube.get
+
+        async def get(*args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            return await original(*args, **kwargs)
+
+        kube.get = get
+
+
+async def stored(kube: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = await kube.get(VNF, name=record_name("vnf-1"), namespace=NS)
+    return obj
+
+
+async def test_an_operation_costs_a_write_per_step_and_none_per_published_event() -> None:
+    kube, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+    before = kube.writes
+    await reconciler.handle("vnf-1")
+    assert published.of("vnf.instantiate.start") and published.of("vnf.instantiate.end")
+    # claimed, started, completed: no write for the events' publication
+    assert kube.writes - before == 3
+    raw = await stored(kube)
+    assert [e["eventType"] for e in raw["status"]["outbox"]][-1] == "vnf.instantiate.end"
+    rec = await store.get("vnf-1")
+    assert rec is not None and rec.outbox() == [], "what the store hands out leaves them out"
+
+
+async def test_published_entries_leave_the_stored_record_with_its_next_write() -> None:
+    kube, _store, reconciler, _published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+    await reconciler.handle("vnf-1")
+    assert (await stored(kube))["status"]["outbox"], "published, still stored"
+    writes = kube.writes
+    await reconciler.handle("vnf-1")  # the first look at its pods: a write
+    assert kube.writes == writes + 1
+    assert (await stored(kube))["status"]["outbox"] == [], "removed by that write"
+    assert await reconciler.handle("vnf-1") is None, "nothing left to settle"
+    assert kube.writes == writes + 1
+
+
+async def test_published_entries_no_other_write_removes_are_settled_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+
+    def pods_seen(rec: Any) -> bool:
+        rec.pod_memory = {"pods": {}, "lost": [], "fresh": []}
+        return True
+
+    await store.mutate("vnf-1", pods_seen)
+    after = await reconciler.handle("vnf-1")
+    assert after is not None and 0 < after <= store_module.SETTLE_SECONDS
+    writes = kube.writes
+    await reconciler.handle("vnf-1")  # not yet due: nothing written
+    assert kube.writes == writes
+    monkeypatch.setattr(store_module, "SETTLE_SECONDS", 0.0)
+    assert await reconciler.handle("vnf-1") is None
+    assert kube.writes == writes + 1
+    assert (await stored(kube))["status"]["outbox"] == []
+    sequences = [p["sequence"] for _, p in published.events]
+    assert sequences == sorted(set(sequences)), "nothing published twice"
+
+
+async def test_a_pass_reads_the_cache_and_the_api_server_only_after_a_lost_cas() -> None:
+    kube, store, reconciler, _published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+    informer: dict[str, dict[str, Any]] = {}  # what the records informer holds
+    store.use_cache(informer.get)
+    counting = CountingKube(kube)
+    await reconciler.handle("vnf-1")  # the record it created is its own newest copy
+    await reconciler.handle("vnf-1")  # and then the one it wrote last
+    assert counting.reads == 0
+    key = (VNF.path(namespace=NS), record_name("vnf-1"))
+    informer[record_name("vnf-1")] = copy.deepcopy(kube.objects[key])
+    store.observed(informer[record_name("vnf-1")], deleted=False)
+    await reconciler.handle("vnf-1")
+    assert counting.reads == 0, "the informer's copy served the pass"
+    kube.bump(VNF, name=record_name("vnf-1"), namespace=NS)  # another writer, not seen yet
+    rec = await store.get("vnf-1", cached=True)
+    assert rec is not None and counting.reads == 0
+    rec.st["reason"] = "changed"
+    with pytest.raises(KubeConflict):
+        await store.write_status(rec)
+    fresh = await store.get("vnf-1", cached=True)
+    assert counting.reads == 1, "after a lost CAS the API server is asked"
+    assert fresh is not None
+    assert fresh.resource_version == kube.objects[key]["metadata"]["resourceVersion"]
+    await store.get("vnf-1", cached=True)
+    assert counting.reads == 1, "and its answer is the newest copy from then on"
+
+
+async def test_the_records_informers_echo_of_an_own_write_starts_no_pass() -> None:
+    kube, _store, reconciler, _published, _ = await setup(
+        [op("i", "instantiate")], {"instantiate": Done()}
+    )
+    await reconciler.handle("vnf-1")
+    own = await stored(kube)
+    assert reconciler.records.echo(own), "its own last write"
+    assert not reconciler.records.echo(own), "each echo once"
+    kube.bump(VNF, name=record_name("vnf-1"), namespace=NS)
+    assert not reconciler.records.echo(await stored(kube)), "someone else's write"
