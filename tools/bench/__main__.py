@@ -2,7 +2,8 @@
 
 Modes: ``intake`` (RPC drain rate), ``lifecycle`` (M VNFs instantiated at
 once), ``respawn`` (detection latency), ``scale`` (1,000 VNFs in one worker),
-``failover`` (a replica killed).  ``python -m tools.bench <mode> --help``
+``failover`` (a replica killed), ``journal`` (casts journaled into records
+against a bare client).  ``python -m tools.bench <mode> --help``
 lists each mode's options.
 
 ``intake-drain`` is the child process one run of the intake benchmark
@@ -20,7 +21,7 @@ import warnings
 URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-E2E_MODES = ("lifecycle", "respawn", "scale", "failover")
+E2E_MODES = ("lifecycle", "respawn", "scale", "failover", "journal")
 
 
 def _ints(text: str) -> list[int]:
@@ -54,6 +55,10 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     sc.add_argument(
         "--profile", action="store_true", help="py-spy on the worker during the measured window"
     )
+    jr = sub.add_parser("journal", help="N casts journaled into records vs a bare client")
+    jr.add_argument("--vnfs", type=int, default=500, help="casts (one per VNF) per contender")
+    jr.add_argument("--rounds", type=int, default=3, help="rounds, the contenders' order rotated")
+    jr.add_argument("--timeout", type=float, default=120.0)
     fo = sub.add_parser("failover", help="SIGKILL one of 3 replicas: hand-over time")
     fo.add_argument("--vnfs", type=int, default=100)
     fo.add_argument("--replicas", type=int, default=3)
