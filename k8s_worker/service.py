@@ -209,6 +209,8 @@ class Worker:
                     namespace=ns,
                     inactivity_seconds=kconf.watch_inactivity_seconds,
                     index_label=LABEL_VNF_ID,
+                    # drift reads the workloads' managedFields, never pods'
+                    drop_managed_fields=kind == "Pod",
                 )
                 informer.add_handler(self._route)
                 bucket.append(informer)
@@ -217,6 +219,8 @@ class Worker:
             KINDS["Vnf"],
             namespace=kconf.record_namespace,
             inactivity_seconds=kconf.watch_inactivity_seconds,
+            # a PUT without managedFields keeps the server's: none are read here
+            drop_managed_fields=True,
         )
         store.use_cache(lambda name: records.cache.get((kconf.record_namespace, name)))
         self.informers = [*pods, *deployments, records]

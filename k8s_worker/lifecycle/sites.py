@@ -251,6 +251,7 @@ class Sites:
             selector=WATCH_SELECTOR,
             inactivity_seconds=self.inactivity_seconds,
             index_label=LABEL_VNF_ID,
+            drop_managed_fields=True,  # drift reads the workloads' managedFields, not pods'
         )
         deployments = Informer(
             kube,

@@ -62,8 +62,12 @@ class Informer:
         inactivity_seconds: float = 70.0,
         watch_seconds: int = 290,
         index_label: str | None = None,
+        drop_managed_fields: bool = False,
     ) -> None:
         self.kube = kube
+        #: Cache objects without ``metadata.managedFields`` (often a third of a
+        #: pod's size), for kinds whose readers never look at them.
+        self.drop_managed_fields = drop_managed_fields
         self.kind = kind
         self.selector = selector
         self.namespace = namespace
@@ -113,6 +117,8 @@ class Informer:
                 LOG.exception("informer.handler_failed", kind=self.kind.kind)
 
     def _apply(self, etype: str, obj: Obj) -> None:
+        if self.drop_managed_fields:
+            obj.get("metadata", {}).pop("managedFields", None)
         key = key_of(obj)
         old = self.cache.get(key)
         if etype == "DELETED":

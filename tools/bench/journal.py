@@ -55,7 +55,7 @@ async def _preload(store: RecordStore, *, count: int, namespace: str) -> list[st
             namespace=store.namespace,
             vnf_id=vnf_id,
             name="bench",
-            tenant_id=TENANT,
+            tenant_id=str(TENANT),
             vnf_namespace=namespace,
             vnfd="tosca_definitions_version: tosca_simple_profile_for_nfv_1_0_0\n",
             params={},
