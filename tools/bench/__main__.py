@@ -53,6 +53,9 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("--churn", type=int, default=500, help="pod deletions")
     sc.add_argument("--churn-rate", type=float, default=25.0, help="deletions per second")
     sc.add_argument(
+        "--replicas", type=int, default=1, help="worker replicas sharing the fleet (e.g. 3)"
+    )
+    sc.add_argument(
         "--profile", action="store_true", help="py-spy on the worker during the measured window"
     )
     jr = sub.add_parser("journal", help="N casts journaled into records vs a bare client")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,6 +31,14 @@ class Histogram:
     count: float = 0.0
     total: float = 0.0
     buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+
+    def plus(self, other: Histogram) -> Histogram:
+        keys = set(self.buckets) | set(other.buckets)
+        return Histogram(
+            count=self.count + other.count,
+            total=self.total + other.total,
+            buckets={le: self.buckets.get(le, 0.0) + other.buckets.get(le, 0.0) for le in keys},
+        )
 
     def minus(self, other: Histogram) -> Histogram:
         return Histogram(
@@ -73,6 +82,16 @@ class Snapshot:
                 for k, h in self.api_seconds.items()
             },
             api={k: v - other.api.get(k, 0.0) for k, v in self.api.items()},
+        )
+
+    def plus(self, other: Snapshot) -> Snapshot:
+        def add(a: dict[Any, Histogram], b: dict[Any, Histogram]) -> dict[Any, Histogram]:
+            return {k: a.get(k, Histogram()).plus(b.get(k, Histogram())) for k in {*a, *b}}
+
+        return Snapshot(
+            stages=add(self.stages, other.stages),
+            api_seconds=add(self.api_seconds, other.api_seconds),
+            api={k: self.api.get(k, 0.0) + other.api.get(k, 0.0) for k in {*self.api, *other.api}},
         )
 
     def writes(self) -> float:
