@@ -70,6 +70,7 @@ from k8s_worker.vims.registry import VimRegistry, VimSettings
 from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
+from k8s_worker.watch.projection import project_pod, project_workload
 from rpc.exceptions import VnfNotFound
 
 LOG = structlog.get_logger(__name__)
@@ -209,8 +210,7 @@ class Worker:
                     namespace=ns,
                     inactivity_seconds=kconf.watch_inactivity_seconds,
                     index_label=LABEL_VNF_ID,
-                    # drift reads the workloads' managedFields, never pods'
-                    drop_managed_fields=kind == "Pod",
+                    project=project_pod if kind == "Pod" else project_workload,
                 )
                 informer.add_handler(self._route)
                 bucket.append(informer)

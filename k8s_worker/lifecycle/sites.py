@@ -30,6 +30,7 @@ from k8s_worker.tenancy import NamespaceRules
 from k8s_worker.tosca import LABEL_VNF_ID, WATCH_SELECTOR
 from k8s_worker.vims import DEFAULT_VIM_ID, VimHealth, VimRecord, VimStore
 from k8s_worker.watch import Informer, WatchEvent
+from k8s_worker.watch.projection import project_pod, project_workload
 
 LOG = structlog.get_logger(__name__)
 #: Seconds a new site's informers get for their first list.
@@ -251,7 +252,7 @@ class Sites:
             selector=WATCH_SELECTOR,
             inactivity_seconds=self.inactivity_seconds,
             index_label=LABEL_VNF_ID,
-            drop_managed_fields=True,  # drift reads the workloads' managedFields, not pods'
+            project=project_pod,
         )
         deployments = Informer(
             kube,
@@ -259,6 +260,7 @@ class Sites:
             selector=WATCH_SELECTOR,
             inactivity_seconds=self.inactivity_seconds,
             index_label=LABEL_VNF_ID,
+            project=project_workload,
         )
         for informer in (pods, deployments):
             informer.add_handler(self.route)

@@ -32,7 +32,14 @@ from k8s_worker.reconcile.advance import OperationAdvancer
 from k8s_worker.reconcile.controller import Backoff, Controller, Forget, RetryAfter, Verdict
 from k8s_worker.reconcile.owned import NotOwner, OwnedRecords
 from k8s_worker.reconcile.workqueue import WorkQueue
-from k8s_worker.record import Operation, OperationKind, RecordStore, VnfRecord, VnfStatus
+from k8s_worker.record import (
+    Operation,
+    OperationKind,
+    OpState,
+    RecordStore,
+    VnfRecord,
+    VnfStatus,
+)
 from k8s_worker.record.outbox import Outbox, Publisher
 from k8s_worker.tosca import Policies
 
@@ -166,12 +173,21 @@ class Reconciler:
         rec = await self.store.get(vnf_id, cached=True)
         if rec is None:
             return None
+        if not rec.st:
+            # Created by an intake that has not journaled its instantiate yet
+            # (it queues the VNF when it has): nothing to do, nothing to claim.
+            return None
         if self.host and rec.owner != self.host:
             # Take the VNF over: the claim is a CAS write, so a replica still acting
             # on an older view of the record fails its next write and re-reads.
             previous = rec.owner
             rec.owner = self.host
-            rec = await self.records.write(rec)
+            if _starts(rec.current()):
+                # Written with the operation's start, the first write of this pass
+                # and as much a CAS, before anything is done in Kubernetes.
+                rec.unsaved = True
+            else:
+                rec = await self.records.write(rec)
             LOG.info("vnf.claimed", vnf_id=vnf_id, host=self.host, previous=previous)
         rec = await self.records.flush(rec)
         if rec is None:
@@ -204,7 +220,7 @@ class Reconciler:
         except OperationFailed as exc:  # its VIM's credentials may not watch a kind
             LOG.warning("vnf.unwatched_kinds", vnf_id=vnf_id, error=exc.message)
         rec = await self.track_respawns(rec, op)
-        if op is not None and rec.unsaved:
+        if op is not None and rec.unsaved and not _starts(op):
             rec = await self._save(rec)  # before the operation's step reads it
         retry = None
         if self.policy is not None and self.outbox.overflowing(rec):
@@ -264,7 +280,10 @@ class Reconciler:
         for listener in self.respawn_listeners:
             for respawn in respawns:
                 listener(rec, respawn)
-        rec.unsaved = True
+        if respawns or op is None:
+            rec.unsaved = True
+        # else: an operation's own pods coming and going, reported by nobody:
+        # carried by the operation's next write (each pass notes them afresh).
         return rec
 
     async def run_policies(
@@ -396,6 +415,12 @@ class Reconciler:
         """The broker is back: publish every outbox that waited for it."""
         for vnf_id in self.outbox.recovered():
             self.queue.add(vnf_id)
+
+
+def _starts(op: Operation | None) -> bool:
+    """The pass's first write will be ``op``'s start (an update first writes
+    its new spec: claimed before that)."""
+    return op is not None and op.state == OpState.STARTING and op.kind != OperationKind.UPDATE
 
 
 def _sooner(a: float | None, b: float | None) -> float | None:

@@ -63,11 +63,15 @@ class Informer:
         watch_seconds: int = 290,
         index_label: str | None = None,
         drop_managed_fields: bool = False,
+        project: Callable[[Obj], Obj] | None = None,
     ) -> None:
         self.kube = kube
         #: Cache objects without ``metadata.managedFields`` (often a third of a
         #: pod's size), for kinds whose readers never look at them.
         self.drop_managed_fields = drop_managed_fields
+        #: Cache (and hand the handlers) ``project(obj)`` instead of the object
+        #: (:mod:`k8s_worker.watch.projection`).
+        self.project = project
         self.kind = kind
         self.selector = selector
         self.namespace = namespace
@@ -119,6 +123,8 @@ class Informer:
     def _apply(self, etype: str, obj: Obj) -> None:
         if self.drop_managed_fields:
             obj.get("metadata", {}).pop("managedFields", None)
+        if self.project is not None and etype != "DELETED":
+            obj = self.project(obj)
         key = key_of(obj)
         old = self.cache.get(key)
         if etype == "DELETED":

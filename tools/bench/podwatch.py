@@ -22,6 +22,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
+from k8s_worker.lifecycle.observe import deployment_ready
 from k8s_worker.tosca import LABEL_VNF_ID
 
 Obj = dict[str, Any]
@@ -59,8 +60,23 @@ class PodTimes:
 class PodWatch:
     """List, then watch the pods of one namespace; every change stamped on arrival."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, selector: str = LABEL_VNF_ID) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        selector: str = LABEL_VNF_ID,
+        *,
+        deployments: bool = False,
+    ) -> None:
+        """``deployments``: watch the namespace's Deployments instead, "ready" meaning
+        what the worker's own readiness check (``deployment_ready``) says."""
         self.core = client.CoreV1Api(api)
+        self._list_call = (
+            client.AppsV1Api(api).list_namespaced_deployment
+            if deployments
+            else self.core.list_namespaced_pod
+        )
+        self._ready = deployment_ready if deployments else is_ready
         self.namespace = namespace
         self.selector = selector
         self.pods: dict[str, Obj] = {}
@@ -91,7 +107,7 @@ class PodWatch:
             await asyncio.wait_for(self._changed.wait(), within)
 
     async def _list(self) -> str:
-        resp = await self.core.list_namespaced_pod(
+        resp = await self._list_call(
             self.namespace, label_selector=self.selector, _preload_content=False
         )
         data = json.loads(await resp.read())
@@ -114,7 +130,7 @@ class PodWatch:
         else:
             self.pods[name] = pod
             how = gone_how(pod)
-            if times.ready is None and is_ready(pod):
+            if times.ready is None and self._ready(pod):
                 times.ready = now
         if how is not None and times.gone is None:
             times.gone, times.how = now, how
@@ -122,7 +138,7 @@ class PodWatch:
     async def _run(self, version: str) -> None:
         while True:
             try:
-                resp = await self.core.list_namespaced_pod(
+                resp = await self._list_call(
                     self.namespace,
                     label_selector=self.selector,
                     watch=True,

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from k8s_worker.kube import KubeConflict
-from k8s_worker.lifecycle.outcome import Done
+from k8s_worker.lifecycle.outcome import Done, Waiting
 from k8s_worker.record import store as store_module
 from k8s_worker.record.model import record_name
 from k8s_worker.record.store import VNF
+from k8s_worker.tosca import LABEL_VDU, LABEL_VNF_ID
 from tests.unit.reconcile.test_state_machine import NS, op, setup
 
 
@@ -46,8 +47,10 @@ async def test_an_operation_costs_a_write_per_step_and_none_per_published_event(
     before = kube.writes
     await reconciler.handle("vnf-1")
     assert published.of("vnf.instantiate.start") and published.of("vnf.instantiate.end")
-    # claimed, started, completed: no write for the events' publication
-    assert kube.writes - before == 3
+    # started (claimed in the same write), completed: none for the events' publication
+    assert kube.writes - before == 2
+    raw_owner = (await stored(kube))["status"].get("owner")
+    assert raw_owner == "r1", "the claim went out with the start"
     raw = await stored(kube)
     assert [e["eventType"] for e in raw["status"]["outbox"]][-1] == "vnf.instantiate.end"
     rec = await store.get("vnf-1")
@@ -132,3 +135,60 @@ async def test_the_records_informers_echo_of_an_own_write_starts_no_pass() -> No
     assert not reconciler.records.echo(own), "each echo once"
     kube.bump(VNF, name=record_name("vnf-1"), namespace=NS)
     assert not reconciler.records.echo(await stored(kube)), "someone else's write"
+
+
+class SomePods:
+    """The VNF's pods as the informers show them (a test adds some)."""
+
+    def __init__(self) -> None:
+        self.pods: list[dict[str, Any]] = []
+
+    def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return list(self.pods)
+
+    def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return []
+
+    def vnf_workloads(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
+        return []
+
+    def add(self, name: str) -> None:
+        self.pods.append(
+            {
+                "metadata": {
+                    "name": name,
+                    "uid": f"uid-{name}",
+                    "labels": {LABEL_VDU: "VDU1", LABEL_VNF_ID: "vnf-1"},
+                    "creationTimestamp": "2026-12-02T10:00:00Z",
+                },
+                "status": {"phase": "Pending"},
+            }
+        )
+
+
+async def test_an_operations_own_pods_ride_with_its_next_write() -> None:
+    kube, _store, reconciler, published, operations = await setup(
+        [op("i", "instantiate")], {"instantiate": Waiting("waiting for ready replicas")}
+    )
+    pods = SomePods()
+    operations.vnf_objects = pods  # type: ignore[assignment]
+    await reconciler.handle("vnf-1")  # started, then waiting
+    writes = kube.writes
+    pods.add("web-1")
+    pods.add("web-2")
+    await reconciler.handle("vnf-1")  # its pods came: nothing to report, no write
+    assert kube.writes == writes
+    operations.outcomes["instantiate"] = Done()
+    await reconciler.handle("vnf-1")
+    assert kube.writes == writes + 1
+    memory = (await stored(kube))["status"]["podMemory"]["pods"]
+    assert sorted(memory) == ["web-1", "web-2"], "the pods went out with the completion"
+    assert not published.of("vnf.respawn")
+
+
+async def test_a_record_an_intake_is_still_creating_is_not_claimed() -> None:
+    kube, _store, reconciler, _published, _ = await setup([], {})
+    writes = kube.writes
+    assert await reconciler.handle("vnf-1") is None
+    assert kube.writes == writes, "nothing journaled yet: no claim, no write"
+    assert (await stored(kube)).get("status", {}).get("owner") is None
