@@ -6,9 +6,10 @@ loser gets a conflict, re-reads and decides again.  ``mutate`` is that loop.
 
 Two things spare the API server a request on the reconciler's path:
 
-- a cached read (``get(cached=True)``) takes the newer of the records
-  informer's copy and this replica's own last write or read of the record (by
-  resourceVersion), and reads the API server only when it has neither or a
+- a cached read (``get(cached=True)``) copies the records informer's copy
+  when it is at least as new as what this replica last wrote or read of the
+  record (by resourceVersion), and reads the API server only when it is not
+  (the informer has not seen that write yet: a few milliseconds) or a
   compare-and-swap of the record just lost;
 - outbox entries the broker confirmed are *marked* published here
   (:meth:`mark_published`) instead of being removed by a write of their own:
@@ -57,8 +58,8 @@ TOMBSTONE_TTL = 86400.0
 #: Seconds after a publish until a record still holding the published entries
 #: is written just to remove them (when no other write came first).
 SETTLE_SECONDS = 30.0
-#: Records whose own copy is kept at most (the informer holds the rest).
-OWN_COPIES = 20_000
+#: Records whose last written version is remembered at most.
+VERSIONS_KEPT = 50_000
 
 Lookup = Callable[[str], dict[str, Any] | None]
 
@@ -70,9 +71,15 @@ def _version(obj: dict[str, Any] | None) -> int | None:
         return None
 
 
-def _copy(obj: dict[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = json.loads(json.dumps(obj))
-    return copied
+def _copy(obj: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists and scalars): twice as fast as
+    ``copy.deepcopy`` or a JSON round trip."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: _copy(v) for k, v in obj.items()}
+    if kind is list:
+        return [_copy(v) for v in obj]
+    return obj
 
 
 def tombstone_name(vnf_id: str) -> str:
@@ -100,9 +107,9 @@ class RecordStore:
         #: The records' descriptors, stored apart from them by content.
         self.descriptors = DescriptorStore(kube, namespace=namespace)
         self._lookup: Lookup | None = None  # record name -> the informer's copy
-        #: record name -> this replica's newest copy (written or read), while
-        #: newer than the informer's
-        self._own: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: record name -> the newest resourceVersion this replica wrote or read,
+        #: while the informer has not shown it yet
+        self._versions: dict[str, int] = {}
         self._stale: set[str] = set()  # names whose next cached read goes to the API
         #: vnf id -> (record uid, highest sequence the broker confirmed)
         self._published: dict[str, tuple[str, int]] = {}
@@ -116,26 +123,30 @@ class RecordStore:
         self._lookup = lookup
 
     def observed(self, obj: dict[str, Any], *, deleted: bool) -> None:
-        """The records informer saw ``obj`` (or its deletion): an own copy no
-        newer than it is dropped."""
+        """The records informer saw ``obj`` (or its deletion): a version of
+        ours it has now shown is forgotten."""
         name = obj.get("metadata", {}).get("name", "")
-        own = self._own.get(name)
-        if own is None:
+        mine = self._versions.get(name)
+        if mine is None:
             return
-        seen, mine = _version(obj), _version(own)
-        if deleted or seen is None or mine is None or seen >= mine:
-            self._own.pop(name, None)
+        seen = _version(obj)
+        if deleted or seen is None or seen >= mine:
+            self._versions.pop(name, None)
 
     def _keep(self, obj: dict[str, Any]) -> None:
+        """This replica wrote or read ``obj``: no cached read older than it."""
         name = obj["metadata"]["name"]
-        self._own[name] = _copy(obj)
-        self._own.move_to_end(name)
         self._stale.discard(name)
-        while len(self._own) > OWN_COPIES:
-            self._own.popitem(last=False)
+        version = _version(obj)
+        if version is None:
+            self._stale.add(name)  # not comparable: the next cached read asks the API
+            return
+        if len(self._versions) >= VERSIONS_KEPT:
+            self._versions.clear()  # (then the informer's copies are trusted as they come)
+        self._versions[name] = version
 
     def _forget(self, record: VnfRecord) -> None:
-        self._own.pop(record.name, None)
+        self._versions.pop(record.name, None)
         self._stale.discard(record.name)
         self._published.pop(record.vnf_id, None)
         self._unsettled.pop(record.vnf_id, None)
@@ -144,15 +155,14 @@ class RecordStore:
         name = record_name(vnf_id)
         if self._lookup is None or name in self._stale:
             return None
-        shared, own = self._lookup(name), self._own.get(name)
-        if own is None:
+        shared = self._lookup(name)
+        mine = self._versions.get(name)
+        if shared is None or mine is None:
             return shared
-        if shared is None:
-            return own
-        seen, mine = _version(shared), _version(own)
-        if seen is None or mine is None:
-            return None  # not comparable: ask the API server
-        return shared if seen >= mine else own
+        seen = _version(shared)
+        if seen is None or seen < mine:
+            return None  # older than this replica's own write: ask the API server
+        return shared
 
     # -- published outbox entries ---------------------------------------------------
     def mark_published(self, record: VnfRecord, sequence: int) -> None:
