@@ -41,6 +41,8 @@ LOG = structlog.get_logger(__name__)
 FIELD_MANAGER = "tacker-k8s-worker"
 Obj = dict[str, Any]
 JsonPatch = list[Obj]  # RFC 6902 operations
+#: Receives a response's bytes as they came (``Kube.request(answer=...)``).
+Answer = list[bytes]
 
 
 class Kube:
@@ -63,6 +65,7 @@ class Kube:
         body: Any,
         content_type: str,
         request_seconds: float | None,
+        answer: Answer | None = None,
     ) -> Any:
         start, status = time.monotonic(), 0
         try:
@@ -92,6 +95,8 @@ class Kube:
                 what=f"{method} {path}",
                 body=data,
             )
+        if answer is not None:
+            answer.append(data)
         return json.loads(data) if data else None
 
     async def request(
@@ -104,12 +109,13 @@ class Kube:
         content_type: str = "application/json",
         request_seconds: float | None = None,
         retry: bool = True,
+        answer: Answer | None = None,
     ) -> Any:
         """One API request, retried while the server is unavailable.
 
         A write inside a fence (see :mod:`k8s_worker.kube.fence`) is checked
         before each attempt, and neither an attempt nor the retries outlast the
-        fence's deadline.
+        fence's deadline.  ``answer`` receives the response's bytes as they came.
         """
         write = method != "GET"
         if write:
@@ -124,6 +130,7 @@ class Kube:
                 body=body,
                 content_type=content_type,
                 request_seconds=request_seconds,
+                answer=answer,
             )
         retry_for = self.retry_seconds
         if write and (left := fence.remaining()) is not None:
@@ -151,6 +158,7 @@ class Kube:
                     body=body,
                     content_type=content_type,
                     request_seconds=request_seconds,
+                    answer=answer,
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -191,14 +199,17 @@ class Kube:
         ns = obj.get("metadata", {}).get("namespace")
         return await self.request("POST", kind.path(namespace=ns), body=obj)
 
-    async def replace(self, obj: Obj, *, subresource: str | None = None) -> Obj:
-        """PUT: compare-and-swap when ``metadata.resourceVersion`` is set (409 on a race)."""
+    async def replace(
+        self, obj: Obj, *, subresource: str | None = None, answer: Answer | None = None
+    ) -> Obj:
+        """PUT: compare-and-swap when ``metadata.resourceVersion`` is set (409 on a race);
+        ``answer`` receives the stored object's JSON as the server sent it."""
         kind = kind_of(obj)
         meta = obj["metadata"]
         path = kind.path(namespace=meta.get("namespace"), name=meta["name"])
         if subresource:
             path += f"/{subresource}"
-        return await self.request("PUT", path, body=obj)
+        return await self.request("PUT", path, body=obj, answer=answer)
 
     async def apply(self, obj: Obj, *, dry_run: bool = False, force: bool = True) -> Obj:
         """Server-side apply: the worker owns the fields it sets, and only those."""
@@ -242,6 +253,7 @@ class Kube:
         namespace: str | None = None,
         ops: JsonPatch,
         subresource: str | None = None,
+        answer: Answer | None = None,
     ) -> Obj:
         """JSON Patch (RFC 6902): applied by the API server to the object as it
         is then, so ``test`` operations, not the resourceVersion, guard it."""
@@ -249,7 +261,7 @@ class Kube:
         if subresource:
             path += f"/{subresource}"
         return await self.request(
-            "PATCH", path, body=ops, content_type="application/json-patch+json"
+            "PATCH", path, body=ops, content_type="application/json-patch+json", answer=answer
         )
 
     async def scale(self, kind: Kind, *, name: str, namespace: str, replicas: int) -> Obj:

@@ -7,10 +7,11 @@ loser gets a conflict, re-reads and decides again.  ``mutate`` is that loop.
 Two things spare the API server a request on the reconciler's path:
 
 - a cached read (``get(cached=True)``) copies the records informer's copy
-  when it is at least as new as what this replica last wrote or read of the
-  record (by resourceVersion), and reads the API server only when it is not
-  (the informer has not seen that write yet: a few milliseconds) or a
-  compare-and-swap of the record just lost;
+  when it is at least as new as what this replica last wrote of the record
+  (by resourceVersion), or else decodes that write's answer as the API server
+  sent it (the informer has not shown it yet: a few milliseconds, longer
+  under load); it reads the API server when it has neither, or after a
+  compare-and-swap of the record lost;
 - outbox entries the broker confirmed are *marked* published here
   (:meth:`mark_published`) instead of being removed by a write of their own:
   every record this store hands out leaves them out, and the next write of the
@@ -110,6 +111,9 @@ class RecordStore:
         #: record name -> the newest resourceVersion this replica wrote or read,
         #: while the informer has not shown it yet
         self._versions: dict[str, int] = {}
+        #: record name -> the API server's answer to that write (bytes: kept as
+        #: they came, decoded only when a read needs them)
+        self._answers: dict[str, bytes] = {}
         self._stale: set[str] = set()  # names whose next cached read goes to the API
         #: vnf id -> (record uid, highest sequence the broker confirmed)
         self._published: dict[str, tuple[str, int]] = {}
@@ -132,21 +136,28 @@ class RecordStore:
         seen = _version(obj)
         if deleted or seen is None or seen >= mine:
             self._versions.pop(name, None)
+            self._answers.pop(name, None)
 
-    def _keep(self, obj: dict[str, Any]) -> None:
-        """This replica wrote or read ``obj``: no cached read older than it."""
+    def _keep(self, obj: dict[str, Any], answer: list[bytes] | None = None) -> None:
+        """This replica wrote or read ``obj`` (the API server's ``answer``):
+        no cached read older than it."""
         name = obj["metadata"]["name"]
         self._stale.discard(name)
+        self._answers.pop(name, None)
         version = _version(obj)
         if version is None:
             self._stale.add(name)  # not comparable: the next cached read asks the API
             return
         if len(self._versions) >= VERSIONS_KEPT:
             self._versions.clear()  # (then the informer's copies are trusted as they come)
+            self._answers.clear()
         self._versions[name] = version
+        if answer:
+            self._answers[name] = answer[-1]
 
     def _forget(self, record: VnfRecord) -> None:
         self._versions.pop(record.name, None)
+        self._answers.pop(record.name, None)
         self._stale.discard(record.name)
         self._published.pop(record.vnf_id, None)
         self._unsettled.pop(record.vnf_id, None)
@@ -158,11 +169,16 @@ class RecordStore:
         shared = self._lookup(name)
         mine = self._versions.get(name)
         if shared is None or mine is None:
-            return shared
+            return None if shared is None else _copy(shared)
         seen = _version(shared)
-        if seen is None or seen < mine:
-            return None  # older than this replica's own write: ask the API server
-        return shared
+        if seen is not None and seen >= mine:
+            return _copy(shared)
+        answer = self._answers.get(name)  # the informer is behind this replica's write
+        if answer is not None:
+            decoded: dict[str, Any] = json.loads(answer)
+            if _version(decoded) == mine:
+                return decoded
+        return None  # ask the API server
 
     # -- published outbox entries ---------------------------------------------------
     def mark_published(self, record: VnfRecord, sequence: int) -> None:
@@ -194,10 +210,12 @@ class RecordStore:
                 self._unsettled.pop(record.vnf_id, None)
         return record
 
-    def _written(self, obj: dict[str, Any], *, status: bool) -> VnfRecord:
+    def _written(
+        self, obj: dict[str, Any], *, status: bool, answer: list[bytes] | None = None
+    ) -> VnfRecord:
         """A record as a write returned it: kept, and (a status write removed
         every published entry) settled."""
-        self._keep(obj)
+        self._keep(obj, answer)
         record = VnfRecord(obj)
         if status:
             self._unsettled.pop(record.vnf_id, None)
@@ -226,7 +244,7 @@ class RecordStore:
         with stages.timed("record_read"):
             if cached and (obj := self._cached(vnf_id)) is not None:
                 if (obj.get("spec") or {}).get("vnfId") == vnf_id:
-                    return self._view(VnfRecord(_copy(obj)))
+                    return self._view(VnfRecord(obj))
             return await self._get(vnf_id)
 
     async def _get(self, vnf_id: str) -> VnfRecord | None:
@@ -334,23 +352,25 @@ class RecordStore:
         KubeConflict when the record moved on."""
         self._view(record)
         conditions.refresh(record)
+        answer: list[bytes] = []
         try:
             with stages.timed("record_write"):
-                stored = await self.kube.replace(record.obj, subresource="status")
+                stored = await self.kube.replace(record.obj, subresource="status", answer=answer)
         except KubeConflict:
             self._stale.add(record.name)
             raise
-        return self._written(stored, status=True)
+        return self._written(stored, status=True, answer=answer)
 
     async def write_spec(self, record: VnfRecord) -> VnfRecord:
         """CAS write of the spec (and metadata)."""
+        answer: list[bytes] = []
         try:
             with stages.timed("record_write"):
-                stored = await self.kube.replace(record.obj)
+                stored = await self.kube.replace(record.obj, answer=answer)
         except KubeConflict:
             self._stale.add(record.name)
             raise
-        return self._written(stored, status=False)
+        return self._written(stored, status=False, answer=answer)
 
     async def delete(self, record: VnfRecord) -> None:
         """Delete the record, only if nobody changed it since it was read (its
@@ -461,6 +481,7 @@ class RecordStore:
         (read it again and decide again)."""
         seq = patch[0]["value"]  # the journalSeq it was made against
         vnf_id = record.vnf_id
+        answer: list[bytes] = []
         try:
             with stages.timed("record_write"):
                 patched = await self.kube.json_patch(
@@ -469,8 +490,9 @@ class RecordStore:
                     namespace=self.namespace,
                     ops=patch,
                     subresource="status",
+                    answer=answer,
                 )
-            return self._written(patched, status=False)
+            return self._written(patched, status=False, answer=answer)
         except KubeRejected as exc:
             if exc.status != 422:  # a failed "test" is 422; so is an invalid patch
                 raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from typing import Any
 
 from k8s_worker.kube import KubeConflict, KubeNotFound, KubeRejected
@@ -76,7 +77,15 @@ class MemoryKube:
             raise KubeConflict(f"{meta['name']} already exists", status=409)
         return self._store(key, obj)
 
-    async def replace(self, obj: Obj, *, subresource: str | None = None) -> Obj:
+    async def replace(
+        self, obj: Obj, *, subresource: str | None = None, answer: list[bytes] | None = None
+    ) -> Obj:
+        stored = await self._replace(obj, subresource=subresource)
+        if answer is not None:
+            answer.append(json.dumps(stored).encode())
+        return stored
+
+    async def _replace(self, obj: Obj, *, subresource: str | None = None) -> Obj:
         kind = kind_of(obj)
         meta = obj["metadata"]
         key = self._key(kind, meta.get("namespace"), meta["name"])
@@ -135,6 +144,15 @@ class MemoryKube:
         namespace: str | None = None,
         ops: list[Obj],
         subresource: str | None = None,
+        answer: list[bytes] | None = None,
+    ) -> Obj:
+        patched = await self._json_patch(kind, name=name, namespace=namespace, ops=ops)
+        if answer is not None:
+            answer.append(json.dumps(patched).encode())
+        return patched
+
+    async def _json_patch(
+        self, kind: Kind, *, name: str, namespace: str | None, ops: list[Obj]
     ) -> Obj:
         key = self._key(kind, namespace, name)
         if key not in self.objects:

@@ -56,6 +56,12 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
         "--replicas", type=int, default=1, help="worker replicas sharing the fleet (e.g. 3)"
     )
     sc.add_argument(
+        "--preload",
+        action="store_true",
+        help="instantiate one VNF, clone the rest directly (records and Deployments) and "
+        "add kwok nodes for their pods: for fleets of thousands",
+    )
+    sc.add_argument(
         "--profile", action="store_true", help="py-spy on the worker during the measured window"
     )
     jr = sub.add_parser("journal", help="N casts journaled into records vs a bare client")

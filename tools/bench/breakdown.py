@@ -141,6 +141,19 @@ async def scrape(port: int) -> Snapshot:
         return parse(await resp.text())
 
 
+async def gauge(port: int, name: str) -> float:
+    """One unlabelled gauge of the worker's /metrics (0 when absent)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        text = await resp.text()
+    for family in text_string_to_metric_families(text):
+        if family.name == name and family.samples:
+            return float(family.samples[0].value)
+    return 0.0
+
+
 def _ms(x: float) -> str:
     return "-" if math.isnan(x) else f"{1000 * x:.1f}"
 
