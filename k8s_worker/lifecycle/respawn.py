@@ -22,7 +22,12 @@ from k8s_worker.lifecycle.observe import is_terminating, pod_failed
 from k8s_worker.tosca import LABEL_VDU
 
 Obj = dict[str, Any]
-PAIR_WINDOW_SECONDS = 120.0  # a lone new or lost pod waits this long for its partner
+PAIR_WINDOW_SECONDS = 120.0  # a lost pod waits this long for its replacement
+#: A lone new pod waits this long for a pod it replaced to be seen lost (the
+#: replacement seen first): not longer, or a pod first seen after an operation
+#: (the operation ended on its workload's status before the pod's own event
+#: came) would be taken for the replacement of an unrelated pod lost later.
+FRESH_WINDOW_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def track_pods(
         e for e in known.get("lost") or [] if now - float(e["at"]) < PAIR_WINDOW_SECONDS
     ]
     fresh: list[dict[str, Any]] = [
-        e for e in known.get("fresh") or [] if now - float(e["at"]) < PAIR_WINDOW_SECONDS
+        e for e in known.get("fresh") or [] if now - float(e["at"]) < FRESH_WINDOW_SECONDS
     ]
     live = {p["metadata"]["name"]: p for p in pods if not is_terminating(p) and not pod_failed(p)}
     current = {p["metadata"]["name"]: p for p in pods}

@@ -55,6 +55,18 @@ def test_replacement_seen_before_the_failure_still_pairs():
     assert [(r.old_pod, r.new_pod, r.reason) for r in respawns] == [("a", "n", "Failed: Error")]
 
 
+def test_a_pod_first_seen_after_an_operation_is_no_replacement_for_a_later_loss():
+    # The operation ended on its Deployment's status before pod b's own event came.
+    memory, _ = track_pods({}, [pod("a")], now=0, detect=False)
+    memory, respawns = track_pods(memory, [pod("a"), pod("b")], now=1, detect=True)
+    assert respawns == []
+    # A minute later a is deleted: b is not its replacement; c, made for it, is.
+    memory, respawns = track_pods(memory, [pod("b")], now=61, detect=True)
+    assert respawns == []
+    memory, respawns = track_pods(memory, [pod("b"), pod("c", created="t2")], now=62, detect=True)
+    assert [(r.old_pod, r.new_pod) for r in respawns] == [("a", "c")]
+
+
 def test_container_restart_is_a_respawn_with_its_reason_and_count():
     memory, _ = track_pods({}, [pod("a")], now=0, detect=False)
     memory, respawns = track_pods(
