@@ -44,6 +44,7 @@ from k8s_worker.record.store import SETTLE_SECONDS
 from tools.bench import breakdown, preload, profile, stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, gone_how, is_ready
+from tools.bench.probe import StatusProbe
 from tools.bench.testbed import Run, WorkerProcess
 
 REPLICAS = 2
@@ -160,6 +161,7 @@ async def _churn(
     vnf_ids: list[str],
     count: int,
     rate: float,
+    probe: StatusProbe | None = None,
 ) -> dict[str, Any]:
     victims: list[tuple[str, str]] = []
     for vnf_id in vnf_ids[:count]:
@@ -170,6 +172,8 @@ async def _churn(
             victims.append((vnf_id, ready[0]))
     acted: dict[str, float] = {}
     before = await worker.scrape()
+    if probe is not None:
+        await probe.start()
     cpu0, t0 = worker.cpu_seconds(), time.time()
 
     async def kill(i: int, pod: str) -> None:
@@ -193,6 +197,8 @@ async def _churn(
         await asyncio.sleep(0.2)
     t1 = max(received.values(), default=time.time())
     cpu = worker.cpu_seconds() - cpu0
+    if probe is not None:
+        await probe.stop()
     # The writes that follow the last publishes: the settles included.
     await asyncio.sleep(SETTLE_SECONDS + 2.0)
     window = (await worker.scrape()).minus(before)
@@ -276,6 +282,12 @@ async def measure(
             f"    idle CPU: {idle_cpu:.2f} s in {IDLE_SECONDS:.0f} s"
             f" ({100 * idle_cpu / IDLE_SECONDS:.1f}% of a core); load {stats.loadavg()}"
         )
+        probe = StatusProbe(
+            api,
+            records_namespace=run.names.records,
+            namespace=run.names.namespace,
+            vnf_id=vnf_ids[-1],
+        )
         sampler = profile.Attached(worker.pid, profile_to) if profile_to else None
         async with sampler or contextlib.nullcontext():
             result = await _churn(
@@ -287,6 +299,7 @@ async def measure(
                 vnf_ids=vnf_ids,
                 count=churn,
                 rate=churn_rate,
+                probe=probe,
             )
         n, secs, cpu = result["deleted"], result["seconds"], result["cpu"]
         print(f"  churn: {n} pods deleted at {churn_rate:.0f}/s, reported {result['reported']}:")
@@ -308,6 +321,10 @@ async def measure(
         )
         print(f"    lost: {n - result['reported']}; {_rss(worker)}; load {stats.loadavg()}")
         breakdown.report(result["window"], per=n, unit="respawn")
+        print(
+            "    bare client, same window (one record status PUT at a time, the worker's"
+            f" body): {stats.summary(probe.latencies)}"
+        )
         lag = result["lag"]
         if lag:
             p99 = stats.percentile(lag, 99)
