@@ -74,6 +74,13 @@ def _is_admin(ctx: RequestContext) -> bool:
     return ctx.get("is_admin") is True or "admin" in _roles(ctx)
 
 
+#: How far below its limit a tenant's VNFs are counted from the records
+#: informer instead of a LIST: more than the instantiates every replica can
+#: have in flight at once (``[k8s_worker] concurrency``, 64 by default, times a
+#: few replicas) that the informer may not show yet.
+TENANT_COUNT_MARGIN = 256
+
+
 class LifecycleEndpoint:
     """The RPC methods of ``rpc/contract.py``, served: each cast is validated, authorized
     for its project, bounded and journaled into the VNF's record, then the VNF is enqueued;
@@ -112,6 +119,18 @@ class LifecycleEndpoint:
         self.max_vnfs_per_tenant = max_vnfs_per_tenant
 
     # -- checks ------------------------------------------------------------------
+    def _cached_count(self, selector: str) -> int | None:
+        """Records the informer shows with the label ``selector`` (``key=value``)
+        names; None without an informer."""
+        if self.cached_records is None:
+            return None
+        key, _, value = selector.partition("=")
+        return sum(
+            1
+            for obj in self.cached_records()
+            if (obj.get("metadata", {}).get("labels") or {}).get(key) == value
+        )
+
     @staticmethod
     def _caller(ctx: RequestContext) -> None:
         """Forbidden unless the caller is an admin or names its project."""
@@ -376,10 +395,24 @@ class LifecycleEndpoint:
         autoscaling: dict[str, Any] | None = None,
     ) -> None:
         """Create the VNF's record (without its operation), within the tenant's
-        limit; BadRequest past it."""
-        existing = await self.store.list(selector=selector)
-        if len(existing) >= self.max_vnfs_per_tenant:
-            raise self._too_many(len(existing))
+        limit; BadRequest past it.
+
+        Counted from the records informer while the tenant is far from its
+        limit (more than ``TENANT_COUNT_MARGIN`` below it: no number of creates
+        in flight on the replicas, unseen by this informer, could reach it), by
+        a LIST of the tenant's records near it, with a recount after the create.
+        A LIST per instantiate of every record of its tenant made instantiates
+        slower the more VNFs the tenant had (bench scale: 29 s per batch of 100
+        at 100 VNFs, 92 s at 600)."""
+        cached = self._cached_count(selector)
+        exact = cached is None or cached + TENANT_COUNT_MARGIN >= self.max_vnfs_per_tenant
+        if exact:
+            count = len(await self.store.list(selector=selector))
+        else:
+            assert cached is not None
+            count = cached
+        if count >= self.max_vnfs_per_tenant:
+            raise self._too_many(count)
         # Secret-looking parameters go into a Secret beside the record, never its spec.
         public, secret = split_secret_params(dict(vnf.get("params") or {}))
         # The descriptor first (by content, apart from the record), then the
@@ -405,6 +438,8 @@ class LifecycleEndpoint:
         except KubeConflict:
             pass  # created meanwhile (a redelivery racing us): journal below
         else:
+            if not exact:
+                return
             # Counted again now that it exists: of instantiates racing each other
             # (here or on other replicas), the ones created last step back.
             tenant_records = await self.store.list(selector=selector)
