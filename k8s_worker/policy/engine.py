@@ -216,6 +216,7 @@ class PolicyEngine:
             busy = self._cpu(rec, policies, pods=pods, usage=cpu_usage, now=now, retry=retry)
         if not busy and settled:
             retry.extend(self._heals(rec, policies, pods=pods, now=now, node_status=node_status))
+        PolicyMemory.of(rec).tidy()
         return min(retry) if retry else None
 
     def metrics_missing(self, rec: VnfRecord, policies: Policies, *, reason: str) -> None:

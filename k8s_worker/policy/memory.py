@@ -127,6 +127,13 @@ class PolicyMemory:
         """A manual heal clears the heal policies that had given up."""
         self._raw.pop("heal", None)
 
+    def tidy(self) -> None:
+        """Leave out the heal attempts when there are none (read, the map is made
+        empty): the stored record then does not depend on which pass last
+        looked at them before a write."""
+        if not self._raw.get("heal"):
+            self._raw.pop("heal", None)
+
     # -- automatic operations ------------------------------------------------------------
     def next_operation_number(self) -> int:
         n = int(self._raw.get("opCounter", 0)) + 1
