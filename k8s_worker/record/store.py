@@ -130,6 +130,8 @@ class RecordStore:
         """The records informer saw ``obj`` (or its deletion): a version of
         ours it has now shown is forgotten."""
         name = obj.get("metadata", {}).get("name", "")
+        if deleted:
+            self._stale.discard(name)  # (gone from the informer too: reads ask the API)
         mine = self._versions.get(name)
         if mine is None:
             return
@@ -156,9 +158,12 @@ class RecordStore:
             self._answers[name] = answer[-1]
 
     def _forget(self, record: VnfRecord) -> None:
+        """The record is deleted: until the informer shows it gone, cached reads
+        of it ask the API server (its copy there would bring back entries
+        published before the delete, and publish them again)."""
         self._versions.pop(record.name, None)
         self._answers.pop(record.name, None)
-        self._stale.discard(record.name)
+        self._stale.add(record.name)
         self._published.pop(record.vnf_id, None)
         self._unsettled.pop(record.vnf_id, None)
 

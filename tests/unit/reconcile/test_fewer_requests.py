@@ -202,3 +202,22 @@ async def test_a_record_an_intake_is_still_creating_is_not_claimed() -> None:
     assert await reconciler.handle("vnf-1") is None
     assert kube.writes == writes, "nothing journaled yet: no claim, no write"
     assert (await stored(kube)).get("status", {}).get("owner") is None
+
+
+async def test_a_deleted_record_still_in_the_informer_publishes_nothing_again() -> None:
+    kube, store, reconciler, published, _ = await setup(
+        [op("i", "instantiate"), op("t", "terminate")],
+        {"instantiate": Done(), "terminate": Done({"deleted": 1})},
+    )
+    informer: dict[str, dict[str, Any]] = {}
+    store.use_cache(informer.get)
+    key = (VNF.path(namespace=NS), record_name("vnf-1"))
+    for _ in range(4):
+        if key in kube.objects:  # what the informer shows until the deletion's event
+            informer[record_name("vnf-1")] = copy.deepcopy(kube.objects[key])
+        await reconciler.handle("vnf-1")
+    assert key not in kube.objects, "terminated and deleted"
+    before = list(published.events)
+    assert await reconciler.handle("vnf-1") is None  # the informer still has the record
+    assert published.events == before, "no notification published twice"
+    assert len(published.of("vnf.terminate.end")) == 1
