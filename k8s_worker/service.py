@@ -70,7 +70,7 @@ from k8s_worker.vims.registry import VimRegistry, VimSettings
 from k8s_worker.vims.store import LABEL_VIM as VIM_LABEL
 from k8s_worker.watch import Informer, WatchEvent
 from k8s_worker.watch.nodes import NodeWatch
-from k8s_worker.watch.projection import project_pod, project_workload
+from k8s_worker.watch.projection import project_pod, project_workload, without_managed_fields
 from rpc.exceptions import VnfNotFound
 
 LOG = structlog.get_logger(__name__)
@@ -219,8 +219,7 @@ class Worker:
             KINDS["Vnf"],
             namespace=kconf.record_namespace,
             inactivity_seconds=kconf.watch_inactivity_seconds,
-            # a PUT without managedFields keeps the server's: none are read here
-            drop_managed_fields=True,
+            project=without_managed_fields,
         )
         store.use_cache(lambda name: records.cache.get((kconf.record_namespace, name)))
         self.informers = [*pods, *deployments, records]

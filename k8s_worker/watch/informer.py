@@ -62,13 +62,9 @@ class Informer:
         inactivity_seconds: float = 70.0,
         watch_seconds: int = 290,
         index_label: str | None = None,
-        drop_managed_fields: bool = False,
         project: Callable[[Obj], Obj] | None = None,
     ) -> None:
         self.kube = kube
-        #: Cache objects without ``metadata.managedFields`` (often a third of a
-        #: pod's size), for kinds whose readers never look at them.
-        self.drop_managed_fields = drop_managed_fields
         #: Cache (and hand the handlers) ``project(obj)`` instead of the object
         #: (:mod:`k8s_worker.watch.projection`).
         self.project = project
@@ -121,8 +117,6 @@ class Informer:
                 LOG.exception("informer.handler_failed", kind=self.kind.kind)
 
     def _apply(self, etype: str, obj: Obj) -> None:
-        if self.drop_managed_fields:
-            obj.get("metadata", {}).pop("managedFields", None)
         if self.project is not None and etype != "DELETED":
             obj = self.project(obj)
         key = key_of(obj)

@@ -118,6 +118,14 @@ def project_pod(pod: Obj) -> Obj:
     }
 
 
+def without_managed_fields(obj: Obj) -> Obj:
+    """The object without ``metadata.managedFields`` (often a third of its size),
+    for kinds read whole but never for their field managers (VNF records: a PUT
+    without them keeps the server's)."""
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
 def project_workload(obj: Obj) -> Obj:
     """A Deployment (or another workload) as the worker reads it: its metadata,
     the replicas and update strategy of its spec, and its whole status."""

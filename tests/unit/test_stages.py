@@ -15,6 +15,7 @@ from k8s_worker.metrics import Metrics
 from k8s_worker.reconcile.controller import Backoff, Controller
 from k8s_worker.reconcile.workqueue import WorkQueue
 from k8s_worker.watch.informer import Informer
+from k8s_worker.watch.projection import without_managed_fields
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def test_metrics_show_stages_and_api_requests_without_vnf_labels() -> None:
 
 
 def test_the_pod_cache_keeps_no_managed_fields() -> None:
-    informer = Informer(kube=None, kind=KINDS["Pod"], drop_managed_fields=True)  # type: ignore[arg-type]
+    informer = Informer(kube=None, kind=KINDS["Pod"], project=without_managed_fields)  # type: ignore[arg-type]
     pod: dict[str, Any] = {
         "metadata": {
             "name": "p",

@@ -17,7 +17,7 @@ from k8s_worker.record import store as store_module
 from k8s_worker.record.model import record_name
 from k8s_worker.record.store import VNF
 from k8s_worker.tosca import LABEL_VDU, LABEL_VNF_ID
-from tests.unit.reconcile.test_state_machine import NS, op, setup
+from tests.unit.reconcile.test_state_machine import NS, NoObjects, op, setup
 
 
 class CountingKube:
@@ -147,7 +147,7 @@ async def test_the_records_informers_echo_of_an_own_write_starts_no_pass() -> No
     assert not reconciler.records.echo(await stored(kube)), "someone else's write"
 
 
-class SomePods:
+class SomePods(NoObjects):
     """The VNF's pods as the informers show them (a test adds some)."""
 
     def __init__(self) -> None:
@@ -155,12 +155,6 @@ class SomePods:
 
     def vnf_pods(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
         return list(self.pods)
-
-    def vnf_deployments(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
-        return []
-
-    def vnf_workloads(self, vnf_id: str, namespace: str | None) -> list[dict[str, Any]]:
-        return []
 
     def add(self, name: str) -> None:
         self.pods.append(
