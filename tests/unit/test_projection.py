@@ -10,7 +10,12 @@ from typing import Any
 
 from k8s_worker.lifecycle import observe, respawn
 from k8s_worker.lifecycle.drift import foreign_editors
-from k8s_worker.watch.projection import NETWORK_STATUS, project_pod, project_workload
+from k8s_worker.watch.projection import (
+    NETWORK_STATUS,
+    project_pod,
+    project_workload,
+    without_managed_fields,
+)
 
 MANAGED = [
     {
@@ -148,3 +153,31 @@ def test_a_deployment_reads_the_same_projected() -> None:
     assert foreign_editors(small) == foreign_editors(dep)
     assert "template" not in small["spec"]
     assert project_workload(copy.deepcopy(dep)) == small, "deterministic"
+
+
+def test_cached_objects_share_their_strings() -> None:
+    """Two pods decoded from two watch events (two json.loads: two copies of
+    every key and value) share one string per key and per short value once
+    projected, and a record keeps its content without its managedFields."""
+    first, second = (project_pod(json.loads(json.dumps(pod()))) for _ in range(2))
+    a, b = first["status"]["conditions"][0], second["status"]["conditions"][0]
+    assert a == b
+    key_a = next(k for k in a if k == "lastTransitionTime")
+    key_b = next(k for k in b if k == "lastTransitionTime")
+    assert key_a is key_b
+    assert a["status"] is b["status"] and a["lastTransitionTime"] is b["lastTransitionTime"]
+    assert first["metadata"]["uid"] is second["metadata"]["uid"]
+    assert project_workload(json.loads(json.dumps(pod())))["kind"] is first["kind"]
+
+    record = {
+        "metadata": {"name": "vnf-1", "managedFields": copy.deepcopy(MANAGED)},
+        "spec": {"vnfId": "1", "params": {"note": "y" * 100}},
+        "status": {"outbox": [{"sequence": 1, "payload": {"ok": True}}]},
+    }
+    kept = without_managed_fields(json.loads(json.dumps(record)))
+    again = without_managed_fields(json.loads(json.dumps(record)))
+    del record["metadata"]["managedFields"]
+    assert kept == record
+    assert kept["spec"]["vnfId"] is again["spec"]["vnfId"]
+    long_a, long_b = kept["spec"]["params"]["note"], again["spec"]["params"]["note"]
+    assert long_a == long_b and long_a is not long_b, "long strings are left alone"

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pathlib
 import sys
 import warnings
 
 URL = "amqp://guest:guest@127.0.0.1:5672/"
+PLOT_HELP = "write PNG plots into this directory (needs matplotlib: the [bench] extra)"
 
 
 E2E_MODES = ("lifecycle", "respawn", "scale", "failover", "journal")
@@ -41,6 +43,7 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
         help="on, off or on,off: the worker's [kubernetes] record_events (both: the cost "
         "of recording each notification as a Kubernetes Event, in the same run)",
     )
+    lc.add_argument("--plot", type=pathlib.Path, default=None, help=PLOT_HELP)
     rs = sub.add_parser("respawn", help="respawn detection latency vs a raw watch")
     rs.add_argument("--respawns", type=int, default=60)
     rs.add_argument("--vnfs", type=int, default=10)
@@ -64,6 +67,13 @@ def add_e2e_modes(sub: argparse._SubParsersAction) -> None:
     sc.add_argument(
         "--profile", action="store_true", help="py-spy on the worker during the measured window"
     )
+    sc.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="run the first replica under tracemalloc and print where its memory grew "
+        "(slows it: its latency figures do not count)",
+    )
+    sc.add_argument("--plot", type=pathlib.Path, default=None, help=PLOT_HELP)
     jr = sub.add_parser("journal", help="N casts journaled into records vs a bare client")
     jr.add_argument("--vnfs", type=int, default=500, help="casts (one per VNF) per contender")
     jr.add_argument("--rounds", type=int, default=3, help="rounds, the contenders' order rotated")

@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from k8s_worker.tosca import LABEL_VNF_ID
-from tools.bench import breakdown, profile, stats
+from tools.bench import breakdown, plots, profile, stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, is_ready
 from tools.bench.testbed import Run
@@ -246,6 +246,7 @@ async def run(
     within: float,
     profile_m: int | None = None,
     events: tuple[bool, ...] = (True,),
+    plot_dir: pathlib.Path | None = None,
 ) -> list[Round]:
     print(f"lifecycle: {stats.machine()}")
     print(f"  sizes {sizes}, {rounds} round(s) each, order rotated; load {stats.loadavg()}")
@@ -269,7 +270,29 @@ async def run(
             if out is not None:
                 profile.report(out)
     report(results)
+    if plot_dir is not None:
+        await asyncio.to_thread(_plot, plot_dir, results, sizes=sizes, events=events)
     return results
+
+
+def _plot(
+    out_dir: pathlib.Path, results: list[Round], *, sizes: list[int], events: tuple[bool, ...]
+) -> None:
+    if not plots.available():
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rounds = sum(1 for r in results if r.m == sizes[0] and r.events == events[0])
+    shown = [r for r in results if r.events == events[0]]
+    series = {
+        m: {
+            "ours": [x for r in shown if r.m == m for x in r.ours],
+            "watch": [x for r in shown if r.m == m for x in r.k8s_watch],
+            "poller": [x for r in shown if r.m == m for x in r.poller],
+        }
+        for m in sorted(set(sizes))
+    }
+    title = f"lifecycle: {rounds} round(s) per M, 2 pods per VNF; {stats.machine()}"
+    print(f"  plot: {plots.lifecycle(series, out_dir=out_dir, title=title)}")
 
 
 def main(args: Any) -> int:
@@ -281,6 +304,7 @@ def main(args: Any) -> int:
             within=args.timeout,
             profile_m=args.profile,
             events=events,
+            plot_dir=args.plot,
         )
     )
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from k8s_worker.kube.resources import FIELD_MANAGER
 from k8s_worker.record.model import record_name
 from k8s_worker.tosca import naming
 
@@ -112,6 +113,9 @@ async def clone_fleet(
     vdus = [d["metadata"]["labels"]["tacker.openstack.org/vdu"] for d in deployments]
     status = record.pop("status", {})
     status["outbox"] = []
+    # The clones' pods are not the template's: remembered as its pods, they
+    # would be reported as a respawn each; as none, they are first seen.
+    status["podMemory"] = {"pods": {}, "lost": [], "fresh": []}
     record_text = json.dumps(_fresh(record))
     status_text = json.dumps(status)
     template_names = [d["metadata"]["name"] for d in deployments]
@@ -136,7 +140,11 @@ async def clone_fleet(
                 group, version, records_namespace, "vnfs", created["metadata"]["name"], created
             )
             for body in dep_bodies:
-                await apps.create_namespaced_deployment(namespace, text(body))
+                # As the worker's own: another field manager on its spec is
+                # drift, which the worker would repair on every clone.
+                await apps.create_namespaced_deployment(
+                    namespace, text(body), field_manager=FIELD_MANAGER
+                )
 
     t0 = time.monotonic()
     await asyncio.gather(*(clone(v) for v in ids))

@@ -71,21 +71,25 @@ class WorkerProcess:
         host: str,
         log: pathlib.Path,
         wrap: list[str] | None = None,
+        module: str = "k8s_worker.cmd.worker",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config = config_path
+        self.module = module  # e.g. tools.bench.traced, which runs the worker traced
+        self.env = env or {}
         self.host = host
         self.log = log
         self.wrap = wrap or []  # e.g. py-spy record ... --
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, *, within: float = 90.0, acting: bool = True) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore", **self.env)
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.wrap,
                 sys.executable,
                 "-m",
-                "k8s_worker.cmd.worker",
+                self.module,
                 "--config-file",
                 str(self.config),
                 "--print-ready",
@@ -237,10 +241,21 @@ http_port = 0
         return path
 
     async def start_worker(
-        self, host: str, extra: str = "", *, wrap: list[str] | None = None
+        self,
+        host: str,
+        extra: str = "",
+        *,
+        wrap: list[str] | None = None,
+        module: str = "k8s_worker.cmd.worker",
+        env: dict[str, str] | None = None,
     ) -> WorkerProcess:
         proc = WorkerProcess(
-            self.write_config(host, extra), host=host, log=self.workdir / f"{host}.log", wrap=wrap
+            self.write_config(host, extra),
+            host=host,
+            log=self.workdir / f"{host}.log",
+            wrap=wrap,
+            module=module,
+            env=env,
         )
         self.workers[host] = proc
         await proc.start()
