@@ -39,6 +39,7 @@ from k8s_worker.tosca import LABEL_VNF_ID
 from tools.bench import breakdown, plots, profile, stats
 from tools.bench.peer import Conductor, Events, vnfd
 from tools.bench.podwatch import PodWatch, is_ready
+from tools.bench.probe import StatusProbe
 from tools.bench.testbed import Run
 
 REPLICAS = 2
@@ -64,6 +65,7 @@ class Round:
     poller_rate: float = 0.0
     k8s_rate: float = 0.0
     window: breakdown.Snapshot | None = None  # the worker's stages over the round
+    probe: list[float] = field(default_factory=list)  # a bare client's status PUTs, same window
 
 
 def _ts(value: str) -> float:
@@ -117,9 +119,22 @@ async def one_round(
             )
 
         sent = dict(zip(vnf_ids, await asyncio.gather(*map(cast, vnf_ids)), strict=True))
-        ends = await asyncio.gather(
-            *(events.wait(v, "vnf.instantiate.end", within=within) for v in vnf_ids)
+        # The baseline of the worker's record writes: a bare client writing a
+        # copy of the first VNF's record (once the intake made it) meanwhile.
+        probe = StatusProbe(
+            api,
+            records_namespace=run.names.records,
+            namespace=run.names.namespace,
+            vnf_id=vnf_ids[0],
         )
+        await probe.start()
+        try:
+            ends = await asyncio.gather(
+                *(events.wait(v, "vnf.instantiate.end", within=within) for v in vnf_ids)
+            )
+        finally:
+            await probe.stop()
+        result.probe = probe.latencies
         polled = await asyncio.wait_for(asyncio.gather(*pollers.values()), POLL_SECONDS * 3)
         # After the pollers (a few seconds): the writes that follow a publish are in.
         result.window = (await breakdown.scrape(worker.http_port)).minus(before)
@@ -198,6 +213,7 @@ def report(rounds: list[Round]) -> None:
         rate("5 s poller: VNFs/min (first cast -> last)", "poller_rate")
         if mine[0].window is not None:
             breakdown.report(mine[0].window, per=m, unit="instantiate")
+        line("bare client status PUT, same window", "probe", unit="ms")
         goals(m, mine)
 
 
@@ -291,7 +307,7 @@ def _plot(
         }
         for m in sorted(set(sizes))
     }
-    title = f"lifecycle: {rounds} round(s) per M, 2 pods per VNF; {stats.machine()}"
+    title = f"lifecycle: {rounds} round(s) per M, 2 pods per VNF\n{stats.machine()}"
     print(f"  plot: {plots.lifecycle(series, out_dir=out_dir, title=title)}")
 
 

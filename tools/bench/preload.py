@@ -132,6 +132,14 @@ async def clone_fleet(
             return json.loads(_clone_text(t, template=template_id, vnf_id=vnf_id, names=names))
 
         async with gate:
+            # The Deployments first: a record whose objects do not exist yet is
+            # drift to the worker, which would create them itself.
+            for body in dep_bodies:
+                # As the worker's own: another field manager on a Deployment's
+                # spec is drift too.
+                await apps.create_namespaced_deployment(
+                    namespace, text(body), field_manager=FIELD_MANAGER
+                )
             created = await custom.create_namespaced_custom_object(
                 group, version, records_namespace, "vnfs", text(record_text)
             )
@@ -139,12 +147,6 @@ async def clone_fleet(
             await custom.replace_namespaced_custom_object_status(
                 group, version, records_namespace, "vnfs", created["metadata"]["name"], created
             )
-            for body in dep_bodies:
-                # As the worker's own: another field manager on its spec is
-                # drift, which the worker would repair on every clone.
-                await apps.create_namespaced_deployment(
-                    namespace, text(body), field_manager=FIELD_MANAGER
-                )
 
     t0 = time.monotonic()
     await asyncio.gather(*(clone(v) for v in ids))

@@ -33,11 +33,21 @@ class StatusProbe:
         self.latencies: list[float] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, within: float = 30.0) -> None:
+        """Copy the source record (waiting up to ``within`` for the worker to
+        create it) and start writing the copy's status."""
         ns, name = self.source
-        obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-            VNF_GROUP, VNF_VERSION, ns, "vnfs", name
-        )
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                    VNF_GROUP, VNF_VERSION, ns, "vnfs", name
+                )
+                break
+            except client.ApiException as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
         status = obj.pop("status", {})
         obj["metadata"] = {"name": "bench-status-probe", "namespace": self.namespace}
         obj["spec"]["vnfId"] = "bench-status-probe"

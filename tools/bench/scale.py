@@ -287,7 +287,7 @@ async def measure(
                 )
             )
         )
-        if trace_memory:
+        if trace_memory and not preload_fleet:
             await _traced_snapshot(worker.workers[0], trace)  # the baseline
         start_rss, _ = worker.rss_mib()
         memory: list[tuple[int, float]] = [(0, start_rss)]
@@ -317,6 +317,10 @@ async def measure(
                 await _fleet_settled(watch, worker, pods=REPLICAS * len(vnf_ids))
                 memory.append((len(vnf_ids), worker.rss_mib()[0]))
                 print(f"    {len(vnf_ids):5d} VNFs held: {_rss(worker)}", flush=True)
+                if trace_memory and len(memory) == 3:  # start, template, first step
+                    # The baseline after the first step: the report is then what
+                    # the later VNFs added, not the fixed costs of the first.
+                    await _traced_snapshot(worker.workers[0], trace)
         else:
             vnf_ids = await _instantiate(
                 run, conductor, events, worker, vnfs=vnfs, batch=batch, memory=memory
@@ -352,7 +356,8 @@ async def measure(
             f" ({100 * idle_cpu / IDLE_SECONDS:.1f}% of a core); load {stats.loadavg()}"
         )
         if trace_memory:
-            print(f"  tracemalloc, {worker.workers[0].host}, growth since it started (traced):")
+            since = f"the first {batch} VNFs" if preload_fleet else "it started"
+            print(f"  tracemalloc, {worker.workers[0].host}, growth since {since} (traced):")
             report = await _traced_snapshot(worker.workers[0], trace)
             print("    " + report.rstrip().replace("\n", "\n    "), flush=True)
         probe = StatusProbe(
@@ -408,7 +413,7 @@ async def measure(
                 f" at {churn_rate:.0f}/s: {verdict}"
             )
         if plot_dir is not None:
-            what = f"{vnfs} VNFs x {REPLICAS} pods, {replicas} replica(s); {stats.machine()}"
+            what = f"{vnfs} VNFs x {REPLICAS} pods, {replicas} replica(s)\n{stats.machine()}"
             await asyncio.to_thread(
                 _plot,
                 plot_dir,
