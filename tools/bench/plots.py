@@ -33,6 +33,21 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: pathlib.Path) -> pathlib.Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _label(ax: Any, *, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+
+
 def _ecdf(ax: Any, values: Sequence[float], *, label: str, **style: Any) -> None:
     if not values:
         return
@@ -60,11 +75,7 @@ def lifecycle(
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = out_dir / "lifecycle.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out_dir / "lifecycle.png")
 
 
 def churn(
@@ -93,17 +104,9 @@ def churn(
         label="k8s: pod gone -> replacement seen",
         color="grey",
     )
-    ax.set_xlabel("seconds into the churn (deletion time)")
-    ax.set_ylabel("ms")
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = out_dir / "churn.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    _label(ax, xlabel="seconds into the churn (deletion time)", ylabel="ms", title=title)
+    return _save(plt, fig, out_dir / "churn.png")
 
 
 def memory(
@@ -124,13 +127,5 @@ def memory(
             color="grey",
             label=f"goal: {goal_kib:.0f} KiB per VNF",
         )
-    ax.set_xlabel("VNFs (x 2 pods) held")
-    ax.set_ylabel("MiB")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = out_dir / "memory.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    _label(ax, xlabel="VNFs (x 2 pods) held", ylabel="MiB", title=title)
+    return _save(plt, fig, out_dir / "memory.png")

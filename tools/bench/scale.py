@@ -276,17 +276,14 @@ async def measure(
         core = client.CoreV1Api(api)
         hosts = ["bench-sc"] if replicas == 1 else [f"bench-sc{i}" for i in range(replicas)]
         trace = run.workdir / "tracemalloc.txt"
-        traced = {"module": "tools.bench.traced", "env": {"TKW_TRACE_OUT": str(trace)}}
-        worker = Fleet(
-            list(
-                await asyncio.gather(
-                    *(
-                        run.start_worker(h, **(traced if trace_memory and i == 0 else {}))  # type: ignore[arg-type]
-                        for i, h in enumerate(hosts)
-                    )
-                )
-            )
-        )
+
+        async def start(i: int, host: str) -> WorkerProcess:
+            if trace_memory and i == 0:  # the first replica, traced
+                env = {"TKW_TRACE_OUT": str(trace)}
+                return await run.start_worker(host, module="tools.bench.traced", env=env)
+            return await run.start_worker(host)
+
+        worker = Fleet(list(await asyncio.gather(*(start(i, h) for i, h in enumerate(hosts)))))
         if trace_memory and not preload_fleet:
             await _traced_snapshot(worker.workers[0], trace)  # the baseline
         start_rss, _ = worker.rss_mib()
